@@ -1,0 +1,3 @@
+from diskkit.cli.__main__ import main
+
+raise SystemExit(main())

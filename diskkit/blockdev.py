@@ -1,0 +1,320 @@
+"""The one interface every layer reads and writes through.
+
+Containers (raw file, fixed VHD, dynamic VHD) and views (a partition slice) all expose
+``BlockDevice``: byte-addressed ``read_at``/``write_at``, a fixed ``size``, ``flush`` and
+``allocated_ranges`` so copies can skip holes and unallocated blocks. Partition tables and
+filesystems never know which container they sit in.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+
+from .errors import CorruptImage, ImageIOError, NoSpace, UsageError
+
+COPY_CHUNK = 4 * 1024 * 1024  # large I/O blocks for streaming copies
+
+
+class BlockDevice:
+    """Base class: subclasses implement ``_read``/``_write``; bounds are checked here once."""
+
+    size: int = 0
+    sector_size: int = 512
+    writable: bool = False
+    name: str = "<device>"
+
+    # -- subclass hooks -------------------------------------------------------------------
+    def _read(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def _write(self, offset: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    # -- public interface -----------------------------------------------------------------
+    def read_at(self, offset: int, length: int) -> bytes:
+        """Read exactly ``length`` bytes at ``offset``; reading past the end is an error."""
+        self._check_range(offset, length, "read")
+        if length == 0:
+            return b""
+        return self._read(offset, length)
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``offset``; the device never grows by writing."""
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        self._check_range(offset, len(data), "write")
+        if len(data):
+            self._write(offset, data)
+
+    def write_zeroes(self, offset: int, length: int) -> None:
+        """Make a range read back as zeros; containers override this to free space instead."""
+        zeros = bytes(min(length, COPY_CHUNK))
+        end = offset + length
+        while offset < end:
+            n = min(len(zeros), end - offset)
+            self.write_at(offset, zeros[:n])
+            offset += n
+
+    def allocated_ranges(self) -> Iterator[tuple[int, int]]:
+        """Yield sorted, non-overlapping ``(offset, length)`` ranges that may hold data.
+
+        Everything outside them reads as zeros. The default claims the whole device.
+        """
+        if self.size:
+            yield (0, self.size)
+
+    def flush(self) -> None:
+        """Push buffered writes to the host file."""
+
+    def close(self) -> None:
+        """Flush and release the host file."""
+        self.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check_range(self, offset: int, length: int, what: str) -> None:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise CorruptImage(
+                f"{self.name}: {what} of {length} bytes at offset {offset} is outside the "
+                f"device ({self.size} bytes)"
+            )
+
+
+def _io_error(path: str, exc: OSError) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return NoSpace(f"{path}: {os.strerror(exc.errno)}")
+    return ImageIOError(f"{path}: {exc.strerror or exc}")
+
+
+def is_device_path(path: str) -> bool:
+    """True for block and character devices, which diskkit writes only when told to."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+
+
+def open_host_file(path: str, writable: bool, allow_device: bool = False):
+    """Open a host file unbuffered, refusing block devices for writing unless asked."""
+    if writable and not allow_device and is_device_path(path):
+        raise UsageError(f"{path}: is a device; pass --device to write to it")
+    try:
+        return open(path, "r+b" if writable else "rb", buffering=0)
+    except FileNotFoundError:
+        raise ImageIOError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not an image") from None
+    except OSError as exc:
+        raise _io_error(path, exc) from None
+
+
+class FileRegion:
+    """Positioned, bounds-free I/O on a host file, shared by every file-backed container."""
+
+    def __init__(self, fileobj, name: str):
+        self.file = fileobj
+        self.fd = fileobj.fileno()
+        self.name = name
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Read ``length`` bytes; bytes past the host file's end read as zeros."""
+        try:
+            data = os.pread(self.fd, length, offset)
+            while len(data) < length:
+                more = os.pread(self.fd, length - len(data), offset + len(data))
+                if not more:
+                    return data + bytes(length - len(data))
+                data += more
+            return data
+        except OSError as exc:
+            raise _io_error(self.name, exc) from None
+
+    def pwrite(self, offset: int, data) -> None:
+        try:
+            view = memoryview(data)
+            while len(view):
+                written = os.pwrite(self.fd, view, offset)
+                view = view[written:]
+                offset += written
+        except OSError as exc:
+            raise _io_error(self.name, exc) from None
+
+    def file_size(self) -> int:
+        try:
+            return os.lseek(self.fd, 0, os.SEEK_END)
+        except OSError as exc:
+            raise _io_error(self.name, exc) from None
+
+    def truncate(self, size: int) -> None:
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as exc:
+            raise _io_error(self.name, exc) from None
+
+    def data_ranges(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Non-hole ranges of the host file within ``[start, end)`` (SEEK_DATA/SEEK_HOLE)."""
+        if not hasattr(os, "SEEK_DATA"):
+            if end > start:
+                yield (start, end - start)
+            return
+        pos = start
+        while pos < end:
+            try:
+                data = os.lseek(self.fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only a hole remains
+                    return
+                yield (pos, end - pos)  # filesystem cannot tell: assume data
+                return
+            if data >= end:
+                return
+            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            yield (data, hole - data)
+            pos = hole
+
+    def sync(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EROFS):
+                raise _io_error(self.name, exc) from None
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class FileDevice(BlockDevice):
+    """A raw image file (or, with ``allow_device``, a real disk)."""
+
+    def __init__(self, path: str, writable: bool = False, allow_device: bool = False,
+                 sector_size: int = 512, size: int | None = None):
+        self.name = str(path)
+        self.writable = writable
+        self.sector_size = sector_size
+        self.region = FileRegion(open_host_file(self.name, writable, allow_device), self.name)
+        self.size = self.region.file_size() if size is None else size
+
+    def _read(self, offset, length):
+        return self.region.pread(offset, length)
+
+    def _write(self, offset, data):
+        self.region.pwrite(offset, data)
+
+    def write_zeroes(self, offset, length):
+        if punch_hole(self.region.fd, offset, length):
+            return
+        super().write_zeroes(offset, length)
+
+    def allocated_ranges(self):
+        return self.region.data_ranges(0, self.size)
+
+    def resize(self, new_size: int) -> None:
+        """Grow (sparsely) or shrink the raw image."""
+        self.region.truncate(new_size)
+        self.size = new_size
+
+    def flush(self):
+        if self.writable:
+            self.region.sync()
+
+    def close(self):
+        if not self.region.file.closed:
+            self.flush()
+            self.region.close()
+
+
+class SliceDevice(BlockDevice):
+    """A window ``[start, start + length)`` of another device: a partition."""
+
+    def __init__(self, parent: BlockDevice, start: int, length: int, name: str | None = None):
+        if start < 0 or length < 0 or start + length > parent.size:
+            raise CorruptImage(
+                f"{parent.name}: region at {start} of {length} bytes lies outside the "
+                f"{parent.size}-byte device"
+            )
+        self.parent = parent
+        self.start = start
+        self.size = length
+        self.sector_size = parent.sector_size
+        self.writable = parent.writable
+        self.name = name or f"{parent.name}@{start}"
+
+    def _read(self, offset, length):
+        return self.parent.read_at(self.start + offset, length)
+
+    def _write(self, offset, data):
+        self.parent.write_at(self.start + offset, data)
+
+    def write_zeroes(self, offset, length):
+        self._check_range(offset, length, "write")
+        self.parent.write_zeroes(self.start + offset, length)
+
+    def allocated_ranges(self):
+        end = self.start + self.size
+        for off, length in self.parent.allocated_ranges():
+            lo, hi = max(off, self.start), min(off + length, end)
+            if lo < hi:
+                yield (lo - self.start, hi - lo)
+
+    def flush(self):
+        self.parent.flush()
+
+    def close(self):
+        """A slice does not own its parent; closing it only flushes."""
+        self.flush()
+
+
+class MemoryDevice(BlockDevice):
+    """A device held in a bytearray: for tests, fuzzing and tiny boot images."""
+
+    def __init__(self, size_or_data: int | bytes, writable: bool = True, name: str = "<memory>"):
+        self.buf = bytearray(size_or_data)
+        self.size = len(self.buf)
+        self.writable = writable
+        self.name = name
+
+    def _read(self, offset, length):
+        return bytes(self.buf[offset:offset + length])
+
+    def _write(self, offset, data):
+        self.buf[offset:offset + len(data)] = data
+
+
+def punch_hole(fd: int, offset: int, length: int) -> bool:
+    """Deallocate a byte range of a host file (Linux fallocate PUNCH_HOLE); False if unsupported."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return False
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, length) == 0
+
+
+def is_zero(data: bytes | bytearray) -> bool:
+    """Fast all-zero test for large buffers (a C-level count, no copy)."""
+    return data.count(0) == len(data)
+
+
+def iter_chunks(dev: BlockDevice, chunk: int = COPY_CHUNK) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, data)`` for allocated, non-zero chunks of ``dev``, in order."""
+    for start, length in dev.allocated_ranges():
+        pos, end = start, start + length
+        while pos < end:
+            n = min(chunk - pos % chunk, end - pos)
+            data = dev.read_at(pos, n)
+            if not is_zero(data):
+                yield pos, data
+            pos += n

@@ -1,0 +1,63 @@
+"""``diskkit`` entry point: builds the parser from one module per command group."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__, progress
+from ..errors import DiskkitError
+
+# Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
+COMMAND_MODULES = ["vhd", "part", "fat", "image", "vmdk", "esp", "boot", "ramos", "drivers", "vm"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diskkit",
+        description="Build, inspect, resize and convert disk images (VHD, GPT/MBR, FAT) and "
+        "lay out UEFI RAM-boot media. Sizes take 512, 64M, 5G, 1.5T, 100MiB, 4GB (decimal), 2048s.",
+    )
+    parser.add_argument("--version", action="version", version=f"diskkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--device", action="store_true",
+                        help="allow writing to block/character devices (off by default)")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show progress bars")
+    bar.add_argument("--quiet", "-q", dest="progress", action="store_false",
+                     help="never show progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    progress.set_enabled(args.progress)
+    try:
+        return int(args.func(args) or 0)
+    except DiskkitError as exc:
+        if args.debug:
+            raise
+        print(f"diskkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("diskkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in diskkit, not bad input: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"diskkit: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for a traceback and please report it)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

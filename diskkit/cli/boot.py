@@ -1,0 +1,5 @@
+"""`diskkit boot` commands (being built)."""
+
+
+def register(sub):
+    pass

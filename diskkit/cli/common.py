@@ -1,0 +1,54 @@
+"""Helpers every command module shares: sizes, --json output, opening images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import DiskkitError
+from ..units import parse_size
+
+
+def size_arg(text: str) -> int:
+    """argparse ``type=`` for sizes: ``64M`` -> bytes, with argparse's own error on failure."""
+    try:
+        return parse_size(text)
+    except DiskkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def emit(args, data, text=None) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``text`` (a string or a callable)."""
+    if getattr(args, "json", False):
+        json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+        sys.stdout.write("\n")
+        return
+    if callable(text):
+        text = text(data)
+    if text:
+        print(text)
+
+
+def table(rows: list[list[str]], header: list[str] | None = None) -> str:
+    """Left-aligned text columns."""
+    all_rows = ([header] if header else []) + [[str(c) for c in r] for r in rows]
+    if not all_rows:
+        return ""
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in all_rows)
+
+
+def open_image(args, path: str, writable: bool = False):
+    """Open any container as a BlockDevice, honouring the global ``--device`` flag."""
+    from ..image import open_image as _open
+
+    return _open(path, writable=writable, allow_device=getattr(args, "device", False))
+
+
+def warn(message: str) -> None:
+    print(f"diskkit: warning: {message}", file=sys.stderr)

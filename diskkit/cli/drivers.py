@@ -1,0 +1,5 @@
+"""`diskkit drivers` commands (being built)."""
+
+
+def register(sub):
+    pass

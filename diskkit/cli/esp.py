@@ -1,0 +1,5 @@
+"""`diskkit esp` commands (being built)."""
+
+
+def register(sub):
+    pass

@@ -1,0 +1,5 @@
+"""`diskkit fat` commands (being built)."""
+
+
+def register(sub):
+    pass

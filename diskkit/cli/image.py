@@ -1,0 +1,5 @@
+"""`diskkit image` commands (being built)."""
+
+
+def register(sub):
+    pass

@@ -1,0 +1,5 @@
+"""`diskkit part` commands (being built)."""
+
+
+def register(sub):
+    pass

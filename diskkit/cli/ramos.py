@@ -1,0 +1,5 @@
+"""`diskkit ramos` commands (being built)."""
+
+
+def register(sub):
+    pass

@@ -1,0 +1,5 @@
+"""`diskkit vhd` commands (being built)."""
+
+
+def register(sub):
+    pass

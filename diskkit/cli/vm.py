@@ -1,0 +1,5 @@
+"""`diskkit vm` commands (being built)."""
+
+
+def register(sub):
+    pass

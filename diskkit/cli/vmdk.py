@@ -1,0 +1,5 @@
+"""`diskkit vmdk` commands (being built)."""
+
+
+def register(sub):
+    pass
