@@ -10,7 +10,8 @@ from .. import __version__, progress
 from ..errors import DiskkitError
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
-COMMAND_MODULES = ["vhd", "part", "fat", "image", "vmdk", "esp", "boot", "ramos", "drivers", "vm"]
+COMMAND_MODULES = ["vhd", "part", "fat", "convert", "resize", "inspect", "vmdk", "esp", "boot",
+                   "ramos", "drivers", "vm"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,5 +50,21 @@ def open_image(args, path: str, writable: bool = False):
     return _open(path, writable=writable, allow_device=getattr(args, "device", False))
 
 
+def open_target(args, path: str, part: int | None = None, writable: bool = False):
+    """Open an image, or partition ``part`` (1-based) of it, as a BlockDevice."""
+    dev = open_image(args, path, writable)
+    if part is None:
+        return dev
+    from ..part import partition_device
+
+    return partition_device(dev, part)
+
+
+def emit_report(args, report) -> int:
+    """Print a check ``Report`` (text or --json) and return its exit code (0 clean, 1 problems)."""
+    emit(args, report.to_dict(), report.to_text())
+    return report.exit_code
+
+
 def warn(message: str) -> None:
     print(f"diskkit: warning: {message}", file=sys.stderr)

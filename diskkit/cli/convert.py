@@ -1,0 +1,5 @@
+"""`diskkit convert` commands (being built)."""
+
+
+def register(sub):
+    pass

@@ -1,5 +1,0 @@
-"""`diskkit image` commands (being built)."""
-
-
-def register(sub):
-    pass

@@ -1,0 +1,5 @@
+"""`diskkit inspect` commands (being built)."""
+
+
+def register(sub):
+    pass

@@ -1,0 +1,5 @@
+"""`diskkit resize` commands (being built)."""
+
+
+def register(sub):
+    pass
