@@ -17,6 +17,19 @@ from .errors import CorruptImage, ImageIOError, NoSpace, UsageError
 
 COPY_CHUNK = 4 * 1024 * 1024  # large I/O blocks for streaming copies
 
+# Interruption testing: with DISKKIT_KILL_AFTER_WRITES=N the process SIGKILLs itself just
+# before its N-th modifying host operation, so tests can stop a command at every write.
+_kill_after = int(os.environ.get("DISKKIT_KILL_AFTER_WRITES", "0") or 0)
+
+
+def crash_point() -> None:
+    """Called before every modifying host operation; a no-op unless interruption testing."""
+    global _kill_after
+    if _kill_after:
+        _kill_after -= 1
+        if _kill_after == 0:
+            os.kill(os.getpid(), 9)
+
 
 class BlockDevice:
     """Base class: subclasses implement ``_read``/``_write``; bounds are checked here once."""
@@ -138,6 +151,7 @@ class FileRegion:
             raise _io_error(self.name, exc) from None
 
     def pwrite(self, offset: int, data) -> None:
+        crash_point()
         try:
             view = memoryview(data)
             while len(view):
@@ -154,6 +168,7 @@ class FileRegion:
             raise _io_error(self.name, exc) from None
 
     def truncate(self, size: int) -> None:
+        crash_point()
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .blockdev import is_device_path
+from .blockdev import crash_point, is_device_path
 from .errors import AlreadyExists, UsageError
 
 
@@ -40,6 +40,7 @@ def atomic_output(path: str, force: bool = False):
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        crash_point()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
