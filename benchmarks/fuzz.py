@@ -1,0 +1,250 @@
+"""Fuzz diskkit's parsers with atheris (libFuzzer for Python).
+
+    python -m benchmarks.fuzz --list                 targets and whether they can run yet
+    python -m benchmarks.fuzz gpt --seconds 300      fuzz one target for 5 minutes
+    python -m benchmarks.fuzz all --seconds 120      every runnable target, one after another
+    python -m benchmarks.fuzz --make-corpus          rebuild fixtures/fuzz from oracle tools
+
+The seed corpus lives in ``fixtures/fuzz/<target>/``; new interesting inputs go to a work
+directory (``--workdir``, default /tmp/diskkit-fuzz/<target>) so the repository stays small.
+A crash (any exception but DiskkitError, a timeout, or memory beyond the limit) is written to
+``fixtures/crashes/<target>/`` where ``tests/test_fuzz_corpus.py`` replays it forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import vhdcraft
+from .fuzz_targets import CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, Region, bpb, fat_region, template
+
+MiB = 1 << 20
+
+
+def fuzz_one(name: str, seconds: int, workdir: Path, timeout: int) -> int:
+    """Run libFuzzer over one target in this process (atheris exits when done)."""
+    import atheris
+
+    target = TARGETS[name]
+    why = target.available()
+    if why:
+        print(f"{name}: cannot fuzz: {why}", file=sys.stderr)
+        return 2
+    with atheris.instrument_imports(include=["diskkit"]):
+        for need in target.requires:
+            __import__(need.partition(":")[0])
+        import diskkit  # noqa: F401  (instruments the rest of the package as it loads)
+    from diskkit.errors import DiskkitError
+
+    def one_input(data: bytes) -> None:
+        try:
+            target.run(data)
+        except DiskkitError:
+            pass
+
+    seeds = FUZZ_DIR / name
+    crashes = CRASH_DIR / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    crashes.mkdir(parents=True, exist_ok=True)
+    argv = [sys.argv[0], f"-max_total_time={seconds}", f"-timeout={timeout}",
+            "-rss_limit_mb=1536", f"-max_len={target.max_len}", "-print_final_stats=1",
+            f"-artifact_prefix={crashes}/", str(workdir), str(seeds)]
+    atheris.Setup(argv, one_input)
+    atheris.Fuzz()
+    return 0
+
+
+def fuzz_all(names: list[str], seconds: int, workroot: Path, timeout: int) -> int:
+    """Each target in its own process (atheris cannot restart); print a summary table."""
+    rows = []
+    for name in names:
+        why = TARGETS[name].available()
+        if why:
+            rows.append((name, "skipped", why))
+            continue
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.fuzz", name, "--seconds",
+                               str(seconds), "--workdir", str(workroot / name),
+                               "--timeout", str(timeout)],
+                              capture_output=True, text=True, cwd=FUZZ_DIR.parent.parent)
+        runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr)
+        done = re.findall(r"Done (\d+) runs", proc.stderr)
+        execs = (runs or done or ["?"])[-1]
+        crash = re.findall(r"Test unit written to (\S+)", proc.stderr)
+        status = "crash: " + ", ".join(crash) if crash else f"exit {proc.returncode}"
+        rows.append((name, execs, status))
+        log = workroot / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stderr)
+    for row in rows:
+        print("  ".join(str(c) for c in row))
+    return 0
+
+
+# -- seed corpus -----------------------------------------------------------------------------
+
+def sh(*cmd: str, cwd: str | None = None) -> None:
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C")
+    subprocess.run(cmd, check=True, capture_output=True, cwd=cwd, env=env)
+
+
+def blank(path: str, size: int) -> None:
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+
+def populate_fat(img: str, work: str) -> None:
+    """Short names, long names, a nested directory and a multi-cluster file, via mtools."""
+    files = {"README.TXT": b"hello from the fuzz template\n",
+             "A long file name with spaces.txt": b"long name\n" * 40,
+             "empty": b""}
+    for name, data in files.items():
+        Path(work, name).write_bytes(data)
+        sh("mcopy", "-i", img, str(Path(work, name)), f"::/{name}")
+    sh("mmd", "-i", img, "::/Sub Directory")
+    sh("mmd", "-i", img, "::/Sub Directory/deeper")
+    Path(work, "big.bin").write_bytes(bytes(range(256)) * 40)
+    sh("mcopy", "-i", img, str(Path(work, "big.bin")), "::/Sub Directory/Nested Long Name.bin")
+    sh("mcopy", "-i", img, str(Path(work, "README.TXT")), "::/Sub Directory/deeper/x.txt")
+
+
+def write_seed(target: str, name: str, data: bytes) -> None:
+    folder = FUZZ_DIR / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def make_templates(work: str) -> None:
+    TEMPLATE_DIR.mkdir(parents=True, exist_ok=True)
+    for kind, size, opts in (("fat12", MiB, ["-F", "12", "-s", "2"]),
+                             ("fat32", 33 * MiB, ["-F", "32", "-s", "1"])):
+        img = os.path.join(work, f"{kind}.img")
+        blank(img, size)
+        sh("mkfs.fat", *opts, "-i", "12345678", "-n", "FUZZ", img)
+        populate_fat(img, work)
+        sh("fsck.fat", "-n", img)
+        with open(img, "rb") as src, gzip.GzipFile(TEMPLATE_DIR / f"{kind}.img.gz", "wb",
+                                                   mtime=0) as dst:
+            shutil.copyfileobj(src, dst)
+    template.cache_clear()
+
+
+def gpt_image(work: str, name: str, *args: str, size: int = 128 * 1024) -> bytes:
+    img = os.path.join(work, name)
+    blank(img, size)
+    sh("sgdisk", "-o", *args, img)
+    sh("sgdisk", "-v", img)
+    return Path(img).read_bytes()
+
+
+def mbr_image(work: str, name: str, script: str, size: int = 128 * 1024) -> bytes:
+    img = os.path.join(work, name)
+    blank(img, size)
+    subprocess.run(["sfdisk", "--no-reread", "--no-tell-kernel", img], input=script.encode(),
+                   check=True, capture_output=True)
+    return Path(img).read_bytes()
+
+
+def verified_vhd(work: str, raw: bytes, vhd: bytes) -> bytes:
+    """Check a hand-made VHD against qemu-img before it becomes a seed."""
+    a, b = os.path.join(work, "c.raw"), os.path.join(work, "c.vhd")
+    Path(a).write_bytes(raw)
+    Path(b).write_bytes(vhd)
+    sh("qemu-img", "compare", "-f", "raw", "-F", "vpc", a, b)
+    return vhd
+
+
+def make_corpus() -> None:
+    """Rebuild every seed from tools written by others (mkfs.fat, mtools, sgdisk, sfdisk, qemu-img)."""
+    with tempfile.TemporaryDirectory() as work:
+        make_templates(work)
+        gpt3 = gpt_image(work, "gpt3.img", "-n", "1:40:+16K", "-c", "1:EFI system",
+                         "-t", "1:ef00", "-n", "2:0:+24K", "-c", "2:data \u00e9\u00e8",
+                         "-t", "2:0700", "-n", "3:0:0", "-t", "3:8300")
+        write_seed("gpt", "three-partitions.img", gpt3)
+        write_seed("gpt", "empty-table.img", gpt_image(work, "gpt0.img"))
+        write_seed("gpt", "hybrid-mbr.img", gpt_image(work, "gpth.img", "-n", "1:40:+16K",
+                                                      "-t", "1:0700", "-h", "1"))
+        write_seed("gpt", "small-entry-array.img",
+                   gpt_image(work, "gpt8.img", "-S", "8", "-n", "1:40:+8K"))
+        mbr_primary = mbr_image(work, "mbr1.img", "label: dos\nstart=1, size=63, type=c, bootable\n"
+                                "start=64, size=64, type=83\nstart=128, size=64, type=7\n")
+        write_seed("mbr", "primaries.img", mbr_primary)
+        write_seed("mbr", "logicals.img", mbr_image(
+            work, "mbr2.img", "label: dos\nstart=1, size=31, type=83\nstart=32, size=200, type=5\n"
+            "start=40, size=40, type=83\nstart=90, size=50, type=c\nstart=150, size=40, type=7\n"))
+        write_seed("mbr", "protective.img", gpt3[:512] + bytes(len(gpt3) - 512))
+
+        content = bytearray(64 * 1024)
+        content[:len(mbr_primary[:512])] = mbr_primary[:512]
+        content[20000:20016] = b"dynamic vhd data"
+        content[-1] = 0x5A
+        raw = bytes(content)
+        fixed = verified_vhd(work, raw, vhdcraft.fixed_vhd(raw))
+        write_seed("vhd_footer", "fixed-mbr.vhd", fixed)
+        write_seed("vhd_footer", "footer-only.vhd", fixed[-512:])
+        write_seed("vhd_footer", "fixed-gpt.vhd", verified_vhd(work, gpt3, vhdcraft.fixed_vhd(gpt3)))
+        dyn = verified_vhd(work, raw, vhdcraft.dynamic_vhd(raw, 4096))
+        write_seed("vhd_footer", "dynamic.vhd", dyn)
+        write_seed("vhd_dynamic", "dynamic-4k-blocks.vhd", dyn)
+        write_seed("vhd_dynamic", "dynamic-16k-blocks.vhd",
+                   verified_vhd(work, raw, vhdcraft.dynamic_vhd(raw, 16384)))
+        write_seed("vhd_dynamic", "dynamic-gpt.vhd",
+                   verified_vhd(work, gpt3, vhdcraft.dynamic_vhd(gpt3, 8192)))
+        qemu_dyn = os.path.join(work, "q.vhd")
+        sh("qemu-img", "create", "-q", "-f", "vpc", qemu_dyn, "4M")
+        write_seed("vhd_dynamic", "qemu-empty-4M.vhd", Path(qemu_dyn).read_bytes())
+
+        for kind in ("fat12", "fat32"):
+            write_seed("fat_boot", f"{kind}-boot.bin", template(kind)[:512])
+        fat16 = os.path.join(work, "fat16.img")
+        blank(fat16, 16 * MiB)
+        sh("mkfs.fat", "-F", "16", fat16)
+        write_seed("fat_boot", "fat16-boot.bin", Path(fat16).read_bytes()[:512])
+        write_seed("fat_fsinfo", "fsinfo.bin", region_bytes(fat_region(b"", "fsinfo")))
+        write_seed("fat_table", "fat12-table.bin", region_bytes(fat_region(b"", "table")))
+        write_seed("fat_dir", "root.bin", region_bytes(fat_region(b"", "root")).rstrip(b"\0"))
+        write_seed("fat_subdir", "subdir.bin", region_bytes(fat_region(b"", "subdir")).rstrip(b"\0"))
+        print(f"seeds written under {FUZZ_DIR}")
+
+
+def region_bytes(region: Region) -> bytes:
+    base = template(region.template)
+    return base[region.offset:region.offset + region.limit]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", nargs="?", help="a target name, or 'all'")
+    parser.add_argument("--seconds", type=int, default=60, help="time budget per target")
+    parser.add_argument("--timeout", type=int, default=10, help="seconds per input before it counts as a hang")
+    parser.add_argument("--workdir", type=Path, help="where new corpus entries go")
+    parser.add_argument("--list", action="store_true", help="list targets")
+    parser.add_argument("--make-corpus", action="store_true", help="rebuild fixtures/fuzz seeds")
+    args = parser.parse_args(argv)
+    if args.make_corpus:
+        make_corpus()
+        return 0
+    if args.list or not args.target:
+        for name, target in TARGETS.items():
+            why = target.available()
+            print(f"{name:12} {'ready' if not why else 'waiting':8} {target.doc}")
+        return 0
+    workroot = Path(tempfile.gettempdir(), "diskkit-fuzz")
+    if args.target == "all":
+        return fuzz_all(list(TARGETS), args.seconds, workroot, args.timeout)
+    if args.target not in TARGETS:
+        parser.error(f"unknown target {args.target!r}; try --list")
+    return fuzz_one(args.target, args.seconds, args.workdir or workroot / args.target, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""One fuzz target per on-disk parser, shared by the atheris runner and the pytest replay.
+
+A target turns fuzzer bytes into the structure it attacks (a whole image, or one region of a
+known-good template image), drives every read-only API over it, and may raise only
+``DiskkitError``: any other exception, a hang or a huge allocation is a bug. ``image(data)``
+gives the whole image an input stands for, so tests can replay it through the CLI as well.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from diskkit.blockdev import BlockDevice, MemoryDevice
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ_DIR = ROOT / "fixtures" / "fuzz"
+CRASH_DIR = ROOT / "fixtures" / "crashes"
+TEMPLATE_DIR = FUZZ_DIR / "templates"
+
+# Bounds on how much a harness walks, so a slow parser shows up as slow, not as a harness hang.
+MAX_ENTRIES = 512
+MAX_DEPTH = 16
+MAX_READ = 1 << 20
+
+
+class PatchedDevice(BlockDevice):
+    """Read-only view of ``base`` with ``patch`` laid over it at ``offset`` (no 40 MiB copies)."""
+
+    def __init__(self, base: bytes, offset: int, patch: bytes, name: str = "<fuzz>"):
+        self.base, self.offset, self.patch = base, offset, bytes(patch)
+        self.size = len(base)
+        self.writable = False
+        self.name = name
+
+    def _read(self, offset, length):
+        out = bytearray(self.base[offset:offset + length])
+        lo, hi = max(offset, self.offset), min(offset + length, self.offset + len(self.patch))
+        if lo < hi:
+            out[lo - offset:hi - offset] = self.patch[lo - self.offset:hi - self.offset]
+        return bytes(out)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    doc: str
+    requires: tuple[str, ...]
+    run: Callable[[bytes], None]
+    image: Callable[[bytes], bytes] = bytes
+    suffix: str = ".img"
+    commands: tuple[tuple[str, ...], ...] = ()
+    max_len: int = 1 << 17
+    extra: dict = field(default_factory=dict)
+
+    def available(self) -> str | None:
+        """None when every module the target needs imports, else why it cannot run."""
+        for need in self.requires:
+            module, _, attr = need.partition(":")
+            try:
+                loaded = importlib.import_module(module)
+            except ImportError as exc:
+                return f"{module} not importable yet ({exc})"
+            if attr and not hasattr(loaded, attr):
+                return f"{module}.{attr} does not exist yet"
+        return None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def scratch_file(data: bytes, suffix: str) -> str:
+    """Write ``data`` to a per-process scratch file (tmpfs when available) and return its path."""
+    directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    path = os.path.join(directory, f"diskkit-fuzz-{os.getpid()}{suffix}")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def drain(dev: BlockDevice) -> None:
+    """Read what the device claims is allocated (bounded): exercises BAT/extent lookups."""
+    budget = 4 * MAX_READ
+    for offset, length in dev.allocated_ranges():
+        n = min(length, budget, MAX_READ)
+        dev.read_at(offset, n)
+        budget -= n
+        if budget <= 0:
+            break
+    if dev.size:
+        dev.read_at(dev.size - min(dev.size, 512), min(dev.size, 512))
+
+
+def bpb(image: bytes) -> dict:
+    """The handful of BIOS parameter block fields a harness needs to find FAT regions."""
+    (bytes_per_sector, sectors_per_cluster, reserved, fats, root_entries, total16, _media,
+     fat16_size) = struct.unpack_from("<HBHBHHBH", image, 11)
+    fat32_size, = struct.unpack_from("<I", image, 36)
+    fat_size = fat16_size or fat32_size
+    root_start = (reserved + fats * fat_size) * bytes_per_sector
+    return {"sector": bytes_per_sector, "cluster": sectors_per_cluster * bytes_per_sector,
+            "reserved": reserved, "fats": fats, "fat_size": fat_size * bytes_per_sector,
+            "fat_start": reserved * bytes_per_sector, "root_start": root_start,
+            "root_bytes": root_entries * 32, "fat32": fat16_size == 0}
+
+
+@cache
+def template(name: str) -> bytes:
+    """A known-good image from fixtures/fuzz/templates (stored gzipped)."""
+    with gzip.open(TEMPLATE_DIR / f"{name}.img.gz", "rb") as fh:
+        return fh.read()
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where an overlay target's input lands: ``template`` image, byte ``offset``, ``limit``."""
+
+    template: str
+    offset: int
+    limit: int
+
+    def device(self, data: bytes) -> PatchedDevice:
+        return PatchedDevice(template(self.template), self.offset, data[:self.limit])
+
+    def image(self, data: bytes) -> bytes:
+        base, data = template(self.template), data[:self.limit]
+        return base[:self.offset] + data + base[self.offset + len(data):]
+
+
+# -- pipelines: everything a read-only user can make diskkit do with one image ---------------
+
+def vhd_pipeline(data: bytes) -> None:
+    from diskkit import vhd
+    from diskkit.image import open_image
+
+    path = scratch_file(data, ".vhd")
+    dev = open_image(path)
+    try:
+        drain(dev)
+        table_pipeline_on(dev)
+    finally:
+        dev.close()
+    vhd.info(path)
+    vhd.check(path)
+
+
+def table_pipeline_on(dev: BlockDevice) -> None:
+    from diskkit import part
+
+    table = part.read_table(dev)
+    if table is not None:
+        for p in table.partitions[:MAX_ENTRIES]:
+            (p.index, p.start, p.size, p.type_name, getattr(p, "name", None))
+            part.partition_device(dev, p.index)
+    part.verify(dev)
+
+
+def table_pipeline(data: bytes) -> None:
+    table_pipeline_on(MemoryDevice(data, writable=False, name="<fuzz>"))
+
+
+def fat_walk(fs, path: str = "/", depth: int = 0, budget: list | None = None) -> None:
+    """List, stat and read a FAT tree within bounds (loops are the parser's job to refuse)."""
+    budget = budget if budget is not None else [MAX_ENTRIES]
+    if depth > MAX_DEPTH:
+        return
+    for entry in fs.listdir(path):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        name = getattr(entry, "name", entry)
+        if name in (".", ".."):
+            continue
+        child = path.rstrip("/") + "/" + name
+        info = fs.stat(child)
+        if getattr(info, "is_dir", False):
+            fat_walk(fs, child, depth + 1, budget)
+        elif getattr(info, "size", 0) <= MAX_READ:
+            fs.read_file(child)
+
+
+def fat_pipeline_on(dev: BlockDevice) -> None:
+    from diskkit import fat
+
+    fs = fat.FatFS(dev)
+    fat_walk(fs)
+    fs.usage()
+    fat.check(dev)
+
+
+def fat_region(data: bytes, where: str) -> Region:
+    """Where each FAT target's input goes in the FAT12 or FAT32 template."""
+    if where == "boot":  # FAT32 boot sectors have a zero 16-bit FAT size
+        kind = "fat32" if len(data) >= 24 and data[22:24] == b"\0\0" else "fat12"
+        return Region(kind, 0, 512)
+    base = template("fat32" if where == "fsinfo" else "fat12")
+    layout = bpb(base)
+    if where == "fsinfo":
+        return Region("fat32", layout["sector"], 512)
+    if where == "table":
+        return Region("fat12", layout["fat_start"], layout["fat_size"])
+    if where == "root":
+        return Region("fat12", layout["root_start"], layout["root_bytes"])
+    return Region("fat12", template_subdir_offset(base, layout), layout["cluster"])
+
+
+def template_subdir_offset(base: bytes, layout: dict) -> int:
+    data_start = layout["root_start"] + layout["root_bytes"]
+    for off in range(layout["root_start"], data_start, 32):
+        entry = base[off:off + 32]
+        if entry[0] not in (0, 0xE5) and entry[11] & 0x10 and entry[11] != 0x0F:
+            cluster, = struct.unpack_from("<H", entry, 26)
+            return data_start + (cluster - 2) * layout["cluster"]
+    raise RuntimeError("fat12 template has no subdirectory")
+
+
+def fat_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], bytes]]:
+    def run(data: bytes) -> None:
+        fat_pipeline_on(fat_region(data, where).device(data))
+
+    def image(data: bytes) -> bytes:
+        return fat_region(data, where).image(data)
+
+    return run, image
+
+
+def text_pipeline(loader: str, suffix: str) -> Callable[[bytes], None]:
+    """Targets for text formats: a ``module:function`` taking a path."""
+    module_name, func_name = loader.split(":")
+
+    def run(data: bytes) -> None:
+        module = importlib.import_module(module_name)
+        getattr(module, func_name)(scratch_file(data, suffix))
+
+    return run
+
+
+IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
+VHD_COMMANDS = IMAGE_COMMANDS + (("vhd", "info", "{img}"), ("vhd", "check", "{img}"))
+FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "ls", "{img}"),
+                ("fat", "check", "{img}"))
+
+PART_API = ("diskkit.part:read_table", "diskkit.part:partition_device", "diskkit.part:verify")
+VHD_API = ("diskkit.image:open_image", "diskkit.vhd:info", "diskkit.vhd:check", *PART_API)
+FAT_API = ("diskkit.fat:FatFS", "diskkit.fat:check")
+
+TARGETS: dict[str, Target] = {t.name: t for t in [
+    Target("vhd_footer", "VHD hard disk footer (fixed and dynamic), via open_image/info/check",
+           VHD_API, vhd_pipeline, suffix=".vhd",
+           commands=VHD_COMMANDS),
+    Target("vhd_dynamic", "dynamic VHD header, BAT and sector bitmaps",
+           VHD_API, vhd_pipeline, suffix=".vhd",
+           commands=VHD_COMMANDS),
+    Target("gpt", "GPT headers and entry arrays (primary and backup) on a raw image",
+           PART_API, table_pipeline, commands=IMAGE_COMMANDS),
+    Target("mbr", "MBR and extended (EBR) chains on a raw image",
+           PART_API, table_pipeline, commands=IMAGE_COMMANDS),
+    Target("fat_boot", "FAT boot sector / BPB (input replaces sector 0 of a FAT12 or FAT32 image)",
+           FAT_API, *fat_target("boot"),
+           commands=FAT_COMMANDS, max_len=512),
+    Target("fat_fsinfo", "FAT32 FSInfo sector (input replaces sector 1 of a FAT32 image)",
+           FAT_API, *fat_target("fsinfo"),
+           commands=FAT_COMMANDS, max_len=512),
+    Target("fat_table", "FAT allocation table: chains, loops, cross links (replaces FAT #1)",
+           FAT_API, *fat_target("table"),
+           commands=FAT_COMMANDS, max_len=4096),
+    Target("fat_dir", "root directory entries: 8.3 names, long names, attributes, clusters",
+           FAT_API, *fat_target("root"),
+           commands=FAT_COMMANDS, max_len=7168),
+    Target("fat_subdir", "subdirectory cluster: dot entries, long-name chains, self references",
+           FAT_API, *fat_target("subdir"),
+           commands=FAT_COMMANDS, max_len=2048),
+]}
+
+
+def register_text_target(name: str, doc: str, loader: str, suffix: str, module: str) -> None:
+    TARGETS[name] = Target(name, doc, (module,), text_pipeline(loader, suffix), suffix=suffix,
+                           max_len=1 << 15)
