@@ -1,0 +1,221 @@
+"""Chain renderers and quoting: grub-script-check over hostile titles and paths, exact
+offsets in the ntloader and BCD outputs, refusal of dynamic VHDs, the common menu entries."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bootfacts import FakePart, facts
+from diskkit.boot import quoting
+from diskkit.boot.chains import CHAINS, BootTarget, bcd_entry_id, render
+from diskkit.boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID, choose_windows_partition
+from diskkit.errors import NotFound, Unsupported, UsageError
+from oracles import need
+
+GRUB_CHAINS = [name for name, c in CHAINS.items() if c.language == "grub"]
+
+# Printable text without control characters, biased towards what breaks quoting.
+HOSTILE = st.text(st.sampled_from(list("ab '\"\\$;&|<>^%!(){}[]#*?~`=,.-_") + ["中", "é", "😀"]),
+                  min_size=1, max_size=24)
+NAME = HOSTILE.filter(lambda s: not set('<>:"|?*/\\').intersection(s) and s.strip(" .") == s
+                      and s not in (".", ".."))
+
+
+def grub_script_check(text: str) -> subprocess.CompletedProcess:
+    tool = need("grub-script-check")
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False, encoding="utf-8") as fh:
+        fh.write(text)
+    try:
+        return subprocess.run([tool, fh.name], capture_output=True, text=True)
+    finally:
+        os.unlink(fh.name)
+
+
+def target(path="/ramos/win.vhd", title="RAMOS", **kw):
+    return BootTarget.make(facts(**kw), path, title)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=HOSTILE.filter(lambda s: not s.startswith("-")), dirs=st.lists(NAME, max_size=3),
+       name=NAME)
+def test_grub_configs_pass_grub_script_check_for_hostile_input(title, dirs, name):
+    path = "/" + "/".join([*dirs, name])
+    t = BootTarget.make(facts(), path, title)
+    for chain in GRUB_CHAINS:
+        if chain == "ntloader" and " " in path:
+            continue
+        text = render(chain, t, check_file="/marker.txt", halt=True).text
+        proc = grub_script_check(text)
+        assert proc.returncode == 0, (chain, text, proc.stdout, proc.stderr)
+        # The title opens the first menu entry's single-quoted word, escaped, nothing lost.
+        assert "\nmenuentry " + quoting.grub_word(t.title)[:-1] in text
+
+
+def test_grub_script_check_catches_bad_quoting():
+    """The oracle itself rejects an unbalanced quote, so passing it means something."""
+    assert grub_script_check("menuentry 'x' {\n echo 'a\n}\n").returncode != 0
+
+
+@given(HOSTILE)
+def test_grub_word_round_trips_like_sh(value):
+    """GRUB's single quotes follow sh: decode with the shell's own rules (shlex) to compare."""
+    import shlex
+
+    assert shlex.split(quoting.grub_word(value)) == [value]
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "tab\there", "cr\r", "nul\x00", "ls\u2028"])
+def test_control_characters_refused_everywhere(bad):
+    with pytest.raises(UsageError):
+        BootTarget.make(facts(), "/ramos/win.vhd", bad)
+    with pytest.raises(UsageError):
+        BootTarget.make(facts(), f"/ramos/{bad}.vhd", "ok")
+
+
+@pytest.mark.parametrize("bad", ["ramos/win.vhd", "/", "/a/../b.vhd", "/a/b?.vhd", "/a/b.vhd.",
+                                 "/a/b<c.vhd", "C:relative.vhd"])
+def test_bad_vhd_paths_refused(bad):
+    with pytest.raises(UsageError):
+        BootTarget.make(facts(), bad, "t")
+
+
+def test_drive_letter_and_backslashes_are_split_off():
+    t = BootTarget.make(facts(), r"d:\RAM OS\win.vhd", "t")
+    assert (t.drive, t.vhd_path) == ("D:", "/RAM OS/win.vhd")
+
+
+@given(HOSTILE.filter(lambda s: '"' not in s))
+def test_cmd_quote_keeps_specials_inside_quotes_and_doubles_percent(value):
+    quoted = quoting.cmd_quote(value)
+    assert quoted.startswith('"') and quoted.endswith('"') and quoted.count('"') == 2
+    # cmd.exe's only transformation inside quotes (delayed expansion off) is %% -> %.
+    assert quoted[1:-1].replace("%%", "%") == value
+
+
+def test_cmd_quote_refuses_double_quote():
+    with pytest.raises(UsageError):
+        quoting.cmd_quote('say "hi"')
+
+
+def test_menulst_escapes_spaces_and_backslashes():
+    text = render("grub4efi", target("/my dir/win 11.vhd", title=r"A\nB")).text
+    assert r"find --set-root /my\ dir/win\ 11.vhd" in text
+    assert r"map --mem --top /my\ dir/win\ 11.vhd (hd)" in text
+    assert "title A\\\\nB (RAM, SVBus)" in text
+
+
+def test_menulst_structure_read_by_grub_menulst2cfg():
+    """GRUB's own menu.lst converter (written by others) sees every title we wrote."""
+    tool = need("grub-menulst2cfg")
+    text = render("grub4efi", target(title="RAM Win11")).text
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "menu.lst"), os.path.join(tmp, "grub.cfg")
+        with open(src, "w") as fh:
+            fh.write(text)
+        subprocess.run([tool, src, dst], check=True, capture_output=True)
+        converted = open(dst).read()
+    titles = re.findall(r"menuentry '([^']*)'", converted)
+    assert titles == ["RAM Win11 (RAM, SVBus)", "Windows (installed on this PC)",
+                      "UEFI firmware (leave grub4efi)", "Reboot"]
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_every_menu_offers_installed_windows_firmware_and_reboot(chain):
+    text = render(chain, target(r"D:\ramos\win.vhd")).text
+    if CHAINS[chain].language == "grub":
+        assert "chainloader '/EFI/Microsoft/Boot/bootmgfw.efi'" in text
+        assert "search --no-floppy --set=root --file '/EFI/Microsoft/Boot/bootmgfw.efi'" in text
+        assert re.search(r"\{\n\s+fwsetup\n\}", text) and re.search(r"\{\n\s+reboot\n\}", text)
+    elif chain == "grub4efi":
+        assert "chainloader /EFI/Microsoft/Boot/bootmgfw.efi" in text
+        assert "\nexit_g4d\n" in text and "\nreboot\n" in text
+    else:  # BCD: the installed Windows stays default, the new entry is added last
+        assert "/addlast" in text and "displaybootmenu yes" in text
+        assert "shutdown /r /fw" in text
+
+
+@pytest.mark.parametrize("offset", [1048576, 135266304, 17408, 2**40 + 512])
+def test_ntloader_and_bcd_carry_the_exact_offset(offset):
+    ntl = render("ntloader", target(offset=offset)).text
+    assert re.findall(r"imgofs=(\d+)", ntl) == [str(offset)]
+    bcd = render("bootmgr-ramdisk", target(r"D:\ramos\win.vhd", offset=offset)).text
+    assert re.findall(r"ramdiskimageoffset (\d+)", bcd) == [str(offset)]
+    assert '"ramdisk=[D:]\\ramos\\win.vhd,{ramdiskoptions}"' in bcd
+
+
+def test_bcd_script_sets_every_required_element_in_order():
+    t = target(r"E:\vhd\win.vhd", title="RAM 100% & more")
+    text = render("bootmgr-ramdisk", t).text
+    entry = bcd_entry_id(t, "bootmgr-ramdisk")
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    wanted = [f'bcdedit /create {entry} /d "RAM 100%% & more" /application osloader',
+              f"bcdedit /set {entry} path \\Windows\\system32\\winload.efi",
+              f"bcdedit /set {entry} systemroot \\Windows",
+              f"bcdedit /set {entry} detecthal on", f"bcdedit /set {entry} winpe off",
+              "bcdedit /set {ramdiskoptions} exportascd false",
+              f"rem Undo: bcdedit /delete {entry}"]
+    for line in wanted:
+        assert line in text, line
+    assert text.index("{ramdiskoptions} ramdiskimageoffset") < text.index(f"/create {entry}")
+
+
+def test_bcd_entry_id_is_stable_and_distinct_per_target():
+    a, b = target(r"D:\a.vhd"), target(r"D:\b.vhd")
+    assert bcd_entry_id(a, "vhd-native") == bcd_entry_id(target(r"D:\a.vhd"), "vhd-native")
+    assert bcd_entry_id(a, "vhd-native") != bcd_entry_id(b, "vhd-native")
+    assert bcd_entry_id(a, "vhd-native") != bcd_entry_id(a, "bootmgr-ramdisk")
+
+
+def test_vhd_native_uses_vhd_device_and_accepts_dynamic():
+    text = render("vhd-native", target(r"C:\w\win.vhd", container="dynamic")).text
+    assert 'device "vhd=[C:]\\w\\win.vhd"' in text and "ramdisk" not in text
+
+
+@pytest.mark.parametrize("chain", ["grub2-map", "grub4efi", "ntloader", "bootmgr-ramdisk"])
+def test_ram_chains_refuse_dynamic_vhd(chain):
+    with pytest.raises(Unsupported, match="fixed"):
+        render(chain, target(container="dynamic"))
+
+
+def test_warnings_for_missing_esp_raw_image_and_missing_drive():
+    assert any("EFI System Partition" in w for w in render("grub2-map", target(esp=None)).warnings)
+    assert any("raw image" in w for w in render("grub4efi", target(container="raw")).warnings)
+    assert any("drive letter" in w for w in render("bootmgr-ramdisk", target()).warnings)
+
+
+def test_ntloader_refuses_spaces_and_leading_dash_titles_refused():
+    with pytest.raises(UsageError, match="spaces"):
+        render("ntloader", target("/my dir/win.vhd"))
+    with pytest.raises(UsageError):
+        target(title="--class evil")
+
+
+def test_loopback_test_addresses_partitions_by_table_kind():
+    text = render("loopback-test", target(table="mbr"), check_file="/m.txt").text
+    assert "cat (vhd_loop,msdos3)'/m.txt'" in text
+    assert "chainloader (vhd_loop,msdos1)/EFI/BOOT/BOOTX64.EFI" in text
+
+
+# -- choosing the Windows partition --------------------------------------------------------------
+
+def test_windows_partition_is_basic_data_else_largest_other():
+    parts = [FakePart(1, 1 << 20, 100 << 20, ESP_GUID), FakePart(2, 101 << 20, 16 << 20, MSR_GUID),
+             FakePart(3, 117 << 20, 500 << 20, BASIC_DATA_GUID),
+             FakePart(4, 617 << 20, 900 << 20, "0fc63daf-8483-4772-8e79-3d69d8477de4")]
+    assert choose_windows_partition("gpt", parts).index == 3
+    assert choose_windows_partition("gpt", [parts[0], parts[1], parts[3]]).index == 4
+    assert choose_windows_partition("gpt", parts, override=1).index == 1
+    with pytest.raises(NotFound):
+        choose_windows_partition("gpt", parts, override=9)
+    with pytest.raises(NotFound):
+        choose_windows_partition("gpt", parts[:2])
+    mbr = [FakePart(1, 1 << 20, 100 << 20, type_code=0xEF), FakePart(2, 101 << 20, 5 << 20, type_code=0x05),
+           FakePart(3, 200 << 20, 50 << 20, type_code=0x07)]
+    assert choose_windows_partition("mbr", mbr).index == 3
