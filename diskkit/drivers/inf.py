@@ -9,6 +9,7 @@ it cannot read are skipped, never fatal; only data that is not text at all is re
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 
@@ -331,8 +332,11 @@ def _version_fields(inf: InfFile, version: list[Line], expand) -> None:
     if driver_ver:
         match = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*", driver_ver[0])
         if match:
-            month, day, year = match.groups()
-            inf.driver_date = f"{year}-{int(month):02d}-{int(day):02d}"
+            month, day, year = (int(g) for g in match.groups())
+            try:
+                inf.driver_date = datetime.date(year, month, day).isoformat()
+            except ValueError:
+                pass  # an impossible date is not invented
         if len(driver_ver) > 1 and driver_ver[1]:
             inf.driver_version = driver_ver[1]
 
