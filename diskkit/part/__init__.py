@@ -1,0 +1,399 @@
+"""Partition tables (GPT and MBR) on any BlockDevice: read, create, edit, verify, repair.
+
+Every edit reads the table, changes the in-memory model, writes it in a crash-safe order
+(GPT: backup first, primary header last), then re-reads and verifies what landed on disk.
+Sizes and offsets in this API are bytes; the table's logical sector size turns them into LBAs.
+"""
+
+from __future__ import annotations
+
+from ..blockdev import BlockDevice, SliceDevice
+from ..errors import AlreadyExists, CorruptImage, NoSpace, NotFound, Unsupported, UsageError
+from ..report import Report
+from ..units import MiB, parse_size
+from . import gpt, mbr, types
+from .gpt import GptTable
+from .mbr import MbrTable
+from .model import Partition, free_gaps, new_disk_signature, new_guid, place
+
+__all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "init_gpt",
+           "init_mbr", "add_partition", "delete_partition", "set_partition",
+           "resize_partition", "verify", "repair", "move_backup", "describe", "types"]
+
+SECTOR_SIZES = (512, 4096)
+DEFAULT_ALIGN = MiB
+
+
+def _sector_sizes(dev: BlockDevice, sector_size: int | None) -> list[int]:
+    if sector_size is not None:
+        if sector_size not in SECTOR_SIZES:
+            raise UsageError(f"sector size must be 512 or 4096, not {sector_size}")
+        return [sector_size]
+    first = dev.sector_size if dev.sector_size in SECTOR_SIZES else 512
+    return [first] + [s for s in SECTOR_SIZES if s != first]
+
+
+def read_table(dev: BlockDevice, sector_size: int | None = None) -> GptTable | MbrTable | None:
+    """The disk's partition table, or None. GPT is tried at each sector size (the device's
+    own first), then MBR. A GPT with no valid copy raises CorruptImage."""
+    error = None
+    for ss in _sector_sizes(dev, sector_size):
+        try:
+            table = gpt.load(dev, ss)
+        except CorruptImage as exc:
+            error = error or exc
+            continue
+        if table is not None:
+            return table
+    if error is not None:
+        raise error
+    return mbr.load(dev, sector_size or dev.sector_size)
+
+
+def _require_table(dev: BlockDevice, sector_size: int | None = None):
+    table = read_table(dev, sector_size)
+    if table is None:
+        raise NotFound(f"{dev.name}: no partition table (create one with 'diskkit part init')")
+    return table
+
+
+def _editable(dev: BlockDevice, sector_size: int | None = None):
+    if not dev.writable:
+        raise UsageError(f"{dev.name}: opened read-only")
+    table = _require_table(dev, sector_size)
+    if table.kind == "mbr" and mbr.is_protective(table.sector):
+        raise CorruptImage(f"{dev.name}: protective MBR but no GPT header; recreate the table "
+                           "with 'diskkit part init --gpt --force'")
+    return table
+
+
+def _find(table, index: int) -> Partition:
+    for part in table.partitions:
+        if part.index == index:
+            return part
+    raise NotFound(f"no partition {index} (have: "
+                   f"{', '.join(str(p.index) for p in table.partitions) or 'none'})")
+
+
+def partition_device(dev: BlockDevice, n: int) -> SliceDevice:
+    """Partition ``n`` (1-based) as a BlockDevice of its own."""
+    part = _find(_require_table(dev), n)
+    if part.sectors == 0:
+        raise CorruptImage(f"{dev.name}: partition {n} is empty (first LBA after last LBA)")
+    return SliceDevice(dev, part.start, part.size, name=f"{dev.name} partition {n}")
+
+
+def _commit(dev: BlockDevice, table, headers_only: bool = False) -> None:
+    """Write ``table``, re-read it and refuse to return quietly if the disk disagrees."""
+    if table.kind == "gpt":
+        gpt.write(dev, table, primary_entries=not headers_only)
+    else:
+        mbr.write(dev, table)
+    fresh = read_table(dev, table.sector_size)
+    wanted = [p.to_dict() for p in table.partitions]
+    if fresh is None or fresh.kind != table.kind or [p.to_dict() for p in fresh.partitions] != wanted:
+        raise CorruptImage(f"{dev.name}: re-reading the partition table after writing it gave "
+                           "a different table")
+    if fresh.kind == "gpt" and fresh.disk_lbas * fresh.sector_size <= dev.size:
+        report = Report(dev.name)
+        gpt.verify(dev, fresh, report)
+        if report.errors:
+            raise CorruptImage(f"{dev.name}: after writing: {report.errors[0]}")
+
+
+def _wipe_gpt_signatures(dev: BlockDevice, old) -> None:
+    """Zero every GPT header a new table would leave behind (other sector size, old backup)."""
+    spots = {ss for ss in SECTOR_SIZES} | {dev.size - ss for ss in SECTOR_SIZES}
+    if old is not None and old.kind == "gpt":
+        spots.add(old.backup_lba * old.sector_size)
+    for offset in sorted(spots):
+        if 0 < offset <= dev.size - 512 and dev.read_at(offset, 8) == gpt.SIGNATURE:
+            dev.write_at(offset, bytes(512))
+
+
+def _prepare_init(dev: BlockDevice, force: bool):
+    if not dev.writable:
+        raise UsageError(f"{dev.name}: opened read-only")
+    try:
+        old = read_table(dev)
+    except CorruptImage:
+        if not force:
+            raise AlreadyExists(f"{dev.name}: holds a damaged GPT; use --force to replace it, "
+                                "or 'diskkit part repair'") from None
+        old = None
+    if not force:
+        if old is not None:
+            raise AlreadyExists(f"{dev.name}: already has a {old.kind.upper()} partition table "
+                                "(use --force to replace it)")
+        if dev.size >= 512 and dev.read_at(510, 2) == mbr.BOOT_SIGNATURE:
+            raise AlreadyExists(f"{dev.name}: LBA 0 holds a boot sector (a filesystem on the "
+                                "whole disk?); use --force to replace it")
+    _wipe_gpt_signatures(dev, old)
+    return old
+
+
+def init_gpt(dev: BlockDevice, sector_size: int | None = None, disk_guid: str | None = None,
+             entry_count: int = gpt.ENTRY_COUNT, force: bool = False) -> GptTable:
+    """Write an empty GPT (and a fresh protective MBR) over the whole device."""
+    ss = _sector_sizes(dev, sector_size)[0]
+    if not 1 <= entry_count or entry_count * gpt.ENTRY_SIZE > gpt.MAX_ENTRY_BYTES:
+        raise UsageError(f"entry count {entry_count} out of range")
+    guid = types.normalize_guid(disk_guid) if disk_guid else new_guid("disk", dev.size, ss)
+    table = GptTable.fresh(dev.size // ss, ss, guid, entry_count)
+    _prepare_init(dev, force)
+    pmbr = mbr.Sector(bytes(440), 0, bytes(2),
+                      [mbr.protective_entry(table.disk_lbas)] + [mbr.Entry() for _ in range(3)])
+    dev.write_at(0, pmbr.build())
+    _commit(dev, table)
+    return table
+
+
+def init_mbr(dev: BlockDevice, sector_size: int | None = None,
+             disk_signature: int | None = None, force: bool = False) -> MbrTable:
+    """Write an empty MBR (no boot code) with a new disk signature."""
+    ss = sector_size or dev.sector_size
+    _sector_sizes(dev, ss)
+    if dev.size < 2 * ss:
+        raise UsageError(f"{dev.name}: too small for a partition table")
+    signature = new_disk_signature(dev.size) if disk_signature is None else disk_signature
+    if not 0 <= signature <= 0xFFFFFFFF:
+        raise UsageError("MBR disk signature must fit in 32 bits")
+    _prepare_init(dev, force)
+    table = MbrTable(ss, dev.size // ss, signature, mbr.empty_sector(signature))
+    _commit(dev, table)
+    return table
+
+
+def _to_lbas(value: int | str, ss: int, what: str) -> int:
+    n = parse_size(value, ss) if isinstance(value, str) else value
+    if n <= 0 or n % ss:
+        raise UsageError(f"{what} {n} bytes is not a positive multiple of the {ss}-byte sector")
+    return n // ss
+
+
+def _size_lbas(size, ss: int) -> int | None:
+    """``None``/``"rest"`` -> None (fill the gap); bytes rounded up to whole sectors."""
+    if size is None or (isinstance(size, str) and size.strip().lower() in ("rest", "max")):
+        return None
+    n = parse_size(size, ss) if isinstance(size, str) else size
+    if n <= 0:
+        raise UsageError(f"partition size must be positive, not {n}")
+    return -(-n // ss)
+
+
+def _gaps(table) -> list[tuple[int, int]]:
+    first = table.first_usable_lba
+    return free_gaps(table.used_runs(), first, table.last_usable_lba)
+
+
+def add_partition(dev: BlockDevice, type: str, size: int | str | None = None, name: str | None = None,
+                  start: int | str | None = None, align: int = DEFAULT_ALIGN,
+                  guid: str | None = None, attributes: int | str = 0, bootable: bool = False,
+                  index: int | None = None) -> Partition:
+    """Add a partition of ``size`` bytes (``"rest"``/None: the largest free gap).
+
+    Placed at ``start`` (bytes) or at the first ``align``-aligned spot that fits; GPT gets a
+    new unique GUID and, without ``name``, the type's display name (as gdisk does).
+    """
+    table = _editable(dev)
+    ss = table.sector_size
+    if align <= 0 or align % ss:
+        raise UsageError(f"alignment {align} is not a multiple of the {ss}-byte sector")
+    sectors = _size_lbas(size, ss)
+    start_lba = None if start is None else _to_lbas(start, ss, "start")
+    if table.kind == "gpt":
+        type_guid = types.gpt_type_guid(type)
+        free = [i for i in range(1, table.entry_count + 1) if i not in table.slots]
+        index = _pick_index(index, free, table.entry_count)
+        first, last = place(_gaps(table), sectors, align // ss, start_lba)
+        attrs = types.parse_attributes(attributes) if isinstance(attributes, str) else attributes
+        part = Partition(index, first, last, ss, type_guid=type_guid,
+                         guid=types.normalize_guid(guid) if guid else
+                         new_guid("part", table.disk_guid, index, first),
+                         name=types.gpt_type_name(type_guid) if name is None and
+                         types.gpt_type_alias(type_guid) else name or "",
+                         attributes=attrs)
+        gpt.encode_name(part.name)
+        table.slots[index] = part
+    else:
+        if name or guid or attributes:
+            raise UsageError("MBR partitions have no name, GUID or attributes")
+        code = types.mbr_type_code(type)
+        mbr.validate_type(code)
+        free = [i for i in range(1, 5) if table.primaries[i - 1] is None]
+        index = _pick_index(index, free, 4)
+        first, last = place(_gaps(table), sectors, align // ss, start_lba)
+        if last - first + 1 > mbr.MAX_LBA32:
+            raise UsageError("an MBR partition holds at most 2^32-1 sectors (use GPT)")
+        part = Partition(index, first, last, ss, type_code=code, bootable=bootable)
+        table.primaries[index - 1] = part
+    _commit(dev, table)
+    return part
+
+
+def _pick_index(index: int | None, free: list[int], limit: int) -> int:
+    if index is None:
+        if not free:
+            raise AlreadyExists(f"all {limit} partition entries are in use")
+        return free[0]
+    if index not in free:
+        raise AlreadyExists(f"partition entry {index} is in use or outside 1..{limit}")
+    return index
+
+
+def delete_partition(dev: BlockDevice, n: int) -> Partition:
+    """Remove partition ``n`` from the table (its data stays on disk)."""
+    table = _editable(dev)
+    part = _find(table, n)
+    if table.kind == "gpt":
+        del table.slots[n]
+    else:
+        mbr.check_editable(table, n)
+        table.primaries[n - 1] = None
+    _commit(dev, table)
+    return part
+
+
+def set_partition(dev: BlockDevice, n: int, name: str | None = None, type: str | None = None,
+                  attributes: int | str | None = None, guid: str | None = None,
+                  bootable: bool | None = None) -> Partition:
+    """Change name, type, attributes (``hidden,+read-only`` forms), GUID, or MBR boot flag."""
+    table = _editable(dev)
+    part = _find(table, n)
+    if table.kind == "gpt":
+        if bootable is not None:
+            raise UsageError("GPT has no boot flag; use the attribute legacy-bios-bootable")
+        if name is not None:
+            gpt.encode_name(name)
+            part.name = name
+        if type is not None:
+            part.type_guid = types.gpt_type_guid(type)
+        if attributes is not None:
+            part.attributes = (types.parse_attributes(attributes, part.attributes)
+                               if isinstance(attributes, str) else attributes)
+        if guid is not None:
+            part.guid = types.normalize_guid(guid)
+    else:
+        mbr.check_editable(table, n)
+        if name is not None or attributes is not None or guid is not None:
+            raise UsageError("MBR partitions have no name, GUID or attributes")
+        if type is not None:
+            code = types.mbr_type_code(type)
+            mbr.validate_type(code)
+            part.type_code = code
+        if bootable is not None:
+            part.bootable = bootable
+    _commit(dev, table)
+    return part
+
+
+def resize_partition(dev: BlockDevice, n: int, size: int | str | None = None,
+                     grow: bool = False) -> Partition:
+    """Set partition ``n`` to ``size`` bytes, or with ``grow`` to the end of the free space
+    after it. The start never moves and it never runs over another partition."""
+    if (size is None) == (not grow):
+        raise UsageError("give either a new size or grow, not both or neither")
+    table = _editable(dev)
+    part = _find(table, n)
+    if table.kind == "mbr":
+        mbr.check_editable(table, n)
+    others = [(p.first_lba, p.last_lba) for p in table.partitions
+              if p.index != n and not p.logical]
+    gap = next((g for g in free_gaps(others, table.first_usable_lba, table.last_usable_lba)
+                if g[0] <= part.first_lba <= g[1]), None)
+    if gap is None:
+        raise CorruptImage(f"partition {n} starts outside the usable range")
+    if grow:
+        last = gap[1]
+    else:
+        last = part.first_lba + _size_lbas(size, table.sector_size) - 1
+        if last > gap[1]:
+            room = (gap[1] - part.first_lba + 1) * table.sector_size
+            raise NoSpace(f"partition {n} can grow to at most {room} bytes here")
+    if table.kind == "mbr" and last - part.first_lba + 1 > mbr.MAX_LBA32:
+        last = part.first_lba + mbr.MAX_LBA32 - 1
+    part.last_lba = last
+    _commit(dev, table)
+    return part
+
+
+def move_backup(dev: BlockDevice, disk_size: int | None = None) -> list[str]:
+    """Lay the GPT out for a disk of ``disk_size`` bytes (default: the device's size): backup
+    in the new last LBA, usable range up to it, protective MBR span updated. Only headers and
+    the backup array are written; the primary array stays valid throughout."""
+    table = _editable(dev)
+    if table.kind != "gpt":
+        return []
+    ss = table.sector_size
+    lbas = (dev.size if disk_size is None else disk_size) // ss
+    if lbas * ss > dev.size:
+        raise UsageError(f"{dev.name}: cannot lay out a GPT for {lbas * ss} bytes on a "
+                         f"{dev.size}-byte device (grow the container first)")
+    old = table.backup_lba
+    if old == lbas - 1 and table.disk_lbas == lbas and not table.findings \
+            and gpt.protective_sector(dev, table) is None:
+        return []
+    table.place_backup(lbas)
+    _commit(dev, table, headers_only=table.source == "primary" and not table.findings)
+    return [f"moved the backup GPT from LBA {old} to LBA {table.backup_lba}; usable range now "
+            f"ends at LBA {table.last_usable_lba}"]
+
+
+def verify(dev: BlockDevice, sector_size: int | None = None) -> Report:
+    """Check the table like ``sgdisk -v``: headers, CRCs, copies agreeing, backup at the end,
+    ranges, overlaps, protective MBR, alignment. Never raises for a damaged table."""
+    report = Report(f"{dev.name}: partition table")
+    try:
+        table = read_table(dev, sector_size)
+    except CorruptImage as exc:
+        report.error("partition table", str(exc))
+        return report
+    report.facts["table"] = table.kind if table else None
+    if table is None:
+        return report
+    report.facts["sector_size"] = table.sector_size
+    report.facts["partitions"] = len(table.partitions)
+    if table.kind == "gpt":
+        gpt.verify(dev, table, report)
+    else:
+        mbr.verify(dev, table, report)
+    return report
+
+
+def repair(dev: BlockDevice, sector_size: int | None = None) -> list[str]:
+    """Rebuild a damaged GPT copy from the good one, move the backup to the end of a grown
+    disk and fix the protective MBR. Returns what changed (empty: nothing to do)."""
+    table = _editable(dev, sector_size)
+    if table.kind != "gpt":
+        report = verify(dev, sector_size)
+        if report.errors:
+            raise Unsupported(f"{dev.name}: MBR problems cannot be repaired automatically: "
+                                   f"{report.errors[0]}")
+        return []
+    changes = []
+    if table.source == "backup":
+        changes.append("rebuilt the primary GPT (header and entries) from the backup copy")
+    elif any(where == "gpt backup header" for _, where, _ in table.findings):
+        changes.append("rebuilt the backup GPT from the primary copy")
+    elif any(where == "gpt headers" or where.endswith("header") for _, where, _ in table.findings):
+        changes.append("rewrote both GPT copies from the primary so they agree")
+    lbas = table.disk_lbas
+    if table.backup_lba != lbas - 1:
+        changes.append(f"moved the backup GPT from LBA {table.backup_lba} to the last LBA "
+                       f"{lbas - 1}")
+        table.place_backup(lbas)
+    if gpt.protective_sector(dev, table) is not None:
+        changes.append(f"set the protective MBR to cover {min(lbas - 1, mbr.MAX_LBA32)} sectors")
+    if changes:
+        _commit(dev, table)
+    return changes
+
+
+def describe(table) -> dict:
+    """``part show --json``: the table, its partitions and the free gaps, all in bytes too."""
+    ss = table.sector_size
+    data = table.to_dict()
+    data["partitions"] = [p.to_dict() for p in table.partitions]
+    data["free"] = [{"start": a * ss, "end": (b + 1) * ss - 1, "size": (b - a + 1) * ss,
+                     "first_lba": a, "last_lba": b} for a, b in _gaps(table)]
+    return data

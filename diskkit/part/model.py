@@ -1,0 +1,142 @@
+"""What GPT and MBR share: the partition record, free-space arithmetic and new GUIDs.
+
+All positions here are in logical blocks (LBAs) of the table's sector size; byte offsets are
+derived, so a table read with 4096-byte sectors reports true byte positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+
+from ..errors import NoSpace, UsageError
+from . import types
+
+
+@dataclass
+class Partition:
+    """One partition: GPT entry or MBR entry (primary, extended container or logical)."""
+
+    index: int  # 1-based: GPT entry slot + 1; MBR slot 1-4, logicals from 5
+    first_lba: int
+    last_lba: int
+    sector_size: int
+    type_guid: str | None = None  # GPT
+    type_code: int | None = None  # MBR
+    guid: str | None = None  # GPT unique partition GUID
+    name: str = ""  # GPT name
+    attributes: int = 0  # GPT attribute bits
+    bootable: bool = False  # MBR boot flag
+    logical: bool = False  # MBR logical partition (inside the extended one)
+
+    @property
+    def start(self) -> int:
+        return self.first_lba * self.sector_size
+
+    @property
+    def size(self) -> int:
+        return max(0, self.last_lba - self.first_lba + 1) * self.sector_size
+
+    @property
+    def sectors(self) -> int:
+        return max(0, self.last_lba - self.first_lba + 1)
+
+    @property
+    def type_name(self) -> str:
+        if self.type_guid is not None:
+            return types.gpt_type_name(self.type_guid)
+        return types.mbr_type_name(self.type_code or 0)
+
+    @property
+    def type_alias(self) -> str | None:
+        if self.type_guid is not None:
+            return types.gpt_type_alias(self.type_guid)
+        return types.mbr_type_alias(self.type_code or 0)
+
+    @property
+    def is_extended(self) -> bool:
+        return self.type_code in types.MBR_EXTENDED_CODES and not self.logical
+
+    def to_dict(self) -> dict:
+        data = {"index": self.index, "start": self.start, "end": self.start + self.size - 1,
+                "size": self.size, "first_lba": self.first_lba, "last_lba": self.last_lba,
+                "type": self.type_alias, "type_name": self.type_name}
+        if self.type_guid is not None:
+            data.update(type_guid=self.type_guid, guid=self.guid, name=self.name,
+                        attributes=self.attributes,
+                        attribute_names=types.attribute_names(self.attributes))
+        else:
+            data.update(type_code=self.type_code, type_hex=f"0x{self.type_code or 0:02x}",
+                        bootable=self.bootable, logical=self.logical)
+        return data
+
+
+def free_gaps(used: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """Unused ``(first, last)`` LBA runs of ``[lo, hi]`` around the ``used`` runs."""
+    gaps = []
+    pos = lo
+    for first, last in sorted(used):
+        if first > pos:
+            gaps.append((pos, min(first - 1, hi)))
+        pos = max(pos, last + 1)
+        if pos > hi:
+            break
+    if pos <= hi:
+        gaps.append((pos, hi))
+    return [g for g in gaps if g[0] <= g[1]]
+
+
+def align_up(lba: int, align: int) -> int:
+    return -(-lba // align) * align if align > 1 else lba
+
+
+def place(gaps: list[tuple[int, int]], sectors: int | None, align: int,
+          start: int | None = None) -> tuple[int, int]:
+    """Choose ``(first, last)`` for a new partition.
+
+    ``start`` given: it must lie in a gap (the size then must fit from there). Otherwise the
+    first gap where an aligned start fits ``sectors``; ``sectors=None`` takes the largest gap.
+    """
+    if start is not None:
+        for first, last in gaps:
+            if first <= start <= last:
+                end = last if sectors is None else start + sectors - 1
+                if end > last:
+                    raise NoSpace(f"{sectors} sectors do not fit at LBA {start}: only "
+                                  f"{last - start + 1} free there")
+                return start, end
+        raise UsageError(f"start LBA {start} is not in free space")
+    candidates = []
+    for first, last in gaps:
+        aligned = align_up(first, align)
+        if aligned > last:
+            continue
+        room = last - aligned + 1
+        if sectors is None:
+            candidates.append((room, aligned, last))
+        elif room >= sectors:
+            return aligned, aligned + sectors - 1
+    if sectors is None and candidates:
+        room, aligned, last = max(candidates, key=lambda c: (c[0], -c[1]))
+        return aligned, last
+    need = "any space" if sectors is None else f"{sectors} sectors"
+    biggest = max((last - align_up(first, align) + 1 for first, last in gaps), default=0)
+    raise NoSpace(f"no free gap holds {need} (largest aligned gap: {max(biggest, 0)} sectors)")
+
+
+def new_guid(*context) -> str:
+    """A random GUID, or with ``SOURCE_DATE_EPOCH`` set one derived from it and ``context``
+    (so reproducible builds get identical images)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return str(uuid.uuid4())
+    digest = hashlib.sha256("|".join(map(str, ("diskkit", epoch, *context))).encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def new_disk_signature(*context) -> int:
+    """Random non-zero 32-bit MBR disk signature (deterministic under ``SOURCE_DATE_EPOCH``)."""
+    value = uuid.UUID(new_guid("mbr-signature", *context)).int & 0xFFFFFFFF
+    return value or 1
