@@ -1,0 +1,154 @@
+"""``check``: validate every VHD structure and report each problem with its offset.
+
+Never trusts the image: each structure is parsed on its own so one bad piece does not hide
+the others, and nothing is allocated from a count before it is checked against the file size.
+"""
+
+from __future__ import annotations
+
+from ..blockdev import FileRegion, open_host_file
+from ..errors import CorruptImage, DiskkitError
+from ..report import Report
+from . import dynamic as dyn
+from .footer import (DIFFERENCING, DISK_TYPES, DYNAMIC, FEATURES_RESERVED, FIXED, FOOTER_SIZE,
+                     MAX_SIZE, build_footer, is_footer, parse_footer)
+
+
+def check(path: str) -> Report:
+    """Footer, footer copy, header, BAT and bitmaps of ``path``; raw images are clean."""
+    report = Report(subject=str(path))
+    fh = open_host_file(str(path), False)
+    region = FileRegion(fh, str(path))
+    try:
+        _check(region, report)
+    finally:
+        fh.close()
+    return report
+
+
+def _check(region: FileRegion, report: Report) -> None:
+    from . import probe
+
+    size = region.file_size()
+    try:
+        found = probe(region)
+    except CorruptImage as exc:
+        report.error("vhd footer", str(exc).split(": ", 1)[-1], max(size - FOOTER_SIZE, 0))
+        return
+    if found is None:
+        report.facts.update(container="raw", virtual_size=size)
+        return
+    footer = found.footer
+    report.facts.update(container=footer.type_name, virtual_size=footer.current_size)
+    if found.used_copy:
+        report.error("vhd footer", "trailing footer missing or damaged (the copy at offset 0 "
+                     "is intact)", max(size - FOOTER_SIZE, 0))
+    elif found.footer_offset == size - (FOOTER_SIZE - 1):
+        report.warning("vhd footer", "511-byte footer (old Virtual PC); readers accept it",
+                       found.footer_offset)
+    at = found.footer_offset if found.footer_offset is not None else 0
+    _check_footer_fields(footer, report, at)
+    if footer.disk_type == FIXED:
+        if footer.current_size > found.footer_offset:
+            report.error("vhd fixed", f"disk of {footer.current_size} bytes is truncated: "
+                         f"the footer sits at offset {found.footer_offset}", found.footer_offset)
+        elif footer.current_size < found.footer_offset:
+            report.warning("vhd fixed", f"{found.footer_offset - footer.current_size} bytes "
+                           "between the disk data and the footer", footer.current_size)
+        return
+    if footer.disk_type not in (DYNAMIC, DIFFERENCING):
+        return
+    _check_copy(region, footer, found, report)
+    _check_dynamic(region, footer, found, size, report)
+
+
+def _check_footer_fields(footer, report: Report, at: int) -> None:
+    if footer.disk_type not in DISK_TYPES:
+        report.error("vhd footer", f"unknown disk type {footer.disk_type}", at + 60)
+    if not footer.features & FEATURES_RESERVED:
+        report.warning("vhd footer", "reserved feature bit 0x2 is clear", at + 8)
+    if footer.format_version >> 16 != 1:
+        report.error("vhd footer", f"unsupported format version {footer.format_version:#x}", at + 12)
+    if footer.current_size % 512 or not 0 < footer.current_size <= MAX_SIZE:
+        report.error("vhd footer", f"current size {footer.current_size} is not a multiple of "
+                     "512 between 512 bytes and 2040 GiB", at + 48)
+    mismatch = footer.geometry_mismatch()
+    if mismatch:
+        report.warning("vhd footer", f"{mismatch}; CHS-based readers see another size", at + 56)
+    if footer.saved_state:
+        report.warning("vhd footer", "saved-state flag set (the disk belongs to a saved VM)",
+                       at + 84)
+    if footer.disk_type == FIXED and footer.data_offset != 0xFFFFFFFFFFFFFFFF:
+        report.warning("vhd footer", f"fixed disk with data offset {footer.data_offset}", at + 16)
+
+
+def _check_copy(region: FileRegion, footer, found, report: Report) -> None:
+    if found.used_copy:
+        return
+    head = region.pread(0, FOOTER_SIZE)
+    if not is_footer(head):
+        report.error("vhd footer copy", "missing (no 'conectix' at offset 0)", 0)
+        return
+    try:
+        copy = parse_footer(head, "footer copy")
+    except CorruptImage as exc:
+        report.error("vhd footer copy", str(exc).split(": ", 1)[-1], 0)
+        return
+    if build_footer(copy) != build_footer(footer):
+        report.warning("vhd footer copy", "differs from the trailing footer (interrupted "
+                       "update?); the trailing footer is used", 0)
+
+
+def _check_dynamic(region: FileRegion, footer, found, size: int, report: Report) -> None:
+    from . import read_header
+
+    try:
+        header = read_header(region, footer, size)
+    except CorruptImage as exc:
+        report.error("vhd dynamic header", str(exc).split(": ", 1)[-1], footer.data_offset)
+        return
+    where = footer.data_offset
+    if header.data_offset != 0xFFFFFFFFFFFFFFFF:
+        report.warning("vhd dynamic header", "data offset is not all ones", where + 8)
+    entries, bs = header.max_table_entries, header.block_size
+    report.facts.update(block_size=bs, max_table_entries=entries)
+    if entries * bs < footer.current_size:
+        report.error("vhd BAT", f"{entries} entries of {bs} bytes cover less than the disk "
+                     f"size {footer.current_size}", where + 28)
+        return
+    if header.table_offset + entries * 4 > size:
+        report.error("vhd BAT", f"{entries} entries extend past the end of the file",
+                     header.table_offset)
+        return
+    if footer.disk_type == DIFFERENCING:
+        report.facts["parent"] = {"name": header.parent_name}
+        report.warning("vhd differencing", f"parent {header.parent_name!r}: blocks are "
+                       "validated, parent contents are not", where + 64)
+    bat = dyn.parse_bat(region.pread(header.table_offset, entries * 4), entries)
+    table_end = header.table_offset + header.bat_bytes
+    limit = found.footer_offset if found.footer_offset is not None else size
+    bad = dyn.bad_blocks(bat, header, table_end, limit)
+    for idx in sorted(bad):
+        report.error("vhd BAT", f"entry {idx}: {bad[idx]}", header.table_offset + 4 * idx)
+    needed = dyn.table_entries(footer.current_size, bs)
+    report.facts["allocated_blocks"] = len(bat) - bat.count(dyn.UNUSED)
+    for idx in range(needed, entries):
+        if bat[idx] != dyn.UNUSED:
+            report.warning("vhd BAT", f"entry {idx} beyond the disk size is allocated",
+                           header.table_offset + 4 * idx)
+    _check_bitmaps(region, bat, header, bad, report)
+
+
+def _check_bitmaps(region: FileRegion, bat, header, bad: dict, report: Report) -> None:
+    empty = bytes(header.bitmap_size)
+    for idx, entry in enumerate(bat):
+        if entry == dyn.UNUSED or idx in bad:
+            continue
+        try:
+            bitmap = region.pread(entry * 512, header.bitmap_size)
+        except DiskkitError as exc:
+            report.error("vhd block bitmap", f"block {idx}: {exc}", entry * 512)
+            continue
+        if bitmap == empty:
+            report.warning("vhd block bitmap", f"block {idx} is allocated but its bitmap is "
+                           "empty (reads as zeros)", entry * 512)

@@ -1,0 +1,424 @@
+"""Dynamic VHDs: the ``cxsparse`` header, the block allocation table and ``DynamicDevice``.
+
+Layout diskkit writes: footer copy at 0, header at 512, BAT at 1536 (padded to a sector with
+unused entries), then blocks of ``bitmap + data`` placed so the data starts on a 4 KiB
+boundary, then the footer. A new block is laid out as: footer at the new end first, then
+bitmap + data, then the BAT entry, so an interrupted write never leaves a BAT entry pointing
+at missing data and the file always ends with a valid footer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from array import array
+from dataclasses import dataclass
+
+from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
+
+from ..blockdev import BlockDevice, FileRegion
+from ..errors import CorruptImage
+from .footer import FOOTER_SIZE, Footer, build_footer, ones_complement_checksum
+from .zero import all_zero
+
+HEADER_COOKIE = b"cxsparse"
+HEADER_SIZE = 1024
+HEADER_VERSION = 0x00010000
+HEADER_CHECKSUM_OFFSET = 36
+UNUSED = 0xFFFFFFFF
+DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024
+DATA_ALIGN = 4096  # block data starts on host-filesystem block boundaries
+SECTOR = 512
+
+LOCATOR_STRUCT = Struct(
+    "platform_code" / Bytes(4),
+    "data_space" / Int32ub,
+    "data_length" / Int32ub,
+    "reserved" / Int32ub,
+    "data_offset" / Int64ub,
+)
+
+HEADER_STRUCT = Struct(
+    "cookie" / Const(HEADER_COOKIE),
+    "data_offset" / Int64ub,
+    "table_offset" / Int64ub,
+    "header_version" / Int32ub,
+    "max_table_entries" / Int32ub,
+    "block_size" / Int32ub,
+    "checksum" / Int32ub,
+    "parent_unique_id" / Bytes(16),
+    "parent_timestamp" / Int32ub,
+    "reserved1" / Int32ub,
+    "parent_unicode_name" / Bytes(512),
+    "parent_locators" / Array(8, LOCATOR_STRUCT),
+    "reserved2" / Bytes(256),
+)
+
+
+@dataclass(frozen=True)
+class ParentLocator:
+    platform_code: bytes = bytes(4)
+    data_space: int = 0
+    data_length: int = 0
+    reserved: int = 0
+    data_offset: int = 0
+
+
+@dataclass(frozen=True)
+class DynamicHeader:
+    """Every field of the dynamic disk header; ``checksum`` is recomputed by ``build``."""
+
+    table_offset: int
+    max_table_entries: int
+    block_size: int = DEFAULT_BLOCK_SIZE
+    data_offset: int = 0xFFFFFFFFFFFFFFFF
+    header_version: int = HEADER_VERSION
+    checksum: int = 0
+    parent_unique_id: bytes = bytes(16)
+    parent_timestamp: int = 0
+    reserved1: int = 0
+    parent_unicode_name: bytes = bytes(512)
+    parent_locators: tuple = (ParentLocator(),) * 8
+    reserved2: bytes = bytes(256)
+
+    @property
+    def parent_name(self) -> str:
+        return self.parent_unicode_name.decode("utf-16-be", "replace").split("\0", 1)[0]
+
+    @property
+    def bitmap_size(self) -> int:
+        return bitmap_size(self.block_size)
+
+    @property
+    def bat_bytes(self) -> int:
+        """The BAT's on-disk span: the entries, padded to a whole sector."""
+        return bat_span(self.max_table_entries)
+
+
+def bitmap_size(block_size: int) -> int:
+    """One bit per sector, padded to a 512-byte boundary."""
+    return -(-(block_size // SECTOR // 8) // SECTOR) * SECTOR
+
+
+def bat_span(entries: int) -> int:
+    return -(-entries * 4 // SECTOR) * SECTOR
+
+
+def table_entries(size: int, block_size: int) -> int:
+    """BAT entries for a disk of ``size`` bytes: exactly enough to cover it."""
+    return -(-size // block_size)
+
+
+def build_header(header: DynamicHeader) -> bytes:
+    fields = {k: getattr(header, k) for k in DynamicHeader.__dataclass_fields__}
+    fields["checksum"] = 0
+    fields["parent_locators"] = [vars(loc) for loc in header.parent_locators]
+    raw = HEADER_STRUCT.build(fields)
+    total = ones_complement_checksum(raw, HEADER_CHECKSUM_OFFSET)
+    return raw[:HEADER_CHECKSUM_OFFSET] + total.to_bytes(4, "big") + raw[HEADER_CHECKSUM_OFFSET + 4:]
+
+
+def parse_header(data: bytes, where: str = "dynamic header", verify: bool = True) -> DynamicHeader:
+    """Parse the 1024-byte header. Raises CorruptImage on a bad cookie, checksum or block size."""
+    if len(data) < HEADER_SIZE or data[:8] != HEADER_COOKIE:
+        raise CorruptImage(f"{where}: no dynamic disk header (cookie 'cxsparse' missing)")
+    fields = HEADER_STRUCT.parse(bytes(data[:HEADER_SIZE]))
+    values = {k: fields[k] for k in DynamicHeader.__dataclass_fields__ if k != "parent_locators"}
+    locators = tuple(ParentLocator(**{k: loc[k] for k in ParentLocator.__dataclass_fields__})
+                     for loc in fields.parent_locators)
+    header = DynamicHeader(parent_locators=locators, **values)
+    if verify:
+        expected = ones_complement_checksum(bytes(data[:HEADER_SIZE]), HEADER_CHECKSUM_OFFSET)
+        if expected != header.checksum:
+            raise CorruptImage(f"{where}: checksum mismatch "
+                               f"(stored {header.checksum:#010x}, computed {expected:#010x})")
+    bs = header.block_size
+    if bs < SECTOR or bs & (bs - 1):
+        raise CorruptImage(f"{where}: block size {bs} is not a power of two >= 512")
+    return header
+
+
+def parse_bat(data: bytes, entries: int) -> array:
+    """Big-endian u32 entries -> native ``array('I')`` in one call."""
+    bat = array("I")
+    bat.frombytes(bytes(data[:entries * 4]))
+    if sys.byteorder == "little":
+        bat.byteswap()
+    return bat
+
+
+def build_bat(bat: array, span: int | None = None) -> bytes:
+    """The on-disk BAT: big-endian entries padded with unused entries to ``span`` bytes."""
+    out = array("I", bat)
+    if sys.byteorder == "little":
+        out.byteswap()
+    raw = out.tobytes()
+    span = bat_span(len(bat)) if span is None else span
+    return raw + b"\xff" * (span - len(raw))
+
+
+def full_bitmap(block_size: int) -> bytes:
+    """A bitmap marking every sector of the block present, zero-padded to its size."""
+    used = block_size // SECTOR // 8
+    if used:
+        return (b"\xff" * used).ljust(bitmap_size(block_size), b"\0")
+    return bytes([(0xFF00 >> (block_size // SECTOR)) & 0xFF]).ljust(SECTOR, b"\0")
+
+
+def bitmap_full(bitmap: bytes, block_size: int) -> bool:
+    """True if every sector of the block has its bit set (padding bits are ignored)."""
+    whole, rest = divmod(block_size // SECTOR, 8)
+    if bitmap[:whole] != b"\xff" * whole:
+        return False
+    mask = (0xFF00 >> rest) & 0xFF
+    return not rest or bitmap[whole] & mask == mask
+
+
+def aligned_block_start(pos: int, bitmap: int) -> int:
+    """The first block position >= ``pos`` whose data (after the bitmap) is 4 KiB aligned."""
+    return -(-(pos + bitmap) // DATA_ALIGN) * DATA_ALIGN - bitmap
+
+
+def bad_blocks(bat: array, header: DynamicHeader, data_start: int, data_limit: int) -> dict:
+    """Block index -> reason for entries that point outside the data area or overlap."""
+    bad = {}
+    if bat.count(UNUSED) == len(bat):
+        return bad
+    span = header.bitmap_size + header.block_size
+    used = sorted((entry * SECTOR, idx) for idx, entry in enumerate(bat) if entry != UNUSED)
+    prev_end, prev_idx = 0, None
+    for start, idx in used:
+        if start < data_start:
+            bad[idx] = f"points at offset {start}, inside the header or BAT"
+        elif start + span > data_limit:
+            bad[idx] = f"block at offset {start} ends past the data area ({data_limit} bytes)"
+        if prev_idx is not None and start < prev_end:
+            bad[idx] = f"block at offset {start} overlaps block {prev_idx}"
+            bad.setdefault(prev_idx, f"block overlaps block {idx}")
+        if start + span > prev_end:
+            prev_end, prev_idx = start + span, idx
+    return bad
+
+
+class DynamicDevice(BlockDevice):
+    """A dynamic VHD as a BlockDevice. Unallocated blocks read as zeros.
+
+    ``deferred=True`` (used for brand-new outputs) keeps BAT and footer updates in memory
+    until ``flush``: one BAT write instead of one per block.
+    """
+
+    container = "dynamic"
+
+    def __init__(self, region: FileRegion, footer: Footer, header: DynamicHeader,
+                 footer_offset: int | None, writable: bool = False, deferred: bool = False):
+        self.region = region
+        self.name = region.name
+        self.footer = footer
+        self.header = header
+        self.size = footer.current_size
+        self.writable = writable
+        self.deferred = deferred
+        self.block_size = header.block_size
+        self.bitmap_size = header.bitmap_size
+        self._span = self.bitmap_size + self.block_size
+        self._full_bitmap = full_bitmap(self.block_size)
+        file_size = region.file_size()
+        entries = header.max_table_entries
+        if header.table_offset + entries * 4 > file_size:
+            raise CorruptImage(f"{self.name}: BAT at offset {header.table_offset} "
+                               f"({entries} entries) extends past the end of the file")
+        if entries * self.block_size < self.size:
+            raise CorruptImage(f"{self.name}: BAT of {entries} entries covers less than "
+                               f"the disk size {self.size}")
+        self.bat = parse_bat(region.pread(header.table_offset, entries * 4), entries)
+        self._table_end = header.table_offset + header.bat_bytes
+        limit = footer_offset if footer_offset is not None else file_size
+        self.bad = bad_blocks(self.bat, header, self._table_end, limit)
+        self._full: set[int] = set()  # blocks whose bitmap is known to be all ones
+        allocated = [] if self.bat.count(UNUSED) == len(self.bat) else \
+            [e for e in self.bat if e != UNUSED]
+        data_end = max([self._table_end, *(e * SECTOR + self._span for e in allocated)])
+        self._footer_offset = footer_offset if footer_offset is not None else max(data_end, file_size)
+        self._next = aligned_block_start(max(data_end, self._footer_offset), self.bitmap_size)
+        self._dirty = False
+
+    # -- blocks ---------------------------------------------------------------------------
+    def block_offset(self, idx: int) -> int | None:
+        """Host offset of block ``idx`` (its bitmap), None if unallocated; raises if hostile."""
+        entry = self.bat[idx]
+        if entry == UNUSED:
+            return None
+        if idx in self.bad:
+            raise CorruptImage(f"{self.name}: BAT entry {idx} at offset "
+                               f"{self.header.table_offset + 4 * idx}: {self.bad[idx]}")
+        return entry * SECTOR
+
+    def _bitmap_is_full(self, idx: int, base: int) -> bytes | None:
+        """None if every sector of the block is present, else the bitmap."""
+        if idx in self._full:
+            return None
+        bitmap = self.region.pread(base, self.bitmap_size)
+        if bitmap_full(bitmap, self.block_size):
+            self._full.add(idx)
+            return None
+        return bitmap
+
+    def _read_block(self, idx: int, within: int, n: int) -> bytes:
+        base = self.block_offset(idx)
+        if base is None:
+            return bytes(n)
+        bitmap = self._bitmap_is_full(idx, base)
+        data_at = base + self.bitmap_size + within
+        if bitmap is None:
+            return self.region.pread(data_at, n)
+        out = bytearray(n)  # sectors whose bit is clear read as zeros (spec, dynamic disks)
+        first, last = within // SECTOR, (within + n - 1) // SECTOR
+        run = None
+        for sector in range(first, last + 2):
+            present = sector <= last and bitmap[sector >> 3] & (0x80 >> (sector & 7))
+            if present and run is None:
+                run = sector
+            elif not present and run is not None:
+                lo = max(run * SECTOR, within)
+                hi = min(sector * SECTOR, within + n)
+                out[lo - within:hi - within] = self.region.pread(base + self.bitmap_size + lo, hi - lo)
+                run = None
+        return bytes(out)
+
+    def _read(self, offset, length):
+        bs = self.block_size
+        idx, within = divmod(offset, bs)
+        if within + length <= bs:
+            return self._read_block(idx, within, length)
+        parts = []
+        end = offset + length
+        while offset < end:
+            idx, within = divmod(offset, bs)
+            n = min(bs - within, end - offset)
+            parts.append(self._read_block(idx, within, n))
+            offset += n
+        return b"".join(parts)
+
+    def _write(self, offset, data):
+        view = memoryview(data).cast("B")
+        bs = self.block_size
+        pos = 0
+        while pos < len(view):
+            idx, within = divmod(offset + pos, bs)
+            n = min(bs - within, len(view) - pos)
+            self._write_block(idx, within, view[pos:pos + n])
+            pos += n
+
+    def _write_block(self, idx: int, within: int, chunk: memoryview) -> None:
+        base = self.block_offset(idx)
+        if base is None:
+            if not all_zero(chunk):
+                self._allocate(idx, within, chunk)
+            return
+        self.region.pwrite(base + self.bitmap_size + within, chunk)
+        bitmap = self._bitmap_is_full(idx, base)
+        if bitmap is not None:
+            self._set_bits(idx, base, bitmap, within, len(chunk))
+
+    def _set_bits(self, idx: int, base: int, bitmap: bytes, within: int, n: int) -> None:
+        bits = bytearray(bitmap)
+        for sector in range(within // SECTOR, (within + n - 1) // SECTOR + 1):
+            bits[sector >> 3] |= 0x80 >> (sector & 7)
+        self.region.pwrite(base, bits)
+
+    def _allocate(self, idx: int, within: int, chunk: memoryview) -> None:
+        """New block at the end: footer first, then bitmap + data, then the BAT entry."""
+        start = self._next
+        end = start + self._span
+        if not self.deferred:
+            self.region.pwrite(end, build_footer(self.footer))
+        if within == 0:
+            _pwritev(self.region, start, [self._full_bitmap, chunk])
+        else:
+            self.region.pwrite(start, self._full_bitmap)
+            self.region.pwrite(start + self.bitmap_size + within, chunk)
+        self.set_entry(idx, start // SECTOR)
+        self._full.add(idx)
+        self._footer_offset = end
+        self._next = aligned_block_start(end, self.bitmap_size)
+
+    def set_entry(self, idx: int, sector: int) -> None:
+        """Point BAT entry ``idx`` at ``sector`` (written through unless deferred)."""
+        self.bat[idx] = sector
+        if self.deferred:
+            self._dirty = True
+        else:
+            self.region.pwrite(self.header.table_offset + 4 * idx, sector.to_bytes(4, "big"))
+
+    def write_zeroes(self, offset, length):
+        """Unallocated blocks already read as zeros: only allocated ones are written."""
+        self._check_range(offset, length, "write")
+        bs = self.block_size
+        end = offset + length
+        while offset < end:
+            idx, within = divmod(offset, bs)
+            n = min(bs - within, end - offset)
+            if self.bat[idx] != UNUSED:
+                self.write_at(offset, bytes(n))
+            offset += n
+
+    def allocated_ranges(self):
+        bs = self.block_size
+        run_start = None
+        for idx, entry in enumerate(self.bat):
+            if entry != UNUSED:
+                if run_start is None:
+                    run_start = idx
+            elif run_start is not None:
+                yield self._clip(run_start, idx)
+                run_start = None
+        if run_start is not None:
+            yield self._clip(run_start, len(self.bat))
+
+    def _clip(self, first: int, stop: int) -> tuple[int, int]:
+        start = first * self.block_size
+        return start, min(stop * self.block_size, self.size) - start
+
+    @property
+    def allocated_blocks(self) -> int:
+        return len(self.bat) - self.bat.count(UNUSED)
+
+    @property
+    def file_end(self) -> int:
+        """Where the trailing footer sits."""
+        return self._footer_offset
+
+    def flush(self):
+        if not self.writable:
+            return
+        if self._dirty:
+            self.region.pwrite(self.header.table_offset, build_bat(self.bat, self.header.bat_bytes))
+            self.region.pwrite(self._footer_offset, build_footer(self.footer))
+            self._dirty = False
+        self.region.sync()
+
+    def close(self):
+        if not self.region.file.closed:
+            self.flush()
+            self.region.close()
+
+
+def _pwritev(region: FileRegion, offset: int, buffers: list) -> None:
+    """Several buffers in one system call (no concatenation copy) where the OS offers it."""
+    if hasattr(os, "pwritev"):
+        try:
+            written = os.pwritev(region.fd, buffers, offset)
+        except OSError:
+            written = 0  # let pwrite report the error with the file name
+        for buf in buffers:
+            n = len(buf)
+            if written < n:
+                region.pwrite(offset + written, memoryview(buf)[written:])
+                written = 0
+            else:
+                written -= n
+            offset += n
+        return
+    for buf in buffers:
+        region.pwrite(offset, buf)
+        offset += len(buf)
