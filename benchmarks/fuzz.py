@@ -34,14 +34,16 @@ def fuzz_one(name: str, seconds: int, workdir: Path, timeout: int) -> int:
     import atheris
 
     target = TARGETS[name]
+    with atheris.instrument_imports(include=["diskkit"]):
+        for need in target.requires:  # first import happens here, so it is instrumented
+            try:
+                __import__(need.partition(":")[0])
+            except ImportError:
+                pass
     why = target.available()
     if why:
         print(f"{name}: cannot fuzz: {why}", file=sys.stderr)
         return 2
-    with atheris.instrument_imports(include=["diskkit"]):
-        for need in target.requires:
-            __import__(need.partition(":")[0])
-        import diskkit  # noqa: F401  (instruments the rest of the package as it loads)
     from diskkit.errors import DiskkitError
 
     def one_input(data: bytes) -> None:
@@ -212,6 +214,14 @@ def make_corpus() -> None:
         write_seed("fat_table", "fat12-table.bin", region_bytes(fat_region(b"", "table")))
         write_seed("fat_dir", "root.bin", region_bytes(fat_region(b"", "root")).rstrip(b"\0"))
         write_seed("fat_subdir", "subdir.bin", region_bytes(fat_region(b"", "subdir")).rstrip(b"\0"))
+        drivers = FUZZ_DIR.parent / "drivers"
+        for inf in sorted(drivers.glob("*/*.inf")):
+            write_seed("inf", inf.name, inf.read_bytes())
+            if not inf.read_bytes().startswith(b"\xff\xfe"):
+                text = inf.read_bytes().decode("utf-8", "replace")
+                write_seed("inf", f"utf16-{inf.name}", b"\xff\xfe" + text.encode("utf-16-le"))
+        for ids in sorted(drivers.glob("*.txt")):
+            write_seed("hwids", ids.name, ids.read_bytes())
         print(f"seeds written under {FUZZ_DIR}")
 
 

@@ -230,15 +230,21 @@ def fat_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], b
     return run, image
 
 
-def text_pipeline(loader: str, suffix: str) -> Callable[[bytes], None]:
-    """Targets for text formats: a ``module:function`` taking a path."""
-    module_name, func_name = loader.split(":")
+def inf_pipeline(data: bytes) -> None:
+    """A driver INF, parsed for the default target and for an old 32-bit one, localized."""
+    from diskkit.drivers.inf import parse_inf
 
-    def run(data: bytes) -> None:
-        module = importlib.import_module(module_name)
-        getattr(module, func_name)(scratch_file(data, suffix))
+    for language, target in ((None, None), ("0804", ("x86", 6, 1, 7601))):
+        inf = parse_inf(data, language, target) if target else parse_inf(data)
+        inf.to_dict()
+        (inf.hardware_ids, inf.boot_critical)
 
-    return run
+
+def hwids_pipeline(data: bytes) -> None:
+    """``pnputil /enum-devices /ids`` output (or a plain ID list) as a user hands it over."""
+    from diskkit.drivers.scan import read_hwids
+
+    read_hwids(scratch_file(data, ".txt"))
 
 
 IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
@@ -276,9 +282,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("fat_subdir", "subdirectory cluster: dot entries, long-name chains, self references",
            FAT_API, *fat_target("subdir"),
            commands=FAT_COMMANDS, max_len=2048),
+    Target("inf", "Windows driver INF: encodings, sections, strings, decorated models, services",
+           ("diskkit.drivers.inf:parse_inf",), inf_pipeline, suffix=".inf", max_len=1 << 14),
+    Target("hwids", "hardware-ID lists (pnputil output, UTF-16 or ANSI) for driver matching",
+           ("diskkit.drivers.scan:read_hwids",), hwids_pipeline, suffix=".txt", max_len=1 << 14),
 ]}
 
-
-def register_text_target(name: str, doc: str, loader: str, suffix: str, module: str) -> None:
-    TARGETS[name] = Target(name, doc, (module,), text_pipeline(loader, suffix), suffix=suffix,
-                           max_len=1 << 15)
