@@ -1,0 +1,238 @@
+"""``check``: read-only consistency check of a FAT volume, in the spirit of ``fsck.fat -n``.
+
+Every cluster chain is followed with an owner map (one slot per cluster), so loops,
+cross-links and lost clusters are found in one linear pass and hostile images cannot hang it.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from ..errors import DiskkitError
+from ..report import Report
+from . import names
+from .bootsector import parse_fsinfo
+from .directory import MAX_DIR_SLOTS, SLOT, parse_directory
+from .fs import FatFS, cluster_runs
+from .table import _INVERT01, _free_map_from_bytes
+
+_DOT, _DOTDOT = b".          ", b"..         "
+_COMPARE_CHUNK = 4 * 1024 * 1024
+
+
+class _Checker:
+    def __init__(self, fs: FatFS, report: Report):
+        self.fs = fs
+        self.layout = fs.layout
+        self.fat = fs.fat
+        self.report = report
+        self.owner = array("I", bytes(4 * fs.fat.entries))  # chain id owning each cluster
+        self.owners = [""]  # chain id -> path
+
+    def follow(self, start: int, path: str) -> list[int]:
+        """Clusters of a chain, claimed for ``path``; stops (and reports) at any damage."""
+        fat, owner = self.fat, self.owner
+        chain_id = len(self.owners)
+        self.owners.append(path)
+        out = []
+        cluster = start
+        while True:
+            if not 2 <= cluster < fat.entries:
+                self.report.error(f"fat {path}", f"chain points to invalid cluster {cluster}")
+                return out
+            if owner[cluster] == chain_id:
+                self.report.error(f"fat {path}", f"cluster chain loops at cluster {cluster}")
+                return out
+            if owner[cluster]:
+                self.report.error(f"fat {path}", f"cluster {cluster} is cross-linked with "
+                                  f"{self.owners[owner[cluster]]}")
+                return out
+            owner[cluster] = chain_id
+            out.append(cluster)
+            nxt = fat.get(cluster)
+            if fat.is_end(nxt):
+                return out
+            if nxt == 0 or nxt == fat.bad:
+                what = "a free" if nxt == 0 else "a bad"
+                self.report.error(f"fat {path}", f"chain runs into {what} cluster after {cluster}")
+                return out
+            cluster = nxt
+
+    def run(self) -> None:
+        self.check_layout()
+        self.check_copies()
+        self.check_tree()
+        self.check_lost()
+        self.check_fsinfo()
+
+    def check_layout(self) -> None:
+        layout, rep = self.layout, self.report
+        expected = layout.expected_type()
+        if expected != layout.fat_type:
+            rep.error("fat boot sector", f"{layout.cluster_count:,} clusters means FAT{expected} "
+                      f"but the volume is laid out as FAT{layout.fat_type}")
+        if layout.media != 0xF0 and layout.media < 0xF8:
+            rep.error("fat boot sector", f"invalid media byte 0x{layout.media:02x}")
+        if self.fat.get(0) & 0xFF != layout.media:
+            rep.warning("fat table", f"FAT[0] 0x{self.fat.get(0):x} does not repeat the media byte")
+        if layout.fat_type == 32 and layout.backup_boot_sector:
+            ss = layout.sector_size
+            if layout.backup_boot_sector >= layout.reserved_sectors:
+                rep.error("fat boot sector", "backup boot sector lies outside the reserved area")
+            elif self.fs.dev.read_at(0, ss) != self.fs.dev.read_at(layout.backup_boot_sector * ss, ss):
+                rep.error("fat boot sector", "boot sector differs from its backup at sector "
+                          f"{layout.backup_boot_sector}", layout.backup_boot_sector * ss)
+
+    def check_copies(self) -> None:
+        layout, dev = self.layout, self.fs.dev
+        length = layout.fat_sectors * layout.sector_size
+        base = layout.fat_offset(layout.active_fat)
+        for copy in range(layout.num_fats):
+            if copy == layout.active_fat:
+                continue
+            other = layout.fat_offset(copy)
+            for pos in range(0, length, _COMPARE_CHUNK):
+                n = min(_COMPARE_CHUNK, length - pos)
+                a, b = dev.read_at(base + pos, n), dev.read_at(other + pos, n)
+                if a != b:
+                    first = next(i for i in range(n) if a[i] != b[i])
+                    self.report.error("fat table", f"FAT copy {copy + 1} differs from FAT "
+                                      f"{layout.active_fat + 1}", other + pos + first)
+                    break
+
+    def read_dir(self, cluster: int, path: str) -> bytes:
+        layout, dev = self.layout, self.fs.dev
+        if cluster == 0:
+            return dev.read_at(layout.root_dir_offset, layout.root_entries * SLOT)
+        clusters = self.follow(cluster, path)
+        cap = -(-MAX_DIR_SLOTS * SLOT // layout.cluster_size)
+        if len(clusters) > cap:
+            self.report.error(f"fat {path}", "directory longer than 65,536 entries")
+            clusters = clusters[:cap]
+        return b"".join(dev.read_at(layout.cluster_offset(first), count * layout.cluster_size)
+                        for first, count in cluster_runs(clusters))
+
+    def check_tree(self) -> None:
+        fat32 = self.layout.fat_type == 32
+        root = self.fs.root_cluster
+        stack = [(root, "/", None)]
+        cs = self.layout.cluster_size
+        while stack:
+            cluster, path, parent = stack.pop()
+            if cluster and not 2 <= cluster < self.fat.entries:
+                self.report.error(f"fat {path}", f"directory starts at invalid cluster {cluster}")
+                continue
+            if cluster and self.owner[cluster]:
+                self.report.error(f"fat {path}", "directory is already part of "
+                                  f"{self.owners[self.owner[cluster]]} (loop or cross-link)")
+                continue
+            listing = parse_directory(self.read_dir(cluster, path), fat32)
+            where = f"fat {path}"
+            for problem in listing.problems:
+                self.report.error(where, problem)
+            entries = listing.entries
+            if parent is not None:
+                self.check_dots(entries, cluster, parent, path)
+            seen: dict[str, str] = {}
+            for entry in entries:
+                if entry.raw11 in (_DOT, _DOTDOT):
+                    continue
+                child = FatFS.join(path, entry.name)
+                self.check_name(entry, child)
+                key = names.fold(entry.name)
+                if key in seen:
+                    self.report.error(where, f"two entries named {entry.name!r}")
+                seen[key] = entry.name
+                if entry.is_dir:
+                    if entry.size:
+                        self.report.error(f"fat {child}", f"directory has non-zero size {entry.size}")
+                    if entry.cluster == 0:
+                        self.report.error(f"fat {child}", "directory without a cluster")
+                        continue
+                    stack.append((entry.cluster, child, 0 if cluster == root else cluster))
+                    continue
+                need = -(-entry.size // cs)
+                if entry.cluster == 0:
+                    if need:
+                        self.report.error(f"fat {child}", f"{entry.size} bytes but no clusters")
+                    continue
+                if entry.size == 0:
+                    self.report.error(f"fat {child}", "empty file owns clusters")
+                chain = self.follow(entry.cluster, child)
+                if len(chain) != need and need:
+                    rel = "shorter" if len(chain) < need else "longer"
+                    self.report.error(f"fat {child}", f"cluster chain ({len(chain)} clusters) is "
+                                      f"{rel} than the file size {entry.size} needs ({need})")
+
+    def check_dots(self, entries, own: int, parent: int, path: str) -> None:
+        where = f"fat {path}"
+        if len(entries) < 2 or entries[0].raw11 != _DOT or entries[1].raw11 != _DOTDOT:
+            self.report.error(where, "directory does not start with '.' and '..'")
+            return
+        if entries[0].cluster != own:
+            self.report.error(where, f"'.' points to cluster {entries[0].cluster}, not {own}")
+        if entries[1].cluster != parent:
+            self.report.error(where, f"'..' points to cluster {entries[1].cluster}, not {parent}")
+
+    def check_name(self, entry, path: str) -> None:
+        problem = names.short_name_problem(entry.raw11)
+        if problem:
+            self.report.error(f"fat {path}", problem)
+        try:
+            names.check_long_name(entry.name)
+        except DiskkitError as exc:
+            self.report.error(f"fat {path}", str(exc))
+
+    def check_lost(self) -> None:
+        fat = self.fat
+        unowned = _free_map_from_bytes(self.owner.tobytes(), 4, fat.entries)
+        in_use = int.from_bytes(bytes(fat.free_map).translate(_INVERT01), "little")
+        mask = (int.from_bytes(unowned, "little") & in_use).to_bytes(fat.entries, "little")
+        lost, pos = [], mask.find(1, 2)
+        while pos >= 0:
+            if fat.get(pos) != fat.bad:
+                lost.append(pos)
+            pos = mask.find(1, pos + 1)
+        if lost:
+            heads = set(lost) - {fat.get(c) for c in lost}
+            self.report.error("fat table", f"{len(lost)} lost cluster(s) in {max(1, len(heads))} "
+                              f"chain(s), first at cluster {lost[0]}")
+
+    def check_fsinfo(self) -> None:
+        layout = self.layout
+        if layout.fat_type != 32:
+            return
+        ss = layout.sector_size
+        if not 0 < layout.fsinfo_sector < layout.reserved_sectors:
+            self.report.error("fat fsinfo", f"FSInfo sector {layout.fsinfo_sector} is not in the "
+                              "reserved area")
+            return
+        info = parse_fsinfo(self.fs.dev.read_at(layout.fsinfo_sector * ss, ss))
+        if info is None:
+            self.report.error("fat fsinfo", "bad FSInfo signatures", layout.fsinfo_sector * ss)
+            return
+        actual = self.fat.free_count
+        if info.free_count != 0xFFFFFFFF and info.free_count != actual:
+            self.report.error("fat fsinfo", f"free count {info.free_count} but {actual} clusters "
+                              "are free", layout.fsinfo_sector * ss + 488)
+        if info.next_free != 0xFFFFFFFF and not 2 <= info.next_free < self.fat.entries:
+            self.report.warning("fat fsinfo", f"next-free hint {info.next_free} is out of range")
+
+
+def check(dev) -> Report:
+    """Check a FAT volume without changing it; problems are reported, never raised."""
+    report = Report(subject=f"fat {dev.name}")
+    try:
+        fs = FatFS(dev)
+    except DiskkitError as exc:
+        report.error("fat boot sector", str(exc))
+        return report
+    checker = _Checker(fs, report)
+    try:
+        checker.run()
+    except DiskkitError as exc:
+        report.error("fat", str(exc))
+    usage = fs.usage()
+    report.facts.update({"fat_type": usage["fat_type"], "clusters": usage["clusters"],
+                         "free_clusters": usage["free_clusters"], "cluster_size": usage["cluster_size"]})
+    return report

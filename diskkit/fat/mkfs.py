@@ -1,0 +1,184 @@
+"""Create a FAT12/16/32 filesystem following fatgen103, writing only metadata.
+
+The reserved area, both FATs and the root directory are zeroed with ``write_zeroes`` (holes on
+a raw file), so formatting a many-gigabyte volume writes a few sectors. The boot sector is
+written last: an interrupted mkfs leaves no half-valid filesystem behind.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+from ..errors import UsageError
+from ..units import MiB, format_size
+from . import names
+from .bootsector import (FAT12_MAX_CLUSTERS, FAT16_MAX_CLUSTERS, Layout, build_boot_sector,
+                         build_fsinfo)
+from .directory import ATTR_VOLUME_ID, Entry, fixed_epoch, timestamp
+from .table import EOC
+
+FAT32_MIN_CLUSTERS = FAT16_MAX_CLUSTERS + 1
+FAT32_MAX_CLUSTERS = 0x0FFFFFF5 - 1
+ROOT_ENTRIES = 512
+AUTO_FAT32_FROM = 512 * MiB  # fatgen103 / Windows: FAT32 from 512 MB up
+
+# fatgen103 default cluster sizes: (volume size up to, in 512-byte sectors, cluster bytes)
+_FAT16_TABLE = [(8400, 0), (32680, 1024), (262144, 2048), (524288, 4096), (1048576, 8192),
+                (2097152, 16384), (4194304, 32768)]
+_FAT32_TABLE = [(66600, 0), (532480, 512), (16777216, 4096), (33554432, 8192),
+                (67108864, 16384), (0xFFFFFFFF, 32768)]
+
+
+def _table_cluster_size(table, size: int) -> int:
+    sectors = size // 512
+    for limit, cluster in table:
+        if sectors <= limit:
+            return cluster
+    return 0
+
+
+def default_cluster_size(fat_type: int, size: int, sector_size: int) -> int:
+    """Microsoft's default cluster size for a volume of ``size`` bytes (0: no sensible one)."""
+    if fat_type == 32:
+        cs = _table_cluster_size(_FAT32_TABLE, size) or 512
+    elif fat_type == 16:
+        cs = _table_cluster_size(_FAT16_TABLE, size) or (1024 if size < 8 * MiB else 65536)
+    else:
+        cs = sector_size  # FAT12: the smallest cluster that keeps the count under 4,085
+        while (size // cs) > FAT12_MAX_CLUSTERS and cs < 65536:
+            cs *= 2
+    return max(cs, sector_size)
+
+
+def plan(total_sectors: int, fat_type: int, cluster_size: int, sector_size: int,
+         hidden_sectors: int = 0) -> Layout:
+    """The layout for one FAT type and cluster size; FAT sized to cover every cluster."""
+    spc = cluster_size // sector_size
+    reserved = 32 if fat_type == 32 else 1
+    root_entries = 0 if fat_type == 32 else ROOT_ENTRIES
+    layout = Layout(fat_type=fat_type, sector_size=sector_size, sectors_per_cluster=spc,
+                    reserved_sectors=reserved, num_fats=2, root_entries=root_entries,
+                    total_sectors=total_sectors, fat_sectors=1, hidden_sectors=hidden_sectors)
+    if fat_type == 32:
+        layout.root_cluster, layout.fsinfo_sector, layout.backup_boot_sector = 2, 1, 6
+    while True:
+        clusters = max(0, layout.cluster_count)
+        fat_bytes = ((clusters + 2) * fat_type + 7) // 8
+        need = -(-fat_bytes // sector_size)
+        if need <= layout.fat_sectors:
+            return layout
+        layout.fat_sectors = need
+
+
+def _count_ok(fat_type: int, clusters: int) -> bool:
+    if fat_type == 12:
+        return 1 <= clusters <= FAT12_MAX_CLUSTERS
+    if fat_type == 16:
+        return FAT12_MAX_CLUSTERS < clusters <= FAT16_MAX_CLUSTERS
+    return FAT32_MIN_CLUSTERS <= clusters <= FAT32_MAX_CLUSTERS
+
+
+def _range_text(fat_type: int) -> str:
+    return {12: "1 to 4,084", 16: "4,085 to 65,524", 32: "at least 65,525"}[fat_type]
+
+
+def choose_layout(size: int, sector_size: int, fat_type: int | None, cluster_size: int | None,
+                  hidden_sectors: int = 0) -> Layout:
+    """Pick type and cluster size (or check the forced ones) so the cluster count is legal."""
+    if fat_type not in (None, 12, 16, 32):
+        raise UsageError(f"FAT type must be 12, 16 or 32, not {fat_type}")
+    if cluster_size is not None:
+        if (cluster_size < sector_size or cluster_size % sector_size
+                or cluster_size & (cluster_size - 1) or cluster_size > 65536):
+            raise UsageError(f"cluster size {cluster_size} must be a power of two from the sector "
+                             f"size ({sector_size}) to 64 KiB")
+    total = size // sector_size
+    if total < 16:
+        raise UsageError(f"{format_size(size)} is too small for a FAT filesystem")
+    if fat_type is None:
+        order = [32, 16, 12] if size >= AUTO_FAT32_FROM else [16, 12, 32]
+    else:
+        order = [fat_type]
+    tried = []
+    for ft in order:
+        cs = cluster_size or default_cluster_size(ft, size, sector_size)
+        layout = plan(total, ft, cs, sector_size, hidden_sectors)
+        if layout.first_data_sector < total and _count_ok(ft, layout.cluster_count):
+            return layout
+        tried.append((ft, cs, max(0, layout.cluster_count)))
+    ft, cs, count = tried[0]
+    extra = (" (UEFI firmware rejects smaller FAT32 volumes; use FAT16 or a larger volume)"
+             if ft == 32 else "")
+    raise UsageError(f"cannot make FAT{ft} on {format_size(size)} with {cs}-byte clusters: "
+                     f"{count:,} clusters, FAT{ft} needs {_range_text(ft)}{extra}")
+
+
+def _hidden_sectors(dev) -> int:
+    """Sectors before the volume on the disk: the partition start, summed over nested slices."""
+    start, node = 0, dev
+    while hasattr(node, "parent") and hasattr(node, "start"):
+        start += node.start
+        node = node.parent
+    return start // dev.sector_size
+
+
+def _volume_id(size: int, hidden: int) -> int:
+    epoch = fixed_epoch()
+    if epoch is not None:
+        return zlib.crc32(f"diskkit:{int(epoch)}:{size}:{hidden}".encode())
+    return int.from_bytes(os.urandom(4), "little")
+
+
+def mkfs(dev, fat_type: int | None = None, label: str | None = None,
+         cluster_size: int | None = None, volume_id: int | None = None,
+         hidden_sectors: int | None = None) -> Layout:
+    """Format ``dev`` (a whole image or a partition slice) and return the layout chosen."""
+    if not dev.writable:
+        raise UsageError(f"{dev.name}: opened read-only")
+    ss = dev.sector_size
+    hidden = _hidden_sectors(dev) if hidden_sectors is None else hidden_sectors
+    layout = choose_layout(dev.size, ss, fat_type, cluster_size, hidden)
+    raw_label = names.validate_label(label) if label else None
+    layout.label = raw_label or b"NO NAME    "
+    if volume_id is not None and not 0 <= volume_id <= 0xFFFFFFFF:
+        raise UsageError(f"volume ID {volume_id:#x} does not fit in 32 bits")
+    layout.volume_id = _volume_id(dev.size, hidden) if volume_id is None else volume_id
+
+    metadata_end = layout.first_data_sector * ss
+    dev.write_zeroes(0, metadata_end)
+    bits = layout.fat_type
+    first_entries = [0x0FFFFF00 | layout.media, EOC[bits]] + ([EOC[bits]] if bits == 32 else [])
+    if bits == 12:
+        head = bytes([layout.media, 0xFF, 0xFF])
+    else:
+        width = bits // 8
+        mask = (1 << bits) - 1
+        head = b"".join((v & mask).to_bytes(width, "little") for v in first_entries)
+    for copy in range(layout.num_fats):
+        dev.write_at(layout.fat_offset(copy), head)
+
+    if bits == 32:
+        root_offset = layout.cluster_offset(layout.root_cluster)
+        dev.write_zeroes(root_offset, layout.cluster_size)
+    else:
+        root_offset = layout.root_dir_offset
+    if raw_label:
+        entry = Entry("", raw_label, ATTR_VOLUME_ID, 0, 0, 0)
+        entry.stamp(timestamp())
+        dev.write_at(root_offset, entry.pack())
+
+    boot = build_boot_sector(layout)
+    if bits == 32:
+        free = layout.cluster_count - 1
+        fsinfo = build_fsinfo(free, 3, ss)
+        third = bytearray(ss)
+        third[510:512] = b"\x55\xaa"
+        for base in (layout.backup_boot_sector, 0):
+            if base:
+                dev.write_at(base * ss, boot)
+            dev.write_at((base + 1) * ss, fsinfo)
+            dev.write_at((base + 2) * ss, third)
+    dev.write_at(0, boot)
+    dev.flush()
+    return layout

@@ -1,0 +1,273 @@
+"""The File Allocation Table held in memory as one ``array`` (the hot path of every operation).
+
+A parallel ``free_map`` (one byte per cluster, 1 = free) lets ``bytes.find`` locate contiguous
+free runs at C speed, so allocation is never quadratic. Changes are tracked as dirty sectors
+and ``flush`` writes only those, to every FAT copy.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+
+from ..errors import CorruptImage, NoSpace
+from .bootsector import Layout
+
+EOC = {12: 0xFFF, 16: 0xFFFF, 32: 0x0FFFFFFF}
+EOC_MIN = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}
+BAD = {12: 0xFF7, 16: 0xFFF7, 32: 0x0FFFFFF7}
+_NONZERO = bytes([0] + [1] * 255)
+_NONZERO_LOW_NIBBLE = bytes(1 if i & 0x0F else 0 for i in range(256))
+_INVERT01 = bytes([1, 0] + [0] * 254)
+
+
+def _free_map_from_bytes(raw: bytes, width: int, entries: int) -> bytearray:
+    """1 for each zero entry of a little-endian table, computed lane by lane in C."""
+    used = 0
+    for lane in range(width):
+        table = _NONZERO_LOW_NIBBLE if width == 4 and lane == 3 else _NONZERO
+        used |= int.from_bytes(raw[lane::width].translate(table), "little")
+    return bytearray(used.to_bytes(entries, "little").translate(_INVERT01))
+
+
+def decode_fat12(raw: bytes, entries: int) -> array:
+    out = array("H", bytes(2 * entries))
+    for i in range(entries):
+        off = i * 3 // 2
+        v = raw[off] | (raw[off + 1] << 8)
+        out[i] = (v >> 4) if i & 1 else (v & 0xFFF)
+    return out
+
+
+def encode_fat12(values: array) -> bytearray:
+    out = bytearray((len(values) * 3 + 1) // 2)
+    for i, v in enumerate(values):
+        off = i * 3 // 2
+        if i & 1:
+            out[off] = (out[off] & 0x0F) | ((v & 0x0F) << 4)
+            out[off + 1] = (v >> 4) & 0xFF
+        else:
+            out[off] = v & 0xFF
+            out[off + 1] = (out[off + 1] & 0xF0) | (v >> 8)
+    return out
+
+
+class FatTable:
+    """Cluster chains of one volume: read from the active FAT, written to all copies."""
+
+    def __init__(self, layout: Layout, raw: bytes):
+        self.layout = layout
+        self.bits = layout.fat_type
+        self.entries = layout.cluster_count + 2
+        self.eoc = EOC[self.bits]
+        self.eoc_min = EOC_MIN[self.bits]
+        self.bad = BAD[self.bits]
+        width = {12: 0, 16: 2, 32: 4}[self.bits]
+        if self.bits == 12:
+            self.values = decode_fat12(raw, self.entries)
+            self.free_map = bytearray(int(v == 0) for v in self.values)
+        else:
+            self.values = array("H" if width == 2 else "I")
+            self.values.frombytes(raw[: self.entries * width])
+            if sys.byteorder == "big":
+                self.values.byteswap()
+            self.free_map = _free_map_from_bytes(raw[: self.entries * width], width, self.entries)
+        self.free_map[0:2] = b"\x00\x00"
+        self.free_count = self.free_map.count(1)
+        self.cursor = 2
+        self.dirty: set[int] = set()
+
+    @classmethod
+    def load(cls, dev, layout: Layout) -> "FatTable":
+        start = layout.fat_offset(layout.active_fat)
+        nbytes = {12: (layout.cluster_count + 2) * 3 // 2 + 2, 16: (layout.cluster_count + 2) * 2,
+                  32: (layout.cluster_count + 2) * 4}[layout.fat_type]
+        return cls(layout, dev.read_at(start, min(nbytes, layout.fat_sectors * layout.sector_size)))
+
+    # -- entries ------------------------------------------------------------------------
+    def get(self, cluster: int) -> int:
+        v = self.values[cluster]
+        return v & 0x0FFFFFFF if self.bits == 32 else v
+
+    def set(self, cluster: int, value: int) -> None:
+        if self.bits == 32:
+            value |= self.values[cluster] & 0xF0000000
+        was_free = self.free_map[cluster]
+        now_free = int(value & 0x0FFFFFFF == 0)
+        self.values[cluster] = value
+        self.free_map[cluster] = now_free
+        self.free_count += now_free - was_free
+        self._mark(cluster, cluster + 1)
+
+    def is_end(self, value: int) -> bool:
+        return value >= self.eoc_min
+
+    def _mark(self, lo: int, hi: int) -> None:
+        """Record entries ``[lo, hi)`` as changed, as FAT sector numbers."""
+        ss = self.layout.sector_size
+        if self.bits == 12:
+            first, last = lo * 3 // 2, (hi - 1) * 3 // 2 + 1
+        else:
+            width = self.bits // 8
+            first, last = lo * width, hi * width - 1
+        self.dirty.update(range(first // ss, last // ss + 1))
+
+    # -- chains -------------------------------------------------------------------------
+    def chain(self, start: int, where: str = "") -> list[int]:
+        """Clusters of the chain at ``start``; CorruptImage on loops or bad links."""
+        if start == 0:
+            return []
+        out = []
+        cluster = start
+        limit = self.entries
+        values, mask = self.values, (0x0FFFFFFF if self.bits == 32 else 0xFFFF)
+        while True:
+            if cluster < 2 or cluster >= self.entries:
+                raise CorruptImage(f"{where}: cluster chain points to invalid cluster {cluster}")
+            out.append(cluster)
+            if len(out) > limit:
+                raise CorruptImage(f"{where}: cluster chain loops")
+            nxt = values[cluster] & mask
+            if nxt >= self.eoc_min:
+                return out
+            if nxt == 0 or nxt == self.bad:
+                raise CorruptImage(f"{where}: cluster chain runs into a "
+                                   f"{'free' if nxt == 0 else 'bad'} cluster after {cluster}")
+            cluster = nxt
+
+    def chain_lazy(self, start: int, where: str = ""):
+        """Like ``chain`` but yields clusters one by one (for scans that stop early)."""
+        seen = 0
+        cluster = start
+        while cluster:
+            if cluster < 2 or cluster >= self.entries:
+                raise CorruptImage(f"{where}: cluster chain points to invalid cluster {cluster}")
+            yield cluster
+            seen += 1
+            if seen > self.entries:
+                raise CorruptImage(f"{where}: cluster chain loops")
+            nxt = self.get(cluster)
+            if nxt >= self.eoc_min:
+                return
+            if nxt == 0 or nxt == self.bad:
+                raise CorruptImage(f"{where}: cluster chain runs into an unusable cluster after {cluster}")
+            cluster = nxt
+
+    # -- allocation ---------------------------------------------------------------------
+    def free_runs(self, start: int = 2):
+        """``(first, count)`` of each free run from ``start`` to the end."""
+        fm = self.free_map
+        pos = fm.find(1, start)
+        while pos >= 0:
+            end = fm.find(0, pos)
+            if end < 0:
+                end = len(fm)
+            yield pos, end - pos
+            pos = fm.find(1, end)
+
+    def allocate(self, count: int, near: int | None = None) -> list[int]:
+        """``count`` free clusters, one contiguous run when one exists, linked as a chain."""
+        if count == 0:
+            return []
+        if count > self.free_count:
+            raise NoSpace(f"filesystem full: need {count} clusters, {self.free_count} free")
+        fm = self.free_map
+        start = near + 1 if near and near + 1 < self.entries else self.cursor
+        pattern = b"\x01" * count
+        first = fm.find(pattern, start)
+        if first < 0 and start > 2:
+            first = fm.find(pattern, 2)
+        if first >= 0:
+            runs = [(first, count)]
+        else:
+            runs, need = [], count
+            for begin in (start, 2):
+                for pos, length in self.free_runs(begin):
+                    if begin == 2 and pos >= start:
+                        break
+                    take = min(length, need)
+                    runs.append((pos, take))
+                    need -= take
+                    if not need:
+                        break
+                if not need:
+                    break
+        clusters = []
+        for pos, length in runs:
+            clusters.extend(range(pos, pos + length))
+        self._link_runs(runs)
+        self.cursor = runs[-1][0] + runs[-1][1]
+        if self.cursor >= self.entries:
+            self.cursor = 2
+        return clusters
+
+    def _link_runs(self, runs: list[tuple[int, int]]) -> None:
+        values, typecode = self.values, self.values.typecode
+        for i, (pos, length) in enumerate(runs):
+            end = pos + length
+            values[pos:end - 1] = array(typecode, range(pos + 1, end))
+            values[end - 1] = runs[i + 1][0] if i + 1 < len(runs) else self.eoc
+            self.free_map[pos:end] = bytes(length)
+            self.free_count -= length
+            self._mark(pos, end)
+
+    def extend(self, last: int, count: int) -> list[int]:
+        """Append ``count`` clusters to the chain ending at ``last``."""
+        new = self.allocate(count, near=last)
+        if new and last:
+            self.set(last, new[0])
+        return new
+
+    def free_chain(self, start: int) -> None:
+        for cluster in self.chain(start):
+            self.set(cluster, 0)
+
+    def truncate_chain(self, clusters: list[int], keep: int) -> None:
+        """Keep the first ``keep`` clusters of a chain and free the rest."""
+        for cluster in clusters[keep:]:
+            self.set(cluster, 0)
+        if keep:
+            self.set(clusters[keep - 1], self.eoc)
+
+    @property
+    def next_free_hint(self) -> int:
+        pos = self.free_map.find(1, self.cursor)
+        if pos < 0:
+            pos = self.free_map.find(1, 2)
+        return pos if pos >= 0 else 0xFFFFFFFF
+
+    # -- persistence --------------------------------------------------------------------
+    def to_bytes(self, lo: int, hi: int) -> bytes:
+        """On-disk bytes of the table between byte offsets ``lo`` and ``hi`` (clamped)."""
+        if self.bits == 12:
+            raw = encode_fat12(self.values)
+            return bytes(raw[lo:hi])
+        width = self.bits // 8
+        part = self.values[lo // width: -(-hi // width)]
+        if sys.byteorder == "big":
+            part = array(part.typecode, part)
+            part.byteswap()
+        return part.tobytes()
+
+    def flush(self, dev) -> None:
+        """Write changed FAT sectors to every copy."""
+        if not self.dirty:
+            return
+        layout = self.layout
+        ss = layout.sector_size
+        width_bytes = (self.entries * 3 + 1) // 2 if self.bits == 12 else self.entries * self.bits // 8
+        sectors = sorted(self.dirty)
+        runs, begin, prev = [], sectors[0], sectors[0]
+        for s in sectors[1:]:
+            if s != prev + 1:
+                runs.append((begin, prev + 1))
+                begin = s
+            prev = s
+        runs.append((begin, prev + 1))
+        cache = encode_fat12(self.values) if self.bits == 12 else None
+        for first, end in runs:
+            lo, hi = first * ss, min(end * ss, width_bytes)
+            data = bytes(cache[lo:hi]) if cache is not None else self.to_bytes(lo, hi)
+            for copy in range(layout.num_fats):
+                dev.write_at(layout.fat_offset(copy) + lo, data)
+        self.dirty.clear()
