@@ -1,0 +1,118 @@
+"""The partition layout inside a RAMOS VHD, per boot chain, and ``ramos init`` which builds it.
+
+SVBus chains (grub2-map, grub4efi) and native VHD boot start ``\\EFI\\BOOT\\BOOTX64.EFI`` from
+an ESP *inside* the VHD, so the VHD is GPT: ESP (FAT32, 100 MiB), MSR (16 MiB), Windows
+(the rest) -- the layout ``bcdboot /f UEFI`` expects. Microsoft's ramdisk chains (ntloader,
+bootmgr-ramdisk) hand one partition to ramdisk.sys at a byte offset and boot with the loader
+on the machine's own ESP, so the VHD is MBR with a single active NTFS partition at 1 MiB (the
+BIOS VM used for tuning boots it with ``bcdboot /s V: /f ALL``).
+
+``layout_for`` is pure arithmetic, shared by ``ramos plan`` and ``ramos init`` so the offsets
+both print are the same numbers; ``init`` writes them with the partition and FAT layers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+
+from ..errors import DiskkitError, UsageError
+from ..units import GiB, MiB, format_size
+
+ALIGN = MiB
+ESP_SIZE = 100 * MiB
+MSR_SIZE = 16 * MiB
+MIN_WINDOWS = 16 * MiB
+MAX_VHD = 2040 * GiB  # the VHD format's limit
+GPT_BACKUP = 33 * 512  # backup entry array (32 sectors) + header at the end of the disk
+ESP_CLUSTER = 512  # 100 MiB / 512 B ~ 200k clusters: FAT32 stays above 65,525 (OVMF insists)
+
+SVBUS_CHAINS = ("grub2-map", "grub4efi")
+MS_RAMDISK_CHAINS = ("ntloader", "bootmgr-ramdisk")
+FILE_CHAINS = ("vhd-native",)
+CHAINS = SVBUS_CHAINS + MS_RAMDISK_CHAINS + FILE_CHAINS
+
+# GPT type GUIDs and MBR type codes (the same values bcdboot/diskpart use)
+ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+MSR_GUID = "e3c9e316-0b5c-4db8-817d-f92df00215ae"
+BASIC_DATA_GUID = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"
+MBR_NTFS = 0x07
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    index: int  # 1-based, as diskpart's "select partition N"
+    role: str  # esp | msr | windows
+    start: int  # bytes from the start of the disk
+    size: int
+    type: str  # GPT type GUID, or "0x07" on MBR
+    name: str  # GPT partition name ("" on MBR)
+    filesystem: str | None  # fat32 | ntfs | None (MSR)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+@dataclass(frozen=True)
+class Layout:
+    chain: str
+    disk_size: int
+    table: str  # gpt | mbr
+    partitions: tuple[PartSpec, ...]
+
+    @property
+    def windows(self) -> PartSpec:
+        return next(p for p in self.partitions if p.role == "windows")
+
+    @property
+    def esp(self) -> PartSpec | None:
+        return next((p for p in self.partitions if p.role == "esp"), None)
+
+    def to_dict(self) -> dict:
+        return {"chain": self.chain, "disk_size": self.disk_size, "table": self.table,
+                "windows_offset": self.windows.start,
+                "partitions": [asdict(p) for p in self.partitions]}
+
+    def to_text(self) -> str:
+        rows = [f"  {p.index}  {p.role:<8} offset {p.start:>12} ({format_size(p.start)})  "
+                f"size {format_size(p.size):>10}  {p.filesystem or '-'}" for p in self.partitions]
+        return "\n".join([f"{self.table.upper()} layout for {self.chain}:", *rows])
+
+
+def check_chain(chain: str) -> str:
+    if chain not in CHAINS:
+        raise UsageError(f"unknown chain {chain!r} (choose from {', '.join(CHAINS)})")
+    return chain
+
+
+def layout_for(chain: str, disk_size: int) -> Layout:
+    """The partitions ``ramos init`` creates for ``chain`` on a disk of ``disk_size`` bytes."""
+    check_chain(chain)
+    if disk_size % ALIGN:
+        raise UsageError(f"VHD size {disk_size} is not a whole number of MiB "
+                         "(Hyper-V, Azure and the loaders want 1 MiB multiples)")
+    if disk_size > MAX_VHD:
+        raise UsageError(f"VHD size {format_size(disk_size)} is above the VHD format's 2040 GiB")
+    if chain in MS_RAMDISK_CHAINS:
+        end = disk_size
+        parts = [PartSpec(1, "windows", ALIGN, end - ALIGN, "0x07", "", "ntfs")]
+        table = "mbr"
+    else:
+        end = (disk_size - GPT_BACKUP) // ALIGN * ALIGN
+        win_start = ALIGN + ESP_SIZE + MSR_SIZE
+        parts = [PartSpec(1, "esp", ALIGN, ESP_SIZE, ESP_GUID, "EFI system partition", "fat32"),
+                 PartSpec(2, "msr", ALIGN + ESP_SIZE, MSR_SIZE, MSR_GUID,
+                          "Microsoft reserved partition", None),
+                 PartSpec(3, "windows", win_start, end - win_start, BASIC_DATA_GUID,
+                          "Basic data partition", "ntfs")]
+        table = "gpt"
+    if parts[-1].size < MIN_WINDOWS:
+        smallest = parts[-1].start + MIN_WINDOWS + (disk_size - end)
+        raise UsageError(f"VHD size {format_size(disk_size)} is too small for the {chain} layout "
+                         f"(at least {format_size(-(-smallest // ALIGN) * ALIGN)})")
+    return Layout(chain, disk_size, table, tuple(parts))
