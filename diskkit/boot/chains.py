@@ -89,9 +89,10 @@ def _describe(target: BootTarget) -> list[str]:
 
 # -- GRUB script -----------------------------------------------------------------------------
 
-def _grub_header(target: BootTarget, timeout: int) -> list[str]:
-    return [*(f"# {line}" for line in _describe(target)), f"set timeout={int(timeout)}",
-            "set default=0", ""]
+def _grub_header(target: BootTarget, opts: dict) -> list[str]:
+    return [*(f"# {line}" for line in _describe(target)),
+            f"set timeout={int(opts.get('timeout', 5))}",
+            f"set default={int(opts.get('default', 0))}", ""]
 
 
 def _grub_entry(title: str, body: list[str], cls: str | None = None) -> list[str]:
@@ -120,7 +121,7 @@ def render_grub2_map(target: BootTarget, opts: dict) -> str:
     body = [_find_vhd(target, "root"),
             f"echo {grub_word('Copying ' + target.vhd_path + ' into RAM ...')}",
             f"map --mem --rt {path}"]
-    return "\n".join([*_grub_header(target, opts.get("timeout", 5)),
+    return "\n".join([*_grub_header(target, opts),
                       *_grub_entry(f"{target.title} (RAM, SVBus)", body, "windows"),
                       *_grub_common_entries()])
 
@@ -137,7 +138,7 @@ def render_ntloader(target: BootTarget, opts: dict) -> str:
             f"linux {grub_word(ntloader)} \"uuid=$vhd_uuid\" "
             f"{grub_word('ram=' + target.vhd_path)} imgofs={target.facts.windows_offset}",
             f"initrd {grub_word(initrd)}"]
-    return "\n".join([*_grub_header(target, opts.get("timeout", 5)),
+    return "\n".join([*_grub_header(target, opts),
                       *_grub_entry(f"{target.title} (RAM, Microsoft ramdisk)", body, "windows"),
                       *_grub_common_entries()])
 
@@ -171,7 +172,7 @@ def render_loopback_test(target: BootTarget, opts: dict) -> str:
         efi = f"{_loop_partition(facts, facts.esp_index)}/EFI/BOOT/BOOTX64.EFI"
         entries += _grub_entry(f"{target.title}: chainload the VHD's own EFI loader (test only)",
                                [*open_vhd, f"chainloader {efi}", "boot", *halt])
-    return "\n".join([*_grub_header(target, opts.get("timeout", 5)), *entries,
+    return "\n".join([*_grub_header(target, opts), *entries,
                       *_grub_common_entries()])
 
 
@@ -179,7 +180,7 @@ def render_loopback_test(target: BootTarget, opts: dict) -> str:
 
 def render_grub4efi(target: BootTarget, opts: dict) -> str:
     lines = [*(f"# {line}" for line in _describe(target)),
-             f"timeout {int(opts.get('timeout', 5))}", "default 0", "",
+             f"timeout {int(opts.get('timeout', 5))}", f"default {int(opts.get('default', 0))}", "",
              f"title {menulst_title(target.title + ' (RAM, SVBus)')}",
              f"find --set-root {menulst_path(target.vhd_path)}",
              f"map --mem --top {menulst_path(target.vhd_path)} (hd)",

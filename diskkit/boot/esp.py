@@ -128,12 +128,9 @@ class FatEsp:
     def install(self, src: str, esp_path: str) -> None:
         parent, name = os.path.split(esp_path)
         if parent != "/":
-            self.fs.mkdir(parent, parents=True, exist_ok=True)
+            self.fs.mkdir(parent, parents=True)
         tmp = f"{parent.rstrip('/')}/{name}.new~"
-        if self.fs.exists(tmp):
-            self.fs.remove(tmp)
-        with open(src, "rb") as fh:
-            self.fs.write_file(tmp, fh)
+        self.fs.write_file(tmp, src)  # creates or replaces
         if self.fs.exists(esp_path):
             self.fs.remove(esp_path)
         self.fs.rename(tmp, esp_path)

@@ -31,6 +31,8 @@ def register(sub):
                      help="the Windows partition (default: the basic-data partition, else the "
                      "largest non-ESP/MSR one)")
     cfg.add_argument("--timeout", type=int, default=5, help="menu timeout in seconds (GRUB, grub4efi)")
+    cfg.add_argument("--default", type=int, default=0, metavar="N",
+                     help="menu entry booted at timeout, counted from 0 (GRUB, grub4efi)")
     cfg.add_argument("--check-file", metavar="PATH",
                      help="loopback-test: a file inside the Windows partition to print")
     cfg.add_argument("--halt", action="store_true", help="loopback-test: power off afterwards")
@@ -59,7 +61,7 @@ def register(sub):
 def cmd_config(args) -> int:
     facts = read_facts(args.vhd, args.part, allow_device=getattr(args, "device", False))
     target = chains.BootTarget.make(facts, args.vhd_path, args.title)
-    rendered = chains.render(args.chain, target, timeout=args.timeout,
+    rendered = chains.render(args.chain, target, timeout=args.timeout, default=args.default,
                              check_file=args.check_file, halt=args.halt)
     for message in rendered.warnings:
         warn(message)

@@ -1,0 +1,47 @@
+"""Disk images for the boot tests, built with diskkit's own APIs (checked by oracles there)."""
+
+from __future__ import annotations
+
+import os
+
+from diskkit import vhd
+from diskkit.fat import FatFS, mkfs
+from diskkit.image import open_image
+from diskkit.part import add_partition, init_gpt, partition_device
+from diskkit.units import MiB
+
+
+def payload_vhd(path: str, marker: str, esp_size: int = 8 * MiB, size: int = 40 * MiB) -> dict:
+    """A fixed VHD like a RAMOS image: GPT, an ESP, and a 'Windows' partition (FAT here)
+    holding ``/marker.txt``. Returns the partition indexes."""
+    vhd.create(path, size, vhd_type="fixed")
+    with open_image(path, writable=True) as dev:
+        init_gpt(dev)
+        esp = add_partition(dev, "esp", esp_size, name="EFI system partition")
+        win = add_partition(dev, "windows", None, name="Basic data partition")
+        mkfs(partition_device(dev, esp.index), label="SYSTEM")
+        win_dev = partition_device(dev, win.index)
+        mkfs(win_dev, label="WINDOWS")
+        fs = FatFS(win_dev)
+        fs.write_file("/marker.txt", marker.encode() + b"\n")
+        fs.close()
+    return {"esp": esp.index, "windows": win.index}
+
+
+def outer_disk(path: str, payload: str, payload_dest: str, esp_size: int = 32 * MiB,
+               data_size: int = 80 * MiB) -> None:
+    """A raw GPT disk: an empty FAT ESP (filled later by ``esp build``) and a FAT32 data
+    partition holding ``payload`` at ``payload_dest``."""
+    with open(path, "wb") as fh:
+        fh.truncate(esp_size + data_size + 2 * MiB)
+    with open_image(path, writable=True) as dev:
+        init_gpt(dev)
+        esp = add_partition(dev, "esp", esp_size, name="EFI system partition")
+        data = add_partition(dev, "windows", None, name="data")
+        mkfs(partition_device(dev, esp.index), label="ESP")
+        data_dev = partition_device(dev, data.index)
+        mkfs(data_dev, fat_type=32, label="DATA")
+        fs = FatFS(data_dev)
+        fs.mkdir(os.path.dirname(payload_dest), parents=True)
+        fs.write_file(payload_dest, payload)
+        fs.close()
