@@ -1,5 +1,204 @@
-"""`diskkit ramos` commands (being built)."""
+"""`diskkit ramos`: plan, create and deploy a Windows VHD that boots from RAM (RAMOS)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..units import parse_rate
+from .common import add_json, emit, size_arg, warn
+
+CHAIN_HELP = ("boot chain: grub2-map, grub4efi (SVBus), ntloader, bootmgr-ramdisk (Microsoft "
+              "ramdisk), vhd-native (file-backed); default grub2-map")
+
+
+def _rate(text: str) -> float:
+    import argparse
+
+    from ..errors import DiskkitError
+
+    try:
+        return parse_rate(text)
+    except DiskkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub):
-    pass
+    from ..ramos.layout import CHAINS
+
+    ramos = sub.add_parser("ramos", help="RAMOS workflow: plan, init, deploy scripts, build",
+                           description="Windows in a fixed VHD, loaded wholly into RAM at boot. "
+                           "Guide: docs/ramos.md (中文: docs/ramos.zh-CN.md).")
+    rsub = ramos.add_subparsers(dest="ramos_command", metavar="COMMAND")
+    rsub.required = True
+
+    p = rsub.add_parser("plan", help="RAM budget, load time, warnings and layout for a VHD size",
+                        description="Pure arithmetic: nothing is read or written.")
+    p.add_argument("--vhd-size", type=size_arg, required=True, metavar="SIZE", help="e.g. 5G")
+    p.add_argument("--ram", type=size_arg, required=True, metavar="SIZE", help="e.g. 16G")
+    p.add_argument("--ssd-read", type=_rate, default=1e9, metavar="RATE",
+                   help="sequential read speed of the disk holding the VHD (default 1GB/s)")
+    p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
+    p.add_argument("--vhd-type", choices=("fixed", "dynamic"), default="fixed")
+    add_json(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = rsub.add_parser("init", help="create the fixed VHD with the chain's partition layout",
+                        description="GPT with ESP (FAT32 100 MiB), MSR (16 MiB) and Windows for "
+                        "grub2-map/grub4efi/vhd-native; MBR with one NTFS partition at 1 MiB for "
+                        "ntloader/bootmgr-ramdisk. NTFS is formatted when mkntfs (ntfs-3g) is "
+                        "installed, else by the deploy script.")
+    p.add_argument("out", metavar="OUT.vhd")
+    p.add_argument("--size", type=size_arg, required=True, metavar="SIZE")
+    p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
+    p.add_argument("--preallocate", action="store_true", default=None,
+                   help="reserve all blocks (default on Windows, which refuses sparse VHDs)")
+    p.add_argument("--no-ntfs", action="store_true", help="leave the Windows partition unformatted")
+    p.add_argument("--force", action="store_true", help="overwrite OUT")
+    add_json(p)
+    p.set_defaults(func=cmd_init)
+
+    script = rsub.add_parser("script", help="write the Windows deploy or slim .cmd script")
+    ssub = script.add_subparsers(dest="script_command", metavar="SCRIPT")
+    ssub.required = True
+    p = ssub.add_parser("deploy", help="attach, format, apply WIM, drivers, SVBus, registry, bcdboot",
+                        description="Writes a .cmd for an elevated Windows prompt (or runs the "
+                        "same steps with --run). On Linux, --run formats/applies the WIM with "
+                        "wimlib into a local VHD and writes the rest as a .cmd for Windows.")
+    p.add_argument("--vhd", required=True, help=r"the VHD as Windows sees it, e.g. D:\ramos\win.vhd")
+    p.add_argument("--wim", required=True, help=r"install.wim (or .esd), e.g. E:\sources\install.wim")
+    p.add_argument("--index", type=int, required=True, help="image index in the WIM")
+    p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
+    p.add_argument("--drivers", metavar="DIR", help="driver folder to inject (drivers pack output)")
+    p.add_argument("--svbus", metavar="DIR", help="SVBus driver folder (grub2-map, grub4efi)")
+    p.add_argument("--letters", default="VS", metavar="WE",
+                   help="drive letters for Windows and the VHD's ESP (default VS: V: and S:)")
+    p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument("--run", action="store_true", help="run the steps now (see description)")
+    p.add_argument("--windows-path", metavar="PATH",
+                   help=r"Linux --run: where the VHD will be on Windows (default D:\ramos\NAME)")
+    add_json(p)
+    p.set_defaults(func=cmd_deploy)
+
+    p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore off, cleanup, Compact OS")
+    p.add_argument("--remove-apps", action="store_true",
+                   help="also remove provisioned Store apps (keeps the Store and basics)")
+    p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=cmd_slim)
+
+    p = rsub.add_parser("build", help="run a ramos.toml recipe (skips steps already done)",
+                        description="One declarative recipe: VHD, chain, drivers, WIM, ESP, "
+                        "firmware entry. See fixtures/ramos.toml.")
+    p.add_argument("recipe", metavar="ramos.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the steps without doing them")
+    add_json(p)
+    p.set_defaults(func=cmd_build)
+
+
+def cmd_plan(args) -> int:
+    from ..ramos.plan import make_plan
+
+    plan = make_plan(args.vhd_size, args.ram, args.ssd_read, args.chain, args.vhd_type)
+    emit(args, plan.to_dict(), plan.to_text())
+    return 0
+
+
+def cmd_init(args) -> int:
+    from ..ramos.layout import Layout, init
+
+    result = init(args.out, args.size, args.chain, args.preallocate, args.force,
+                  False if args.no_ntfs else None)
+
+    def text(r):
+        from ..ramos.layout import layout_for
+
+        lines = [f"created {r['image']} (fixed VHD)", layout_for(args.chain, args.size).to_text(),
+                 "NTFS: " + ("formatted with mkntfs" if r["ntfs_formatted"] else
+                             "not formatted (the deploy script's diskpart formats it)"),
+                 "next steps:"]
+        return "\n".join(lines + [f"  {i}. {s}" for i, s in enumerate(r["next_steps"], 1)])
+
+    emit(args, result, text)
+    return 0
+
+
+def _write_script(args, text: str) -> None:
+    from ..fileio import atomic_output
+
+    if not args.out:
+        sys.stdout.write(text.replace("\r\n", "\n"))
+        return
+    with atomic_output(args.out, args.force) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+
+def _deploy_options(args, **overrides):
+    from ..errors import UsageError
+    from ..ramos.windows import DeployOptions
+
+    if len(args.letters) != 2:
+        raise UsageError("--letters takes two letters, Windows first: VS")
+    fields = dict(vhd=args.vhd, wim=args.wim, index=args.index, chain=args.chain,
+                  drivers=args.drivers, svbus=args.svbus, windows_letter=args.letters[0],
+                  esp_letter=args.letters[1])
+    fields.update(overrides)
+    return DeployOptions(**fields)
+
+
+def cmd_deploy(args) -> int:
+    from ..ramos import windows
+
+    opts = _deploy_options(args)
+    if any(not c.isascii() or c == " " for c in args.vhd):
+        warn("the VHD path has spaces or non-ASCII characters: the boot loaders find the VHD by "
+             "path, and plain ASCII names are the safe choice (e.g. D:\\ramos\\win.vhd)")
+    if not args.run:
+        _write_script(args, windows.render_cmd(windows.deploy_script(opts)))
+        if args.out:
+            print(f"wrote {args.out}: run it on Windows from an elevated prompt", file=sys.stderr)
+        return 0
+    if sys.platform == "win32":
+        script = windows.deploy_script(opts)
+        if args.out:
+            _write_script(args, windows.render_cmd(script))
+        log_dir = os.path.join(os.path.dirname(os.path.abspath(args.out or "deploy.cmd")),
+                               "diskkit-logs")
+        results = windows.run_steps(script, log_dir)
+        emit(args, {"steps": results, "logs": log_dir}, f"all steps done; logs in {log_dir}")
+        return 0
+    from ..ramos import linux
+
+    result = linux.deploy(args.vhd, args.wim, args.index)
+    win_path = args.windows_path or "D:\\ramos\\" + os.path.basename(args.vhd)
+    rest = windows.render_cmd(windows.deploy_script(_deploy_options(
+        args, vhd=win_path, format=False, apply=False)))
+    out = args.out or os.path.splitext(args.vhd)[0] + "-deploy.cmd"
+    args.out = out
+    _write_script(args, rest)
+    result["remaining_script"] = out
+    emit(args, result, "\n".join(result["done"] + [
+        f"remaining for Windows (drivers, SVBus, registry, bcdboot): {out}",
+        f"  it expects the VHD at {win_path} (--windows-path); run it there as administrator"]))
+    return 0
+
+
+def cmd_slim(args) -> int:
+    from ..ramos.windows import render_cmd, slim_script
+
+    _write_script(args, render_cmd(slim_script(args.remove_apps)))
+    if args.out:
+        print(f"wrote {args.out}: run it inside the VM as administrator", file=sys.stderr)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from ..ramos.recipe import build, load_recipe
+
+    recipe = load_recipe(args.recipe)
+    results = build(recipe, dry_run=args.dry_run)
+    emit(args, {"recipe": args.recipe, "dry_run": args.dry_run, "steps": results},
+         "\n".join(f"[{r['status']:>7}] {r['step']}: {r['detail']}" for r in results))
+    return 0

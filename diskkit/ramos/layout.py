@@ -13,14 +13,12 @@ both print are the same numbers; ``init`` writes them with the partition and FAT
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import asdict, dataclass
 
-from ..errors import DiskkitError, UsageError
+from ..errors import CorruptImage, UsageError
+from ..fileio import check_new_output, temp_name
 from ..units import GiB, MiB, format_size
 
 ALIGN = MiB
@@ -116,3 +114,83 @@ def layout_for(chain: str, disk_size: int) -> Layout:
         raise UsageError(f"VHD size {format_size(disk_size)} is too small for the {chain} layout "
                          f"(at least {format_size(-(-smallest // ALIGN) * ALIGN)})")
     return Layout(chain, disk_size, table, tuple(parts))
+
+
+def _partition(dev, spec: PartSpec, table: str):
+    from ..part import add_partition
+
+    if table == "mbr":
+        return add_partition(dev, "ntfs", spec.size, start=spec.start, bootable=True)
+    alias = {"esp": "esp", "msr": "msr", "windows": "windows"}[spec.role]
+    return add_partition(dev, alias, spec.size, name=spec.name, start=spec.start)
+
+
+def write_layout(dev, layout: Layout) -> None:
+    """Partition ``dev`` and format its ESP; check the result against the plan's offsets."""
+    from ..fat import mkfs
+    from ..part import init_gpt, init_mbr, partition_device, read_table
+
+    (init_mbr if layout.table == "mbr" else init_gpt)(dev)
+    for spec in layout.partitions:
+        _partition(dev, spec, layout.table)
+    table = read_table(dev)
+    got = [(p.index, p.start, p.size) for p in table.partitions]
+    want = [(p.index, p.start, p.size) for p in layout.partitions]
+    if table.kind != layout.table or got != want:
+        raise CorruptImage(f"{dev.name}: partitions came out as {got}, planned {want}")
+    if layout.esp:
+        mkfs(partition_device(dev, layout.esp.index), fat_type=32, label="SYSTEM",
+             cluster_size=ESP_CLUSTER)
+
+
+def init(path: str, size: int, chain: str, preallocate: bool | None = None, force: bool = False,
+         format_ntfs: bool | None = None) -> dict:
+    """Create the fixed VHD for ``chain``: partitions, FAT32 ESP, NTFS when mkntfs exists.
+
+    Built under a temporary name and renamed at the end, so a failure leaves nothing behind.
+    ``format_ntfs`` None means "if mkntfs is installed".
+    """
+    from .. import vhd
+    from ..image import open_image
+    from . import linux
+
+    layout = layout_for(chain, size)
+    check_new_output(path, force)
+    if format_ntfs is None:
+        format_ntfs = linux.tool("mkntfs") is not None
+    tmp = temp_name(path) + ".init"
+    try:
+        vhd.create(tmp, size, "fixed", preallocate=preallocate, force=True)
+        with open_image(tmp, writable=True) as dev:
+            write_layout(dev, layout)
+        win = layout.windows
+        ntfs = linux.mkntfs(tmp, win.start, win.size) if format_ntfs else None
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return {"image": path, "layout": layout.to_dict(), "ntfs_formatted": bool(ntfs),
+            "mkntfs": ntfs, "next_steps": next_steps(path, layout, bool(ntfs))}
+
+
+def next_steps(path: str, layout: Layout, ntfs: bool) -> list[str]:
+    """What the user does after ``ramos init``, in order."""
+    win = layout.windows
+    steps = []
+    if not ntfs:
+        steps.append("the Windows partition is not formatted yet: the deploy script formats it "
+                     "(diskpart format), or install ntfs-3g and rerun init")
+    steps += [
+        f"apply Windows: on Windows `diskkit ramos script deploy --vhd D:\\ramos\\"
+        f"{os.path.basename(path)} --wim install.wim --index N --chain {layout.chain}"
+        + (" --svbus DIR" if layout.chain in SVBUS_CHAINS else "") + " --out deploy.cmd`, "
+        "then run deploy.cmd as administrator"
+        + ("; on Linux `... --run` applies the WIM with wimapply" if ntfs else ""),
+        f"tune it in a VM: `diskkit vm qemu {path}` or `diskkit vm virtualbox {path}`",
+        f"boot loader config: `diskkit boot config --chain {layout.chain} --vhd {path} "
+        "--vhd-path /ramos/" + os.path.basename(path) + "`",
+        f"the Windows partition starts at byte {win.start}: the offset ntloader (imgofs) and "
+        "bootmgr (ramdiskimageoffset) need",
+    ]
+    return steps
