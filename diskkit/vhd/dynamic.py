@@ -190,8 +190,10 @@ def bad_blocks(bat: array, header: DynamicHeader, data_start: int, data_limit: i
     for start, idx in used:
         if start < data_start:
             bad[idx] = f"points at offset {start}, inside the header or BAT"
-        elif start + span > data_limit:
+            continue
+        if start + span > data_limit:
             bad[idx] = f"block at offset {start} ends past the data area ({data_limit} bytes)"
+            continue
         if prev_idx is not None and start < prev_end:
             bad[idx] = f"block at offset {start} overlaps block {prev_idx}"
             bad.setdefault(prev_idx, f"block overlaps block {idx}")
