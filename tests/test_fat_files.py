@@ -1,0 +1,278 @@
+"""Files and directories on FAT, checked against fsck.fat, mtools and libfsfat (pyfsfat)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image,
+                         open_volume, pyfsfat_tree)
+from oracles import diskkit, run
+
+from diskkit.errors import AlreadyExists, DiskkitError, NoSpace, NotFound, UsageError
+from diskkit.fat import FatFS, mkfs
+from diskkit.units import MiB
+
+NAMES = ["grub.cfg", "README.md", "Makefile", "A Long File Name With Spaces.txt",
+         "archive.tar.gz", ".hidden", "UPPER.TXT", "x", "ünïcødé файл.txt", "semi;colon+plus=.txt",
+         "exactly8.abc", "toolongbasename.c", "mixedCase.Txt"]
+
+
+def make_host_tree(root: str, seed: int = 1) -> None:
+    """A tree of awkward names and sizes around cluster boundaries."""
+    rnd = random.Random(seed)
+    os.makedirs(os.path.join(root, "EFI", "BOOT"))
+    os.makedirs(os.path.join(root, "deep", "er", "and deeper still"))
+    os.makedirs(os.path.join(root, "empty dir"))
+    sizes = [0, 1, 511, 512, 2047, 2048, 2049, 4096, 65536 + 3, 300_000]
+    for i, name in enumerate(NAMES):
+        with open(os.path.join(root, name), "wb") as fh:
+            fh.write(rnd.randbytes(sizes[i % len(sizes)]))
+    for i in range(12):  # forces ~1..~9 and then ~10 short-name tails
+        with open(os.path.join(root, "deep", f"longfilename{i}.txt"), "wb") as fh:
+            fh.write(f"file {i}\n".encode())
+    with open(os.path.join(root, "EFI", "BOOT", "grub.cfg"), "w") as fh:
+        fh.write("echo hi\n")
+    with open(os.path.join(root, "deep", "er", "and deeper still", "big.bin"), "wb") as fh:
+        fh.write(rnd.randbytes(1_000_000))
+
+
+@pytest.fixture(params=[12, 16, 32], ids=["fat12", "fat16", "fat32"])
+def volume(request, tmp_path):
+    size = {12: 4 * MiB, 16: 32 * MiB, 32: 40 * MiB}[request.param]
+    img = new_image(tmp_path / "fat.img", size)
+    dev = open_volume(img)
+    mkfs(dev, fat_type=request.param, label="DISKKIT")
+    return img, dev
+
+
+def test_put_tree_read_back_by_every_oracle(volume, tmp_path):
+    img, dev = volume
+    src = str(tmp_path / "src")
+    make_host_tree(src)
+    with FatFS(dev) as fs:
+        fs.put(src, "/", recursive=True)
+        expected = {os.path.join("src", k) if k != "." else "src": v
+                    for k, v in host_tree(src).items()}
+        expected["src"] = None
+        assert fat_tree(fs) == expected
+    dev.close()
+    assert_fsck_clean(img)
+    assert mtools_tree(img) == expected
+    assert pyfsfat_tree(img) == expected
+
+
+def test_short_names_and_case_flags_as_mtools_shows_them(volume, tmp_path):
+    img, dev = volume
+    with FatFS(dev) as fs:
+        for name in ("grub.cfg", "README.md", "Makefile", "KERNEL.EFI", "A Long Name.txt"):
+            fs.write_file("/" + name, b"x")
+    dev.close()
+    listing = run("mdir", "-i", img, "-a", "::").stdout
+    lines = {line.split()[0] + " " + line.split()[1]: line for line in listing.splitlines()
+             if line.strip() and not line.startswith((" ", "Directory"))}
+    # 8.3 names with one case per part need no long name: mdir shows them without one
+    assert "grub cfg" in lines and lines["grub cfg"].rstrip().endswith(lines["grub cfg"].split()[-1])
+    assert "README md" in lines
+    assert "KERNEL EFI" in lines
+    assert any(line.rstrip().endswith("Makefile") for line in listing.splitlines())
+    assert any(line.rstrip().endswith("A Long Name.txt") and "ALONGN~1" in line
+               for line in listing.splitlines())
+    raw = open(img, "rb").read()
+    assert b"GRUB    CFG" in raw and b"MAKEFI~1   " in raw
+    assert_fsck_clean(img)
+
+
+def test_case_insensitive_lookup_preserves_case(volume):
+    _, dev = volume
+    with FatFS(dev) as fs:
+        fs.mkdir("/EFI/Boot", parents=True)
+        fs.write_file("/efi/BOOT/BootX64.efi", b"MZ")
+        assert [e.name for e in fs.listdir("/EFI/BOOT")] == ["BootX64.efi"]
+        assert fs.read_file("/EFI/boot/bootx64.EFI") == b"MZ"
+        assert fs.read_file("/EFI/BOOT/BOOTX64.EFI") == b"MZ"
+        with pytest.raises(AlreadyExists):
+            fs.mkdir("/efi")
+        fs.mkdir("/efi", parents=True)  # -p accepts an existing directory
+
+
+def test_overwrite_rename_remove(volume, tmp_path):
+    img, dev = volume
+    with FatFS(dev) as fs:
+        fs.mkdir("/a/b", parents=True)
+        fs.write_file("/a/b/file.txt", b"1" * 5000)
+        fs.write_file("/a/b/file.txt", b"2" * 100)  # replace: frees the old chain
+        assert fs.read_file("/a/b/file.txt") == b"2" * 100
+        fs.rename("/a/b/file.txt", "/a/Renamed Long.txt")
+        fs.rename("/a/Renamed Long.txt", "/a/renamed long.TXT")  # case-only rename
+        fs.mkdir("/c")
+        fs.rename("/a/b", "/c")  # into a directory: '..' must follow
+        fs.rename("/c/b", "/c/moved")
+        with pytest.raises(UsageError):
+            fs.rename("/c", "/c/moved")
+        with pytest.raises(UsageError):
+            fs.remove("/c")  # not empty
+        fs.write_file("/c/moved/x", b"x")
+        assert [e.name for e in fs.listdir("/a")] == ["renamed long.TXT"]
+        free_before = fs.usage()["free_clusters"]
+        fs.remove("/c", recursive=True)
+        assert fs.usage()["free_clusters"] == free_before + 3
+        with pytest.raises(NotFound):
+            fs.stat("/c/moved")
+    dev.close()
+    assert_fsck_clean(img)
+    assert mtools_tree(img) == {"a": None, "a/renamed long.TXT": b"2" * 100}
+
+
+def test_invalid_names_rejected(volume):
+    _, dev = volume
+    with FatFS(dev) as fs:
+        for bad in ("a:b", "q?", "star*", "pipe|", 'quote"', "lt<", "ends.", "ends ", "ctl\x01",
+                    "x" * 256):
+            with pytest.raises(UsageError):
+                fs.write_file("/" + bad, b"")
+        with pytest.raises(UsageError):
+            fs.write_file("/../x", b"")
+
+
+def test_full_filesystem_and_full_root(tmp_path):
+    img = new_image(tmp_path / "small.img", 2 * MiB)
+    dev = open_volume(img)
+    mkfs(dev, fat_type=12)
+    with FatFS(dev) as fs:
+        with pytest.raises(NoSpace):
+            fs.write_file("/big", bytes(3 * MiB))
+        for i in range(512):
+            fs.write_file(f"/F{i}", b"")
+        with pytest.raises(NoSpace):
+            fs.write_file("/one more", b"")
+        assert fs.usage()["free_clusters"] == fs.layout.cluster_count
+    dev.close()
+    assert_fsck_clean(img)
+
+
+def test_reproducible_images(tmp_path, monkeypatch):
+    import oracles
+
+    monkeypatch.setitem(oracles.ENV, "SOURCE_DATE_EPOCH", "1700000000")  # the CLI's environment
+    src = str(tmp_path / "src")
+    make_host_tree(src)
+    images = []
+    for n in range(2):
+        img = new_image(tmp_path / f"r{n}.img", 40 * MiB)
+        diskkit("fat", "mkfs", img, "--label", "REPRO")
+        diskkit("fat", "put", "-r", img, src, "/")
+        images.append(open(img, "rb").read())
+    assert images[0] == images[1]
+    listing = run("mdir", "-i", str(tmp_path / "r0.img"), "::src").stdout
+    assert "2023-11-14" in listing  # SOURCE_DATE_EPOCH, not the host files' times
+
+
+def test_host_mtime_kept(volume, tmp_path):
+    img, dev = volume
+    host = tmp_path / "f.txt"
+    host.write_bytes(b"data")
+    os.utime(host, (1600000000, 1600000000))  # 2020-09-13 12:26:40 UTC
+    with FatFS(dev) as fs:
+        fs.put(str(host), "/")
+        assert fs.stat("/f.txt").mtime == 1600000000
+    dev.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    diskkit("fat", "get", img, "/f.txt", str(out))
+    assert os.stat(out / "f.txt").st_mtime == 1600000000
+    assert "2020-09-13  12:26" in run("mdir", "-i", img, "::f.txt").stdout
+
+
+@pytest.mark.parametrize("hostile", ["../../pwned", "..", "..\\pwned", "c:pwned", "a\x01b",
+                                     "/abs/pwned"])
+def test_get_refuses_hostile_names(tmp_path, hostile):
+    from diskkit.fat import names
+
+    img = new_image(tmp_path / "h.img", 8 * MiB)
+    dev = open_volume(img)
+    mkfs(dev, fat_type=16)
+    with FatFS(dev) as fs:
+        fs.mkdir("/d")
+        fs.write_file("/d/abcdefghijk", b"pwned")
+        short = fs.stat("/d/abcdefghijk").raw11
+    dev.close()
+    raw = bytearray(open(img, "rb").read())
+    pos = raw.find(names.lfn_entries("abcdefghijk", short))
+    forged = names.lfn_entries(hostile, short)  # a well-formed LFN holding a hostile name
+    assert len(forged) == 32
+    raw[pos:pos + 32] = forged
+    open(img, "wb").write(raw)
+    (tmp_path / "x").mkdir()
+    out = tmp_path / "x" / "out"
+    proc = diskkit("fat", "get", "-r", img, "/", str(out), check=False)
+    assert proc.returncode == 2 and "unsafe name" in proc.stderr
+    assert not any("pwned" in f for _, _, fs_ in os.walk(tmp_path) for f in fs_)
+    report = diskkit("fat", "check", img, check=False)
+    assert report.returncode == 1
+
+
+def test_get_never_writes_through_symlinks(tmp_path):
+    img2 = new_image(tmp_path / "s.img", 8 * MiB)
+    dev = open_volume(img2)
+    mkfs(dev, fat_type=16)
+    with FatFS(dev) as fs:
+        fs.mkdir("/sub")
+        fs.write_file("/sub/file", b"x")
+    dev.close()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    os.symlink(victim, dest / "sub")
+    proc = diskkit("fat", "get", "-r", img2, "/", str(dest), check=False)
+    assert proc.returncode == 2 and "symbolic link" in proc.stderr
+    assert list(victim.iterdir()) == []
+
+
+def test_cli_round_trip_and_errors(tmp_path):
+    img = new_image(tmp_path / "c.img", 64 * MiB)
+    out = diskkit("fat", "mkfs", img, "--label", "cli", "--volume-id", "1234-ABCD", "--json").stdout
+    assert '"fat_type": 16' in out and '"volume_id": "1234-ABCD"' in out
+    assert "serial number: 1234ABCD" in run("minfo", "-i", img, "::").stdout
+    (tmp_path / "hello.txt").write_text("hello\n")
+    diskkit("fat", "mkdir", "-p", img, "/EFI/BOOT")
+    diskkit("fat", "put", img, str(tmp_path / "hello.txt"), "/EFI/BOOT")
+    assert diskkit("fat", "cat", img, "/efi/boot/HELLO.TXT").stdout == "hello\n"
+    ls = diskkit("fat", "ls", "-l", img, "/EFI/BOOT").stdout
+    assert "HELLO.TXT" in ls and "hello.txt" in ls
+    assert '"size": 6' in diskkit("fat", "stat", "--json", img, "/EFI/BOOT/hello.txt").stdout
+    assert "hello.txt" in diskkit("fat", "tree", img).stdout
+    diskkit("fat", "mv", img, "/EFI/BOOT/hello.txt", "/EFI/hi.txt")
+    diskkit("fat", "rm", img, "/EFI/hi.txt")
+    assert diskkit("fat", "check", img).returncode == 0
+    missing = diskkit("fat", "cat", img, "/nope", check=False)
+    assert missing.returncode == 2 and missing.stderr.startswith("diskkit: error: /nope")
+    not_fat = new_image(tmp_path / "zero.img", MiB)
+    bad = diskkit("fat", "ls", not_fat, check=False)
+    assert bad.returncode == 2 and "not a valid FAT boot sector" in bad.stderr
+    assert run("mlabel", "-i", img, "-s", "::").stdout.strip().endswith("CLI")
+
+
+def test_partition_with_gpt(tmp_path):
+    img = new_image(tmp_path / "gpt.img", 80 * MiB)
+    run("sgdisk", "-n", "1:2048:+60M", "-t", "1:ef00", img)
+    start = 2048 * 512
+    diskkit("fat", "mkfs", img, "--part", "1", "--fat", "16", "--label", "ESP")
+    (tmp_path / "f").write_bytes(b"in a partition")
+    diskkit("fat", "put", img, "--part", "1", str(tmp_path / "f"), "/")
+    assert run("mtype", "-i", f"{img}@@{start}", "::f").stdout == "in a partition"
+    boot = open(img, "rb").read()[start:start + 512]
+    assert int.from_bytes(boot[28:32], "little") == 2048  # hidden sectors = partition start
+    assert_fsck_clean(img, start, 60 * MiB)
+    assert run("sgdisk", "-v", img).returncode == 0
+
+
+def test_read_only_device_refuses_writes(volume):
+    img, dev = volume
+    dev.close()
+    ro = open_volume(img, writable=False)
+    fs = FatFS(ro)
+    with pytest.raises(DiskkitError):
+        fs.mkdir("/x")
