@@ -1,0 +1,168 @@
+"""esp build/create onto a directory, a FAT image and an image partition, read back with
+mtools and fsck.fat (written by others); refusals are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diskkit.boot import esp
+from diskkit.errors import NotFound, UsageError
+from oracles import ENV, diskkit, need, run
+
+
+def mtype(image: str, path: str) -> bytes:
+    need("mtype")
+    # UTF-8 locale so mtools can match non-ASCII long names given on its command line.
+    return subprocess.run(["mtype", "-i", image, "::" + path], capture_output=True,
+                          env=dict(ENV, LC_ALL="C.UTF-8"), check=True).stdout
+
+
+@pytest.fixture
+def files(tmp_path):
+    loader = tmp_path / "grubx64.efi"
+    loader.write_bytes(os.urandom(70_000))
+    cfg = tmp_path / "grub.cfg"
+    cfg.write_text("echo hi\n")
+    extra = tmp_path / "ntl"
+    (extra / "sub").mkdir(parents=True)
+    (extra / "ntloader").write_bytes(b"N" * 5000)
+    (extra / "sub" / "initrd.cpio").write_bytes(b"I" * 3000)
+    return {"loader": str(loader), "cfg": str(cfg), "extra": str(extra)}
+
+
+def fat_image(path, size="33M"):
+    run("mkfs.fat", "-C", path, str(int(size[:-1]) * 1024))  # size in KiB
+    return path
+
+
+def test_plan_places_loader_removable_copy_config_and_adds(files):
+    placements = esp.plan(files["loader"], r"\EFI\ramos\grubx64.efi", True, files["cfg"],
+                          [esp.parse_add(f"{files['extra']}=/EFI/ntloader")])
+    assert [p.dest for p in placements] == ["/EFI/ramos/grubx64.efi", "/EFI/BOOT/BOOTX64.EFI",
+                                            "/EFI/ramos/grub.cfg", "/EFI/BOOT/grub.cfg",
+                                            "/EFI/ntloader"]
+
+
+def test_plan_refuses_collisions_missing_files_and_bad_specs(files):
+    with pytest.raises(UsageError, match="same ESP path"):
+        esp.plan(files["loader"], adds=[esp.Placement(files["cfg"], "/efi/RAMOS/GRUBX64.EFI")])
+    with pytest.raises(NotFound):
+        esp.plan(files["loader"] + ".missing")
+    for bad in ["nodest", "=x", "a=relative/path", "a=/EFI/x\n.efi"]:
+        with pytest.raises(UsageError):
+            esp.parse_add(bad)
+
+
+def test_build_on_fat_image_is_read_back_by_mtools_and_passes_fsck(tmp_path, files):
+    image = fat_image(str(tmp_path / "esp.img"))
+    out = diskkit("esp", "build", image, "--loader", files["loader"], "--removable",
+                  "--config", files["cfg"], "--add", f"{files['extra']}=/EFI/ntloader", "--json")
+    written = json.loads(out.stdout)["written"]
+    assert "/EFI/ntloader/sub/initrd.cpio" in written and len(written) == 6
+    loader = open(files["loader"], "rb").read()
+    assert mtype(image, "/EFI/BOOT/BOOTX64.EFI") == loader
+    assert mtype(image, "/EFI/ramos/grubx64.efi") == loader
+    assert mtype(image, "/EFI/ramos/grub.cfg") == b"echo hi\n"
+    assert mtype(image, "/EFI/ntloader/sub/initrd.cpio") == b"I" * 3000
+    run("fsck.fat", "-n", image)
+    # Updating replaces in place and leaves no temporary files behind.
+    with open(files["loader"], "wb") as fh:
+        fh.write(b"new loader")
+    diskkit("esp", "build", image, "--loader", files["loader"])
+    assert mtype(image, "/EFI/ramos/grubx64.efi") == b"new loader"
+    listing = run("mdir", "-i", image, "-b", "-/", "::/").stdout
+    assert "~" not in listing and ".new" not in listing.lower()
+    run("fsck.fat", "-n", image)
+
+
+def test_build_on_image_partition_finds_the_esp(tmp_path, files):
+    image = str(tmp_path / "disk.vhd")
+    diskkit("esp", "create", image, "--size", "40M", "--loader", files["loader"])
+    diskkit("esp", "build", image, "--loader", files["cfg"], "--loader-path", "/EFI/x/y.cfg")
+    assert mtype(f"{image}@@1M", "/EFI/x/y.cfg") == b"echo hi\n"
+    assert mtype(f"{image}@@1M", "/EFI/ramos/grubx64.efi") == open(files["loader"], "rb").read()
+    bad = diskkit("esp", "build", image, "--part", "7", "--loader", files["cfg"], check=False)
+    assert bad.returncode == 2 and "partition 7" in bad.stderr
+
+
+def test_build_refuses_image_without_esp_and_part_on_directory(tmp_path, files):
+    from diskkit.image import open_image
+    from diskkit.part import add_partition, init_gpt
+
+    image = str(tmp_path / "noesp.img")
+    with open(image, "wb") as fh:
+        fh.truncate(8 << 20)
+    with open_image(image, writable=True) as dev:
+        init_gpt(dev)
+        add_partition(dev, "linux", None)
+    proc = diskkit("esp", "build", image, "--loader", files["loader"], check=False)
+    assert proc.returncode == 2 and "no EFI System Partition" in proc.stderr
+    proc = diskkit("esp", "build", str(tmp_path), "--part", "1", "--loader", files["loader"],
+                   check=False)
+    assert proc.returncode == 2 and "directory" in proc.stderr
+    proc = diskkit("esp", "build", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "--grub-mkimage" in proc.stderr
+
+
+def test_build_on_directory_reuses_existing_names_ignoring_case(tmp_path, files):
+    root = tmp_path / "mnt"
+    (root / "efi" / "Boot").mkdir(parents=True)
+    diskkit("esp", "build", root, "--loader", files["loader"], "--removable")
+    assert sorted(os.listdir(root)) == ["efi"]
+    assert sorted(os.listdir(root / "efi")) == ["Boot", "ramos"]
+    assert (root / "efi" / "Boot" / "BOOTX64.EFI").read_bytes() == open(files["loader"], "rb").read()
+    assert os.listdir(root / "efi" / "Boot") == ["BOOTX64.EFI"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list("abcXYZ019 _-+=,;'&%!(){}") + ["é", "中"]),
+                        min_size=1, max_size=20)
+                .filter(lambda s: s.strip(" .") == s), min_size=1, max_size=3, unique_by=str.upper))
+def test_hostile_esp_paths_round_trip_through_fat(tmp_path_factory, parts):
+    """Whatever valid name diskkit accepts lands on the FAT volume under that exact name
+    (no [ ]: mtools reads them as wildcards)."""
+    tmp = tmp_path_factory.mktemp("hp")
+    image = fat_image(str(tmp / "esp.img"), "2M")
+    src = tmp / "f.bin"
+    src.write_bytes(b"payload")
+    dest = "/" + "/".join(parts)
+    esp.build(image, esp.plan(str(src), dest))
+    assert mtype(image, dest) == b"payload"
+
+
+def test_esp_create_refuses_existing_output_and_leaves_nothing_on_failure(tmp_path, files):
+    out = tmp_path / "esp.vhd"
+    out.write_bytes(b"keep")
+    proc = diskkit("esp", "create", out, "--size", "40M", "--loader", files["loader"], check=False)
+    assert proc.returncode == 2 and "exists" in proc.stderr and out.read_bytes() == b"keep"
+    small = tmp_path / "small.vhd"
+    proc = diskkit("esp", "create", small, "--size", "20M", "--fat", "32", "--loader",
+                   files["loader"], check=False)
+    assert proc.returncode == 2 and "FAT32" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["esp.vhd", "grub.cfg", "grubx64.efi", "ntl"]
+
+
+def test_grub_mkimage_refusals_name_the_reason(tmp_path):
+    need("grub-mkimage")
+    proc = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "grub2-map", check=False)
+    assert proc.returncode == 2 and "map" in proc.stderr and "a1ive" in proc.stderr
+    proc = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "grub4efi", check=False)
+    assert proc.returncode == 2  # argparse: grub4efi is not a GRUB chain
+
+
+def test_grub_mkimage_builds_a_pe_binary_with_the_chain_modules(tmp_path):
+    need("grub-mkimage")
+    out = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "loopback-test",
+                  "--json").stdout
+    assert json.loads(out)["written"] == ["/EFI/ramos/grubx64.efi"]
+    binary = (tmp_path / "EFI" / "ramos" / "grubx64.efi").read_bytes()
+    assert binary[:2] == b"MZ" and b"PE\0\0" in binary[:1024]
+    for module in (b"loopback", b"search_fs_file", b"efifwsetup"):
+        assert module in binary
+    assert b"/EFI/ramos" in binary  # the prefix: grub.cfg is read from the loader's directory
