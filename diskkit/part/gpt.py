@@ -267,8 +267,6 @@ def load(dev, ss: int) -> GptTable | None:
         primary = _read_copy(dev, 1, disk_lbas, ss)
     except CorruptImage as exc:
         primary_error = str(exc)
-        if has_signature(dev, ss):
-            findings.append(("error", "gpt primary header", f"at LBA 1: {exc}"))
     candidates = [disk_lbas - 1]
     if primary and primary[0].alternate_lba != disk_lbas - 1:
         candidates.insert(0, primary[0].alternate_lba)
@@ -285,6 +283,8 @@ def load(dev, ss: int) -> GptTable | None:
             return None
         raise CorruptImage(f"{dev.name}: no valid GPT: primary header {primary_error}; "
                            f"backup header {backup_error}")
+    if primary is None:
+        findings.append(("error", "gpt primary header", f"at LBA 1: {primary_error}"))
     if backup is None:
         findings.append(("error", "gpt backup header", backup_error))
     chosen, source = (primary, "primary") if primary else (backup, "backup")

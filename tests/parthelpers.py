@@ -1,0 +1,103 @@
+"""Oracle views of a partition table (sgdisk, sfdisk, libvsgpt, libvsmbr) for the part tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from oracles import diskkit, run
+
+
+def raw_view(path: str, workdir) -> str:
+    """A raw image to hand to sgdisk/sfdisk: the file itself, or qemu-img's raw copy of a VHD."""
+    with open(path, "rb") as fh:
+        fh.seek(-512, os.SEEK_END)
+        tail = fh.read(8)
+    if tail != b"conectix":
+        return str(path)
+    out = os.path.join(str(workdir), os.path.basename(str(path)) + ".raw")
+    run("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, out)
+    return out
+
+
+def sgdisk_clean(path: str) -> str:
+    """sgdisk -v must find no problems (sgdisk assumes 512-byte sectors for image files)."""
+    out = run("sgdisk", "-v", path, check=False).stdout
+    assert "No problems found" in out, out
+    return out
+
+
+def sgdisk_parts(path: str) -> list[tuple]:
+    """(index, first LBA, last LBA, type GUID, name) from sgdisk -i for each listed partition."""
+    listing = run("sgdisk", "-p", path).stdout
+    parts = []
+    for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s", listing, re.M):
+        index = int(m.group(1))
+        info = run("sgdisk", "-i", str(index), path).stdout
+        type_guid = re.search(r"Partition GUID code: (\S+)", info).group(1).lower()
+        name = re.search(r"Partition name: '(.*)'", info).group(1)
+        attrs = int(re.search(r"Attribute flags: ([0-9A-Fa-f]+)", info).group(1), 16)
+        parts.append((index, int(m.group(2)), int(m.group(3)), type_guid, name, attrs))
+    return parts
+
+
+def sfdisk_parts(path: str) -> list[tuple]:
+    """(index, first LBA, last LBA, type) from sfdisk --json; type is a GUID (GPT) or int."""
+    table = json.loads(run("sfdisk", "--json", path).stdout)["partitiontable"]
+    parts = []
+    for p in table.get("partitions", []):
+        index = int(re.search(r"(\d+)$", p["node"]).group(1))
+        kind = p["type"].lower() if table["label"] == "gpt" else int(p["type"], 16)
+        parts.append((index, p["start"], p["start"] + p["size"] - 1, kind, p.get("name", "")))
+    return parts
+
+
+def diskkit_show(path: str) -> dict:
+    return json.loads(diskkit("part", "show", path, "--json").stdout)
+
+
+def diskkit_parts(shown: dict) -> list[tuple]:
+    out = []
+    for p in shown["partitions"]:
+        kind = p["type_guid"] if shown["table"] == "gpt" else p["type_code"]
+        out.append((p["index"], p["first_lba"], p["last_lba"], kind, p.get("name", "")))
+    return out
+
+
+def libyal_parts(path: str, kind: str) -> list[tuple]:
+    """(byte offset, size, type) from libvsgpt / libvsmbr (extended containers not listed)."""
+    if kind == "gpt":
+        import pyvsgpt as lib
+    else:
+        import pyvsmbr as lib
+    volume = lib.volume()
+    volume.open(path)
+    try:
+        out = []
+        for i in range(volume.number_of_partitions):
+            p = volume.get_partition(i)
+            kind_value = p.type_identifier if kind == "gpt" else p.type
+            out.append((p.volume_offset, p.size, kind_value))
+        return sorted(out)
+    finally:
+        volume.close()
+
+
+def assert_oracles_agree(path: str, workdir, check_libyal: bool = True) -> dict:
+    """After a diskkit write: sgdisk -v clean (GPT), and sgdisk/sfdisk/libyal list what
+    ``diskkit part show --json`` lists."""
+    shown = diskkit_show(path)
+    raw = raw_view(path, workdir)
+    ours = diskkit_parts(shown)
+    if shown["table"] == "gpt":
+        sgdisk_clean(raw)
+        theirs = [(i, a, b, t, n) for i, a, b, t, n, _ in sgdisk_parts(raw)]
+        assert theirs == ours
+    assert sfdisk_parts(raw) == ours
+    if check_libyal and ours:
+        mine = sorted((p["start"], p["size"], p["type_guid"] if shown["table"] == "gpt"
+                       else p["type_code"]) for p in shown["partitions"]
+                      if not (shown["table"] == "mbr" and p["type_code"] in (0x05, 0x0F, 0x85)))
+        assert libyal_parts(raw, shown["table"]) == mine
+    return shown
