@@ -70,19 +70,21 @@ def _opt(value: str) -> str:
     return value.replace(",", ",,")
 
 
-def _accelerators(platform: str) -> list[str]:
+def _accelerators(platform: str, accel: str | None) -> list[str]:
     """Hardware acceleration first, QEMU's emulator as the fallback it tries next."""
+    if accel:
+        return ["-accel", accel]
     first = {"win32": "whpx", "darwin": "hvf"}.get(platform, "kvm")
     return ["-accel", first, "-accel", "tcg"]
 
 
 def qemu_commands(facts: DiskFacts, memory: int, cpus: int, ovmf: tuple[str, str] | None = None,
-                  platform: str = sys.platform) -> list[list[str]]:
+                  platform: str = sys.platform, accel: str | None = None) -> list[list[str]]:
     """The commands that boot the image: copying the UEFI variable store once, then QEMU."""
     if memory < 256 * MiB or cpus < 1:
         raise UsageError("--memory must be at least 256M and --cpus at least 1")
     cmds = []
-    argv = ["qemu-system-x86_64", "-machine", "q35", *_accelerators(platform), "-cpu", "max",
+    argv = ["qemu-system-x86_64", "-machine", "q35", *_accelerators(platform, accel), "-cpu", "max",
             "-smp", str(cpus), "-m", f"{memory // MiB}M"]
     if facts.firmware == "uefi":
         ovmf = ovmf or find_ovmf()

@@ -24,6 +24,9 @@ def register(sub):
                        help="auto: UEFI for GPT/ESP images, BIOS for MBR without ESP")
         if name == "qemu":
             p.add_argument("--ovmf", metavar="CODE,VARS", help="OVMF firmware files to use")
+            p.add_argument("--accel", metavar="NAME",
+                           help="QEMU accelerator (kvm, whpx, hvf, tcg); default: the "
+                           "platform's, falling back to tcg")
         else:
             p.add_argument("--name", help="VM name (default: the image's file name)")
         p.add_argument("--run", action="store_true", help="run the commands instead of printing")
@@ -41,7 +44,7 @@ def cmd_vm(args) -> int:
         facts = replace(facts, firmware=args.firmware)
     if args.hypervisor == "qemu":
         cmds = vm.qemu_commands(facts, args.memory, args.cpus,
-                                vm.ovmf_arg(args.ovmf) if args.ovmf else None)
+                                vm.ovmf_arg(args.ovmf) if args.ovmf else None, accel=args.accel)
         undo = []
     else:
         cmds = vm.virtualbox_commands(facts, args.memory, args.cpus, args.name)
