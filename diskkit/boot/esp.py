@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from ..errors import AlreadyExists, NotFound, UsageError
+from ..errors import AlreadyExists, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
 from .quoting import normalize_file_path
 
@@ -91,10 +91,13 @@ class DirectoryEsp:
             try:
                 match = next((e for e in os.listdir(current) if e.upper() == part.upper()), None)
             except OSError as exc:
-                raise NotFound(f"{current}: {exc.strerror}") from None
+                raise ImageIOError(f"{current}: {exc.strerror or exc}") from None
             nxt = os.path.join(current, match or part)
             if i < len(parts) - 1 and match is None and create_dirs:
-                os.mkdir(nxt)
+                try:
+                    os.mkdir(nxt)
+                except OSError as exc:
+                    raise ImageIOError(f"{nxt}: {exc.strerror or exc}") from None
             current = nxt
         return current
 
@@ -109,7 +112,7 @@ class DirectoryEsp:
         except OSError as exc:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise NotFound(f"{final}: {exc.strerror or exc}") from None
+            raise ImageIOError(f"{final}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         pass
@@ -217,9 +220,10 @@ def create(out: str, size: int, placements: list[Placement], fat_type: int | Non
             esp_dev = partition_device(dev, esp_part.index)
             mkfs(esp_dev, fat_type=fat_type, label=label)
             esp = FatEsp(esp_dev, owner=dev)
-            try:
-                return install(esp, placements)
-            finally:
-                esp.fs.close()
-        finally:
+        except BaseException:
             dev.close()
+            raise
+        try:
+            return install(esp, placements)
+        finally:
+            esp.close()

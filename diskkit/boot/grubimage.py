@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 from ..errors import DiskkitError, NotFound, Unsupported
+from ..fileio import atomic_output
 from .chains import get_chain
 
 MODULE_DIRS = ("/usr/lib/grub/x86_64-efi", "/usr/share/grub2/x86_64-efi",
@@ -42,8 +43,8 @@ def modules_for(chain_name: str) -> tuple[str, ...]:
     return chain.grub_modules
 
 
-def build(out: str, prefix: str, chain_name: str = "loopback-test",
-          module_dir: str | None = None) -> list[str]:
+def build(out: str, prefix: str, chain_name: str = "ntloader",
+          module_dir: str | None = None, force: bool = True) -> list[str]:
     """Write a GRUB x86_64-efi binary to ``out``; return warnings for the caller to show."""
     if shutil.which("grub-mkimage") is None:
         raise NotFound("grub-mkimage: not found on PATH (install grub-common)")
@@ -59,8 +60,9 @@ def build(out: str, prefix: str, chain_name: str = "loopback-test",
     if chain.name == "ntloader" and version and version < (2, 12):
         warnings.append(f"grub-mkimage is GRUB {version[0]}.{version[1]:02d}; ntloader "
                         "needs GRUB >= 2.12 to start")
-    proc = subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-d", directory, "-p", prefix,
-                           "-o", out, *modules], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DiskkitError(f"grub-mkimage failed: {proc.stderr.strip()}")
+    with atomic_output(out, force) as tmp:
+        proc = subprocess.run(["grub-mkimage", "-O", "x86_64-efi", "-d", directory, "-p", prefix,
+                               "-o", tmp, *modules], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise DiskkitError(f"grub-mkimage failed: {proc.stderr.strip()}")
     return warnings
