@@ -188,6 +188,14 @@ class Directory:
         self.deleted += entry.slot + 1 - entry.first_slot
         self._unregister(entry)
 
+    def slot_offset(self, index: int) -> int:
+        """Device byte offset of slot ``index``."""
+        layout = self.fs.layout
+        if self.clusters is None:
+            return layout.root_dir_offset + index * SLOT
+        cs = layout.cluster_size
+        return layout.cluster_offset(self.clusters[index * SLOT // cs]) + index * SLOT % cs
+
     def set_parent(self, parent_cluster: int) -> None:
         """Point ``..`` at a new parent (after a directory moved)."""
         for entry in self.dots:
@@ -314,6 +322,13 @@ class FatFS:
 
     def stat(self, path: str) -> Entry:
         return self._locate(path)[1]
+
+    def entry_offsets(self, path: str) -> tuple[int, int]:
+        """Device offsets of an entry's first slot (LFN or short) and of its short slot."""
+        parent, entry = self._locate(path)
+        if parent is None:
+            raise UsageError("the root directory has no entry")
+        return parent.slot_offset(entry.first_slot), parent.slot_offset(entry.slot)
 
     def is_dir(self, path: str) -> bool:
         return self.stat(path).is_dir

@@ -1,0 +1,174 @@
+"""``fat check`` finds each kind of damage that fsck.fat also finds; hostile images never hang."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from fat_helpers import fsck, new_image, open_volume
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracles import diskkit, run
+
+from diskkit.blockdev import MemoryDevice
+from diskkit.errors import DiskkitError
+from diskkit.fat import FatFS, check, mkfs
+from diskkit.units import MiB
+
+
+def _base(tmp_path, fat_type=32):
+    img = new_image(tmp_path / "v.img", 40 * MiB)
+    dev = open_volume(img)
+    mkfs(dev, fat_type=fat_type, label="BASE")
+    with FatFS(dev) as fs:
+        fs.mkdir("/dir/sub", parents=True)
+        fs.write_file("/dir/A Long Name.txt", b"a" * 3000)
+        fs.write_file("/dir/b.bin", b"b" * 1500)
+        fs.write_file("/c.txt", b"c" * 10)
+        info = {p: fs.stat(p) for p in ("/dir", "/dir/sub", "/dir/A Long Name.txt", "/dir/b.bin")}
+        offsets = {p: fs.entry_offsets(p) for p in info}
+        layout = fs.layout
+    dev.close()
+    assert check(open_volume(img, writable=False)).clean
+    return img, layout, info, offsets
+
+
+def _poke(img, offset, data):
+    with open(img, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def _fat_entry(layout, cluster, copy=0):
+    return layout.fat_offset(copy) + cluster * 4
+
+
+def _messages(img):
+    rep = check(open_volume(img, writable=False))
+    assert not rep.clean
+    return " | ".join(str(p) for p in rep.errors)
+
+
+def _corrupt(kind, img, layout, info, offsets):
+    a, b = info["/dir/A Long Name.txt"], info["/dir/b.bin"]
+    if kind == "fat copies differ":
+        _poke(img, _fat_entry(layout, 100, copy=1), b"\x07\x00\x00\x00")
+        return "differs from FAT"
+    if kind == "cross-link":
+        _poke(img, offsets["/dir/b.bin"][1] + 26, struct.pack("<H", a.cluster))
+        _poke(img, offsets["/dir/b.bin"][1] + 28, struct.pack("<I", 3000))
+        return "cross-linked"
+    if kind == "lost":
+        for copy in (0, 1):
+            _poke(img, _fat_entry(layout, 1000, copy), b"\xff\xff\xff\x0f")
+        return "lost cluster"
+    if kind == "size vs chain":
+        _poke(img, offsets["/dir/b.bin"][1] + 28, struct.pack("<I", 900_000))
+        return "shorter than the file size"
+    if kind == "lfn checksum":
+        first, short = offsets["/dir/A Long Name.txt"]
+        for slot in range(first, short, 32):  # every piece agrees, the short name does not
+            with open(img, "rb") as fh:
+                fh.seek(slot + 13)
+                old = fh.read(1)[0]
+            _poke(img, slot + 13, bytes([old ^ 0x55]))
+        return "bad checksum"
+    if kind == "orphan lfn":
+        _poke(img, offsets["/dir/A Long Name.txt"][1], b"\xe5")
+        return "without its short entry"
+    if kind == "invalid short name":
+        _poke(img, offsets["/dir/b.bin"][1], b"?")
+        return "invalid character '?'"
+    if kind == "dotdot":
+        sub = info["/dir/sub"]
+        _poke(img, layout.cluster_offset(sub.cluster) + 32 + 26, struct.pack("<H", 77))
+        return "'..' points to cluster 77"
+    if kind == "fsinfo":
+        _poke(img, layout.fsinfo_sector * 512 + 488, struct.pack("<I", 5))
+        return "free count 5"
+    if kind == "backup boot":
+        _poke(img, 6 * 512 + 3, b"CHANGED!")
+        return "differs from its backup"
+    if kind == "loop":
+        for copy in (0, 1):
+            _poke(img, _fat_entry(layout, b.cluster, copy), struct.pack("<I", b.cluster))
+        return "loops"
+    if kind == "dir contains itself":
+        sub = info["/dir/sub"]
+        _poke(img, offsets["/dir/sub"][1] + 26, struct.pack("<H", info["/dir"].cluster))
+        return "already part of"
+    raise AssertionError(kind)
+
+
+KINDS = ["fat copies differ", "cross-link", "lost", "size vs chain", "lfn checksum",
+         "orphan lfn", "invalid short name", "dotdot", "fsinfo", "backup boot", "loop",
+         "dir contains itself"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_finds_what_fsck_finds(tmp_path, kind):
+    img, layout, info, offsets = _base(tmp_path)
+    expected = _corrupt(kind, img, layout, info, offsets)
+    assert expected in _messages(img)
+    proc = diskkit("fat", "check", img, "--json", check=False)
+    assert proc.returncode == 1 and '"clean": false' in proc.stdout
+    if kind in ("lfn checksum", "orphan lfn"):  # fsck.fat -n ignores long names: ask mtools
+        assert "A Long Name.txt" not in run("mdir", "-i", img, "::dir").stdout
+    elif kind != "backup boot":  # fsck.fat 4.2 only compares the backup when repairing
+        assert fsck(img).returncode != 0, f"fsck.fat did not notice: {kind}"
+
+
+def test_fat32_with_too_few_clusters_is_reported(tmp_path):
+    img = new_image(tmp_path / "small32.img", 20 * MiB)
+    run("mkfs.fat", "-F", "32", img)
+    assert "means FAT16" in _messages(img)
+
+
+@pytest.mark.parametrize("kind", ["loop", "dir contains itself", "size vs chain"])
+def test_hostile_images_give_errors_not_hangs(tmp_path, kind):
+    img, layout, info, offsets = _base(tmp_path)
+    _corrupt(kind, img, layout, info, offsets)
+    for args in (["tree", img], ["get", "-r", img, "/", str(tmp_path / "out")],
+                 ["cat", img, "/dir/b.bin"]):
+        proc = diskkit("fat", *args, check=False)
+        assert proc.returncode in (0, 2), proc.stderr
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    if kind == "size vs chain":
+        assert diskkit("fat", "cat", img, "/dir/b.bin", check=False).returncode == 2
+
+
+_TEMPLATE = {}
+
+
+def _template() -> bytes:
+    if not _TEMPLATE:
+        dev = MemoryDevice(4 * MiB)
+        mkfs(dev, fat_type=12, volume_id=1)
+        fs = FatFS(dev)
+        fs.mkdir("/a/b", parents=True)
+        fs.write_file("/a/Long File Name.txt", b"x" * 5000)
+        fs.write_file("/a/b/c", b"y" * 700)
+        fs.close()
+        _TEMPLATE["img"] = bytes(dev.buf[:64 * 1024])
+    return _TEMPLATE["img"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 64 * 1024 - 1), st.integers(0, 255)), min_size=1,
+                max_size=40))
+def test_random_corruption_never_crashes(pokes):
+    """Random byte damage: every reader gives data or a DiskkitError, check gives a Report."""
+    data = bytearray(_template())
+    for offset, value in pokes:
+        data[offset] = value
+    dev = MemoryDevice(bytes(data) + bytes(4 * MiB - len(data)), writable=False)
+    report = check(dev)
+    assert report.exit_code in (0, 1)
+    try:
+        fs = FatFS(dev)
+        for dpath, entries in fs.walk("/"):
+            for e in entries:
+                if not e.is_dir:
+                    sum(len(c) for c in fs.iter_read(fs.join(dpath, e.name)))
+    except DiskkitError:
+        pass
