@@ -134,7 +134,7 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
     """Decode every live entry of a directory's bytes, joining LFN slots to their short entry."""
     out = Listing()
     count = len(data) // SLOT
-    pending: list[str] = []  # LFN pieces in slot order (sequence N first)
+    pending: list[bytes] = []  # LFN pieces in slot order (sequence N first)
     expect = checksum = 0
     lfn_start = 0
     view = memoryview(data)

@@ -160,17 +160,23 @@ def lfn_slot_count(name: str) -> int:
     return -(-len(name.encode("utf-16-le")) // (2 * LFN_CHARS_PER_ENTRY))
 
 
-def lfn_piece(slot: bytes) -> tuple[int, int, str]:
-    """``(order byte, checksum, 13 characters)`` from one LFN slot (padding kept)."""
+def lfn_piece(slot: bytes) -> tuple[int, int, bytes]:
+    """``(order byte, checksum, 26 bytes of UTF-16)`` from one LFN slot (padding kept)."""
     order, n1, _attr, _type, checksum, n2, _cluster, n3 = _LFN_ENTRY.unpack(slot)
-    return order, checksum, (n1 + n2 + n3).decode("utf-16-le", "replace")
+    return order, checksum, n1 + n2 + n3
 
 
-def join_lfn(pieces: list[str]) -> str:
-    """Long name from pieces in sequence order 1..N, cut at the NUL terminator."""
-    text = "".join(pieces)
-    end = text.find("\x00")
-    return text if end < 0 else text[:end]
+def join_lfn(pieces: list[bytes]) -> str:
+    """Long name from pieces in sequence order 1..N, cut at the NUL terminator.
+
+    Pieces are joined before decoding: a surrogate pair may straddle two entries.
+    """
+    units = b"".join(pieces)
+    for end in range(0, len(units), 2):
+        if units[end:end + 2] == b"\x00\x00":
+            units = units[:end]
+            break
+    return units.decode("utf-16-le", "replace")
 
 
 def fold(name: str) -> str:

@@ -1,0 +1,145 @@
+"""Pure cores: names (8.3, LFN, checksum), the FAT table, boot sector, directory parsing."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from diskkit.errors import NoSpace, UsageError
+from diskkit.fat import names
+from diskkit.fat.bootsector import build_boot_sector, parse_boot_sector
+from diskkit.fat.directory import (Entry, fat_datetime, from_fat_datetime, parse_directory)
+from diskkit.fat.mkfs import choose_layout
+from diskkit.fat.table import FatTable, decode_fat12, encode_fat12
+from diskkit.units import MiB
+
+
+def test_checksum_matches_the_spec_algorithm():
+    # fatgen103: rotate right by one, add the next byte, for all 11 bytes
+    def reference(raw):
+        s = 0
+        for b in raw:
+            s = ((0x80 if s & 1 else 0) + (s >> 1) + b) & 0xFF
+        return s
+
+    for raw in (b"GRUB    CFG", b"ALONGF~1TXT", b"\x05ABC    TXT"):
+        assert names.lfn_checksum(raw) == reference(raw)
+
+
+@pytest.mark.parametrize("name, raw, flags, lfn", [
+    ("grub.cfg", b"GRUB    CFG", 0x18, False),
+    ("README.md", b"README  MD ", 0x10, False),
+    ("readme.MD", b"README  MD ", 0x08, False),
+    ("KERNEL", b"KERNEL     ", 0, False),
+    ("Makefile", b"MAKEFI~1   ", 0, True),
+    ("archive.tar.gz", b"ARCHIV~1GZ ", 0, True),
+    (".hidden", b"HIDDEN~1   ", 0, True),
+    ("a b.txt", b"AB~1    TXT", 0, True),
+    ("toolongname.c", b"TOOLON~1C  ", 0, True),
+    ("x+y.txt", b"X_Y~1   TXT", 0, True),
+])
+def test_short_names(name, raw, flags, lfn):
+    assert names.short_name_for(name, set()) == (raw, flags, lfn)
+
+
+def test_numeric_tails_are_unique():
+    taken = set()
+    for i in range(1, 12):
+        raw, _, _ = names.short_name_for(f"longfilename{i}.txt", taken)
+        taken.add(raw)
+    assert b"LONGFI~9TXT" in taken and b"LONGF~10TXT" in taken and len(taken) == 11
+
+
+def test_lfn_layout():
+    slots = names.lfn_entries("A Long File Name.txt", b"ALONGF~1TXT")
+    assert len(slots) == 64
+    first, second = slots[:32], slots[32:]
+    assert first[0] == 0x42 and second[0] == 0x01  # last piece first, with 0x40
+    assert first[11] == 0x0F and first[26:28] == b"\x00\x00"  # attr, cluster 0
+    # 20 chars: piece 2 holds 7 chars, then NUL, then 0xFFFF padding
+    piece = first[1:11] + first[14:26] + first[28:32]
+    assert piece[14:16] == b"\x00\x00" and piece[16:] == b"\xff" * 10
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80))
+def test_lfn_round_trip(name):
+    try:
+        names.check_long_name(name)
+    except UsageError:
+        return
+    raw, flags, needs_lfn = names.short_name_for(name, set())
+    entry = Entry(name, raw, 0x20, flags, 0, 0)
+    blob = (names.lfn_entries(name, raw) if needs_lfn else b"") + entry.pack()
+    listing = parse_directory(blob + bytes(32))
+    assert not listing.problems
+    assert [e.name for e in listing.entries] == [name]
+    assert listing.entries[0].has_lfn == needs_lfn
+
+
+@given(st.lists(st.integers(0, 0xFFF), min_size=2, max_size=300))
+def test_fat12_packing_round_trip(values):
+    arr = array("H", values)
+    assert decode_fat12(bytes(encode_fat12(arr)) + b"\x00", len(values)) == arr
+
+
+def _table(clusters=1000, bits=16):
+    layout = choose_layout({12: 2, 16: 64, 32: 600}[bits] * MiB, 512, bits, None)
+    raw = bytes(layout.fat_sectors * 512)
+    return FatTable(layout, raw)
+
+
+@pytest.mark.parametrize("bits", [12, 16, 32])
+def test_allocation_prefers_contiguous_runs(bits):
+    fat = _table(bits=bits)
+    a = fat.allocate(10)
+    assert a == list(range(2, 12))
+    b = fat.allocate(5)
+    for c in a[2:6]:
+        fat.set(c, 0)  # a 4-cluster hole
+    c = fat.allocate(8)  # does not fit the hole: one contiguous run elsewhere
+    assert c == list(range(c[0], c[0] + 8)) and c[0] > b[-1]
+    d = fat.allocate(4, near=1)
+    assert d == a[2:6]
+    assert fat.chain(c[0]) == c
+    total = fat.free_count
+    with pytest.raises(NoSpace):
+        fat.allocate(total + 1)
+    frag = fat.allocate(total)  # takes every remaining run, linked in order
+    assert len(frag) == total and fat.free_count == 0 and fat.chain(frag[0]) == frag
+
+
+def test_fat32_keeps_reserved_high_bits():
+    fat = _table(bits=32)
+    fat.values[5] = 0xA0000000
+    fat.set(5, 0x0FFFFFFF)
+    assert fat.values[5] == 0xAFFFFFFF and fat.get(5) == 0x0FFFFFFF
+
+
+def test_boot_sector_round_trip_and_validation():
+    layout = choose_layout(600 * MiB, 512, None, None, hidden_sectors=2048)
+    layout.volume_id, layout.label = 0x12345678, b"ROUNDTRIP  "
+    sector = build_boot_sector(layout)
+    back = parse_boot_sector(sector, 600 * MiB)
+    assert back == layout
+    with pytest.raises(Exception, match="claims"):
+        parse_boot_sector(sector, 100 * MiB)
+    broken = bytearray(sector)
+    broken[13] = 3  # sectors per cluster not a power of two
+    with pytest.raises(Exception, match="sectors per cluster"):
+        parse_boot_sector(bytes(broken), 600 * MiB)
+
+
+@given(st.integers(315532800, 4354819198))
+def test_timestamps_round_trip_to_two_seconds(ts):
+    date, tm, _ = fat_datetime(ts)
+    assert from_fat_datetime(date, tm) == ts - ts % 2
+
+
+@settings(max_examples=200)
+@given(st.binary(min_size=0, max_size=32 * 40))
+def test_directory_parser_accepts_any_bytes(data):
+    listing = parse_directory(data)
+    assert listing.end <= len(data) // 32
