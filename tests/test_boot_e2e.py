@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 MARKER = "diskkit-payload-marker-7f3a"
 INNER_MARKER = "diskkit-inner-efi-marker-51c9"
+INSTALLED_MARKER = "diskkit-installed-windows-stand-in-c04e"
 # A path with a space and an apostrophe: the generated grub.cfg must quote it right.
 VHD_PATH = "/ram os/it's win.vhd"
 
@@ -33,16 +34,25 @@ def rig(tmp_path_factory):
     parts = payload_vhd(payload, MARKER)
     # The inner EFI binary: GRUB with an embedded config (it cannot read its own prefix from a
     # loopback device once chainloaded), built by the oracle tool directly.
-    early = work / "inner.cfg"
-    early.write_text(f"echo {INNER_MARKER}\nhalt\n")
-    inner = str(work / "inner.efi")
-    run("grub-mkimage", "-O", "x86_64-efi", "-p", "/EFI/BOOT", "-c", early, "-o", inner,
-        "echo", "halt", "normal", "configfile")
+    inner = _marker_efi(work, "inner", INNER_MARKER)
     diskkit("esp", "build", payload, "--part", parts["esp"], "--loader", inner,
             "--loader-path", r"\EFI\BOOT\BOOTX64.EFI")
     outer = str(work / "outer.img")
     outer_disk(outer, payload, VHD_PATH)
+    # Stands in for the installed Windows' boot manager on the outer ESP.
+    diskkit("esp", "build", outer, "--loader", _marker_efi(work, "bootmgfw", INSTALLED_MARKER),
+            "--loader-path", r"\EFI\Microsoft\Boot\bootmgfw.efi")
     return {"work": work, "payload": payload, "outer": outer, **parts}
+
+
+def _marker_efi(work, name: str, marker: str) -> str:
+    """A GRUB EFI binary whose embedded config prints ``marker`` and powers off."""
+    early = work / f"{name}.cfg"
+    early.write_text(f"echo {marker}\nhalt\n")
+    out = str(work / f"{name}.efi")
+    run("grub-mkimage", "-O", "x86_64-efi", "-p", "/EFI/BOOT", "-c", early, "-o", out,
+        "echo", "halt", "normal", "configfile")
+    return out
 
 
 def _boot_with_config(rig, name: str, *config_args) -> str:
@@ -74,6 +84,12 @@ def test_grub_finds_payload_by_file_search_and_reads_marker_through_loopback(rig
 def test_grub_chainloads_an_efi_binary_from_inside_the_payload(rig):
     log = _boot_with_config(rig, "chain", "--default", "1")
     assert INNER_MARKER in log, log[-3000:]
+
+
+def test_installed_windows_entry_chainloads_bootmgfw_found_by_search(rig):
+    log = _boot_with_config(rig, "installed", "--default", "2")
+    assert "Booting `Windows (installed on this PC)'" in log, log[-3000:]
+    assert INSTALLED_MARKER in log, log[-3000:]
 
 
 def _sgdisk_partition(image: str, index: int) -> dict:
