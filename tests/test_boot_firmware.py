@@ -105,3 +105,28 @@ def test_cli_prints_commands_and_json():
     bad = diskkit("boot", "entry", "--loader", r"\EFI\x.efi", "--label", "X", "--platform",
                   "linux", check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("diskkit: error: --disk is required")
+
+
+def test_cli_apply_runs_the_tool_found_on_path(tmp_path):
+    """--apply through the real subprocess path, with a stand-in efibootmgr that records its
+    arguments (no NVRAM is touched). Needs root, as the real command would."""
+    import os
+    import sys
+
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("--apply needs root")
+    record = tmp_path / "args"
+    fake = tmp_path / "efibootmgr"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nopen({str(record)!r}, 'w').write"
+                    "('\\0'.join(sys.argv[1:]))\nprint('Boot0007* RAMOS')\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, "-m", "diskkit", "boot", "entry", "--loader",
+                           r"\EFI\ramos\grubx64.efi", "--label", "RAM OS", "--platform", "linux",
+                           "--disk", "/dev/vda", "--part", "2", "--apply"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert record.read_text().split("\0") == ["--create", "--disk", "/dev/vda", "--part", "2",
+                                              "--label", "RAM OS", "--loader",
+                                              r"\EFI\ramos\grubx64.efi"]
+    assert "Boot0007* RAMOS" in proc.stdout
