@@ -7,13 +7,12 @@ path of ``esp create`` images on FAT16 and FAT32. Offsets are checked against sg
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
 from bootimages import outer_disk, payload_vhd
-from oracles import ENV, boot_uefi, diskkit, need, run
+from oracles import boot_uefi, diskkit, need, run
 
 pytestmark = pytest.mark.slow
 

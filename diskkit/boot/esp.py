@@ -2,8 +2,8 @@
 
 The ESP can be a directory (a mounted ESP such as ``S:\\`` after ``mountvol S: /s``), a FAT
 image, or a partition of a disk image. ``plan`` decides what goes where (pure); an
-``EspWriter`` puts it there. Files are written under a temporary name and renamed over the
-old one, so an interrupted update leaves the previous loader usable.
+``DirectoryEsp`` or ``FatEsp`` puts it there. Files are written under a temporary name and
+renamed over the old one, so an interrupted update leaves the previous loader usable.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from ..errors import AlreadyExists, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
 from .quoting import normalize_file_path
+from .target import is_esp
 
 DEFAULT_LOADER_PATH = "/EFI/ramos/grubx64.efi"
 REMOVABLE_PATH = "/EFI/BOOT/BOOTX64.EFI"
-ESP_TYPE_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-ESP_MBR_TYPE = 0xEF
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,7 @@ class FatEsp:
 
 def find_esp_partition(table, image: str) -> int:
     """The one ESP of a partitioned image; ambiguity or absence needs --part."""
-    esps = [p.index for p in table.partitions
-            if ((p.type_guid or "").lower() == ESP_TYPE_GUID if table.kind == "gpt"
-                else p.type_code == ESP_MBR_TYPE)]
+    esps = [p.index for p in table.partitions if is_esp(table.kind, p)]
     if len(esps) == 1:
         return esps[0]
     if not esps:

@@ -21,7 +21,7 @@ from ..errors import DiskkitError, NotFound, UsageError
 from .quoting import check_text, cmd_quote, normalize_file_path, windows_path
 
 NEW_ID = "{NEW-ID}"  # stands for the GUID ``bcdedit /copy`` prints
-_GUID = re.compile(r"\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}")
+_GUID = re.compile(r"\{[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}")
 
 
 @dataclass(frozen=True)

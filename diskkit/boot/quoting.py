@@ -35,6 +35,11 @@ def check_text(value: str, what: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
+def comment_text(value) -> str:
+    """Text for a comment line (image names): control characters become ``?``."""
+    return _CONTROL.sub("?", str(value))
+
+
 def grub_word(value: str) -> str:
     """One literal GRUB script word."""
     return "'" + value.replace("'", "'\\''") + "'"
@@ -53,7 +58,7 @@ def menulst_title(title: str) -> str:
 def cmd_quote(value: str, what: str = "value") -> str:
     """One double-quoted cmd.exe argument that reaches the program unchanged."""
     if '"' in value:
-        raise UsageError(f"{what} {value!r}: a double quote cannot be passed safely through cmd.exe")
+        raise UsageError(f"{what} {value!r}: a double quote cannot pass safely through cmd.exe")
     return '"' + value.replace("%", "%%") + '"'
 
 

@@ -39,8 +39,10 @@ class VhdFacts:
         return asdict(self)
 
 
-def _is_esp(kind: str, part) -> bool:
-    return (part.type_guid or "").lower() == ESP_GUID if kind == "gpt" else part.type_code == MBR_ESP
+def is_esp(kind: str, part) -> bool:
+    if kind == "gpt":
+        return (part.type_guid or "").lower() == ESP_GUID
+    return part.type_code == MBR_ESP
 
 
 def _is_basic_data(kind: str, part) -> bool:
@@ -79,7 +81,7 @@ def facts_from_table(image: str, container: str, disk_size: int, table,
     if table is None:
         raise NotFound(f"{image}: no partition table (a Windows VHD needs GPT or MBR)")
     win = choose_windows_partition(table.kind, table.partitions, override)
-    esps = [p.index for p in table.partitions if _is_esp(table.kind, p)]
+    esps = [p.index for p in table.partitions if is_esp(table.kind, p)]
     return VhdFacts(
         image=image, container=container, disk_size=disk_size, table=table.kind,
         disk_guid=getattr(table, "disk_guid", None) if table.kind == "gpt" else None,

@@ -30,7 +30,8 @@ def register(sub):
     cfg.add_argument("--part", type=int, metavar="N",
                      help="the Windows partition (default: the basic-data partition, else the "
                      "largest non-ESP/MSR one)")
-    cfg.add_argument("--timeout", type=int, default=5, help="menu timeout in seconds (GRUB, grub4efi)")
+    cfg.add_argument("--timeout", type=int, default=5,
+                     help="menu timeout in seconds (GRUB, grub4efi)")
     cfg.add_argument("--default", type=int, default=0, metavar="N",
                      help="menu entry booted at timeout, counted from 0 (GRUB, grub4efi)")
     cfg.add_argument("--check-file", metavar="PATH",
@@ -46,12 +47,14 @@ def register(sub):
                           r"firmware boot entry first in the boot order. Example: diskkit boot "
                           r"entry --loader '\EFI\ramos\grubx64.efi' --label RAMOS --platform "
                           "linux --disk /dev/nvme0n1 --part 1")
-    ent.add_argument("--loader", required=True, help=r"loader path on the ESP: \EFI\ramos\grubx64.efi")
+    ent.add_argument("--loader", required=True,
+                     help=r"loader path on the ESP: \EFI\ramos\grubx64.efi")
     ent.add_argument("--label", required=True, help="the entry's name in the firmware menu")
     ent.add_argument("--platform", choices=["windows", "linux"],
                      help="which tool to use (default: this system's)")
     ent.add_argument("--disk", help="Linux: the disk holding the ESP (/dev/nvme0n1)")
-    ent.add_argument("--part", type=int, metavar="N", help="Linux: the ESP's partition number (default 1)")
+    ent.add_argument("--part", type=int, metavar="N",
+                     help="Linux: the ESP's partition number (default 1)")
     ent.add_argument("--apply", action="store_true",
                      help="run the commands now (needs administrator/root)")
     add_json(ent)

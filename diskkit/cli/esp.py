@@ -27,7 +27,8 @@ def _add_content_args(p) -> None:
     p.add_argument("--config", metavar="FILE",
                    help="config placed beside the loader under its own name (grub.cfg, menu.lst)")
     p.add_argument("--add", action="append", default=[], metavar="SRC=DEST",
-                   help=r"extra file or directory, e.g. ntloader=\EFI\ntloader\ntloader (repeatable)")
+                   help=r"extra file or directory (repeatable), e.g. "
+                   r"ntloader=\EFI\ntloader\ntloader")
     add_json(p)
 
 
