@@ -21,7 +21,7 @@ from .fixed import FixedDevice
 from .footer import (DIFFERENCING, DYNAMIC, FIXED, FOOTER_SIZE, Footer, build_footer,
                      is_footer, new_footer, parse_footer, size_warnings, timestamp_to_unix)
 
-__all__ = ["create", "open_vhd", "info", "check", "resize", "probe", "size_warnings",
+__all__ = ["create", "new_image", "reserve_space", "open_vhd", "info", "check", "resize", "probe", "size_warnings",
            "DEFAULT_BLOCK_SIZE"]
 
 TYPES = {"fixed": FIXED, "dynamic": DYNAMIC}
@@ -127,6 +127,14 @@ def create(path: str, size: int, vhd_type: str = "fixed", block_size: int = DEFA
            unique_id: bytes | None = None, timestamp: int | None = None) -> str:
     """Create a new VHD of ``size`` bytes. Fixed images are sparse unless preallocated
     (the default on Windows, which refuses to attach sparse VHD files)."""
+    footer = _new_image_footer(size, vhd_type, block_size, preallocate, unique_id, timestamp)
+    with atomic_output(str(path), force) as tmp:
+        write_new(tmp, footer, block_size, preallocate, name=str(path))
+    return str(path)
+
+
+def _new_image_footer(size, vhd_type, block_size, preallocate, unique_id, timestamp) -> Footer:
+    """Validate a create request; the footer the new image gets."""
     if vhd_type not in TYPES:
         raise UsageError(f"unknown VHD type {vhd_type!r} (use fixed or dynamic)")
     footer = new_footer(size, TYPES[vhd_type], unique_id, timestamp)
@@ -134,27 +142,42 @@ def create(path: str, size: int, vhd_type: str = "fixed", block_size: int = DEFA
         if preallocate:
             raise UsageError("--preallocate applies to fixed VHDs; a dynamic VHD grows on write")
         _check_block_size(block_size)
-    elif preallocate is None:
+    return footer
+
+
+def write_new(path: str, footer: Footer, block_size: int = DEFAULT_BLOCK_SIZE,
+              preallocate: bool | None = None, name: str | None = None) -> None:
+    """Write an empty image described by ``footer`` to ``path`` (a temporary output)."""
+    if preallocate is None:
         preallocate = os.name == "nt"
-    with atomic_output(str(path), force) as tmp:
-        with open(tmp, "wb", buffering=0) as fh:
-            region = FileRegion(fh, str(path))
-            if vhd_type == "fixed":
-                _write_fixed(region, footer, preallocate)
-            else:
-                _write_dynamic(region, footer, block_size)
-    return str(path)
+    with open(path, "wb", buffering=0) as fh:
+        region = FileRegion(fh, name or str(path))
+        if footer.disk_type == FIXED:
+            _write_fixed(region, footer, preallocate)
+        else:
+            _write_dynamic(region, footer, block_size)
+
+
+def new_image(path: str, size: int, vhd_type: str, block_size: int = DEFAULT_BLOCK_SIZE,
+              preallocate: bool | None = None, unique_id: bytes | None = None, name=None):
+    """Write an empty VHD to a temporary ``path`` and open it for writing (convert, compact).
+
+    Dynamic outputs are opened ``deferred``: the BAT is written once, when closed.
+    """
+    footer = _new_image_footer(size, vhd_type, block_size, preallocate, unique_id, None)
+    write_new(path, footer, block_size, preallocate, name)
+    return open_vhd(path, writable=True, deferred=vhd_type == "dynamic")
 
 
 def _write_fixed(region: FileRegion, footer: Footer, preallocate: bool) -> None:
     size = footer.current_size
     region.truncate(size)
     if preallocate:
-        _preallocate(region, size)
+        reserve_space(region, size)
     region.pwrite(size, build_footer(footer))
 
 
-def _preallocate(region: FileRegion, size: int) -> None:
+def reserve_space(region: FileRegion, size: int) -> None:
     """Reserve the blocks without writing zeros (posix_fallocate), where available."""
     if hasattr(os, "posix_fallocate"):
         try:

@@ -19,7 +19,7 @@ from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
 from ..blockdev import BlockDevice, FileRegion
 from ..errors import CorruptImage
 from .footer import FOOTER_SIZE, Footer, build_footer, ones_complement_checksum
-from .zero import all_zero
+from .fastio import all_zero, fill_zero, preadv_full
 
 HEADER_COOKIE = b"cxsparse"
 HEADER_SIZE = 1024
@@ -300,6 +300,24 @@ class DynamicDevice(BlockDevice):
             parts.append(self._read_block(idx, within, n))
             offset += n
         return b"".join(parts)
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """``read_at`` into a caller's buffer: no per-call allocation on the copy path."""
+        self._check_range(offset, len(view), "read")
+        bs = self.block_size
+        pos = 0
+        while pos < len(view):
+            idx, within = divmod(offset + pos, bs)
+            n = min(bs - within, len(view) - pos)
+            part = view[pos:pos + n]
+            base = self.block_offset(idx)
+            if base is None:
+                fill_zero(part)
+            elif self._bitmap_is_full(idx, base) is None:
+                preadv_full(self.region, base + self.bitmap_size + within, part)
+            else:
+                part[:] = self._read_block(idx, within, n)
+            pos += n
 
     def _write(self, offset, data):
         view = memoryview(data).cast("B")

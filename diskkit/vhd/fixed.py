@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..blockdev import FileDevice
+from ..image import RawDevice
 from .footer import Footer
 
 
-class FixedDevice(FileDevice):
+class FixedDevice(RawDevice):
     """A fixed VHD: a raw file view limited to the disk, so the footer is never touched.
 
     Holes of the host file are the unallocated ranges; ``write_zeroes`` punches holes.

@@ -14,7 +14,7 @@ from ..blockdev import COPY_CHUNK, FileDevice, FileRegion, open_host_file, punch
 from ..errors import Unsupported, UsageError
 from . import dynamic as dyn
 from .footer import DIFFERENCING, FIXED, FOOTER_SIZE, build_footer, check_virtual_size
-from .zero import all_zero
+from .fastio import all_zero
 
 
 def _first_data_beyond(dev, new_size: int) -> int | None:

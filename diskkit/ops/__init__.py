@@ -1,0 +1,75 @@
+"""Whole-image operations: convert, compact, VMware descriptors (and resize, by the
+partition team). Shared here: the streaming copy every operation uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..blockdev import COPY_CHUNK, BlockDevice
+from ..vhd.fastio import all_zero
+
+
+def read_into(dev: BlockDevice, offset: int, view: memoryview) -> None:
+    """Fill ``view`` from ``dev``; containers with ``read_into`` avoid a fresh buffer per call."""
+    reader = getattr(dev, "read_into", None)
+    if reader is not None:
+        reader(offset, view)
+    else:
+        view[:] = dev.read_at(offset, len(view))
+
+
+def copy_chunk_size(dev: BlockDevice) -> int:
+    """4 MiB, or the dynamic block size when smaller, so a read never straddles two blocks."""
+    block = getattr(dev, "block_size", 0)
+    return min(block, COPY_CHUNK) if block else COPY_CHUNK
+
+
+def chunks(dev: BlockDevice, chunk: int | None = None,
+           on_progress=None) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(offset, view)`` for every chunk inside ``allocated_ranges``, in order.
+
+    The view points into one reused buffer: consume it before the next iteration.
+    ``on_progress(n)`` is called once a chunk has been handled.
+    """
+    chunk = chunk or copy_chunk_size(dev)
+    buf = memoryview(bytearray(chunk))
+    for start, length in dev.allocated_ranges():
+        pos, end = start, start + length
+        while pos < end:
+            n = min(chunk - pos % chunk, end - pos)
+            view = buf[:n]
+            read_into(dev, pos, view)
+            yield pos, view
+            if on_progress:
+                on_progress(n)
+            pos += n
+
+
+def data_chunks(dev: BlockDevice, chunk: int | None = None,
+                on_progress=None) -> Iterator[tuple[int, memoryview]]:
+    """Like ``chunks``, without the all-zero ones."""
+    for pos, view in chunks(dev, chunk, on_progress):
+        if not all_zero(view):
+            yield pos, view
+
+
+SPARSE_GRANULE = 64 * 1024  # zero runs this size or larger stay holes in raw outputs
+
+
+def nonzero_runs(view: memoryview, granule: int = SPARSE_GRANULE) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the merged non-zero granules of ``view`` (zero granules are gaps)."""
+    run_start = None
+    for start in range(0, len(view), granule):
+        if all_zero(view[start:start + granule]):
+            if run_start is not None:
+                yield run_start, start
+                run_start = None
+        elif run_start is None:
+            run_start = start
+    if run_start is not None:
+        yield run_start, len(view)
+
+
+def allocated_total(dev: BlockDevice) -> int:
+    """Bytes inside ``allocated_ranges`` (the work a copy has to look at)."""
+    return sum(length for _, length in dev.allocated_ranges())

@@ -1,0 +1,111 @@
+"""``convert``: any container to any other, streaming only the allocated non-zero chunks.
+
+The output is built under a temporary name and renamed when complete, so an interrupted
+convert leaves the destination untouched. Holes and all-zero chunks stay holes (raw,
+fixed) or unallocated blocks (dynamic). Between raw and fixed images, whose bytes sit at
+the same offsets, the copy itself goes through ``os.copy_file_range`` (the kernel copies, and
+clones extents on XFS/btrfs); the chunk is still read once to skip zeros.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ..errors import UsageError
+from ..fileio import atomic_output
+from ..image import RawDevice, open_image
+from ..progress import progress
+from .. import vhd
+from . import allocated_total, data_chunks, nonzero_runs
+
+CONTAINERS = ("raw", "fixed", "dynamic")
+
+
+def new_output(tmp: str, to: str, size: int, block_size: int = vhd.DEFAULT_BLOCK_SIZE,
+               preallocate: bool | None = None, unique_id: bytes | None = None,
+               name: str | None = None):
+    """An empty, writable output container of ``size`` bytes at the temporary path ``tmp``."""
+    if to not in CONTAINERS:
+        raise UsageError(f"unknown container {to!r} (use raw, fixed or dynamic)")
+    if to == "raw":
+        with open(tmp, "wb") as fh:
+            fh.truncate(size)
+        dev = RawDevice(tmp, writable=True)
+        if preallocate:
+            vhd.reserve_space(dev.region, size)
+        return dev
+    if size % 512:
+        raise UsageError(f"{name or tmp}: a VHD needs a size that is a multiple of 512; "
+                         f"the source has {size} bytes")
+    return vhd.new_image(tmp, size, to, block_size, preallocate, unique_id, name)
+
+
+def copy_device(source, target, desc: str = "copying") -> None:
+    """Write every allocated non-zero chunk of ``source`` to the same offset of ``target``.
+
+    Raw and fixed targets get only the non-zero 64 KiB runs of each chunk, so zeros inside
+    an allocated dynamic block stay holes; a dynamic target takes whole chunks (it skips
+    all-zero blocks itself).
+    """
+    offload = _offload(source, target)
+    split = getattr(target, "container", None) in ("raw", "fixed")
+    with progress(allocated_total(source), desc) as bar:
+        for offset, view in data_chunks(source, on_progress=bar.update):
+            if not split:
+                target.write_at(offset, view)
+                continue
+            for start, end in nonzero_runs(view):
+                if not (offload and _copy_range(source, target, offset + start, end - start)):
+                    offload = False
+                    target.write_at(offset + start, view[start:end])
+
+
+def _offload(source, target) -> bool:
+    """Kernel copy applies when both sides keep virtual offset == file offset."""
+    return (hasattr(os, "copy_file_range") and
+            getattr(source, "container", None) in ("raw", "fixed") and
+            getattr(target, "container", None) in ("raw", "fixed"))
+
+
+def _copy_range(source, target, offset: int, length: int) -> bool:
+    """Copy in the kernel; False (nothing half-done that a plain write will not redo) if unsupported."""
+    done = 0
+    try:
+        while done < length:
+            n = os.copy_file_range(source.region.fd, target.region.fd, length - done,
+                                   offset + done, offset + done)
+            if n == 0:
+                return False
+            done += n
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+            return False
+        raise _os_error(target.name, exc) from None
+    return True
+
+
+def _os_error(name: str, exc: OSError):
+    from ..errors import ImageIOError, NoSpace
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return NoSpace(f"{name}: {os.strerror(exc.errno)}")
+    return ImageIOError(f"{name}: {exc.strerror or exc}")
+
+
+def convert(src: str, dst: str, to: str, block_size: int = vhd.DEFAULT_BLOCK_SIZE,
+            preallocate: bool | None = None, force: bool = False, allow_device: bool = False,
+            unique_id: bytes | None = None) -> dict:
+    """Convert ``src`` (raw, fixed or dynamic) into a new ``dst`` of container ``to``."""
+    if to not in CONTAINERS:
+        raise UsageError(f"unknown container {to!r} (use raw, fixed or dynamic)")
+    with open_image(src, allow_device=allow_device) as source:
+        with atomic_output(str(dst), force) as tmp:
+            with new_output(tmp, to, source.size, block_size, preallocate, unique_id,
+                            str(dst)) as target:
+                copy_device(source, target, f"convert {os.path.basename(str(src))}")
+        result = {"source": str(src), "source_container": source.container,
+                  "output": str(dst), "container": to, "virtual_size": source.size}
+    st = os.stat(dst)
+    result.update(file_size=st.st_size, allocated_bytes=getattr(st, "st_blocks", 0) * 512)
+    return result
