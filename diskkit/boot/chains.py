@@ -42,9 +42,11 @@ class BootTarget:
     @classmethod
     def make(cls, facts: VhdFacts, vhd_path: str, title: str = "RAMOS") -> "BootTarget":
         drive, path = normalize_file_path(vhd_path, "--vhd-path")
-        title = check_text(title, "--title")
-        if title.startswith("-"):  # GRUB would parse it as a menuentry option, quoted or not
-            raise UsageError(f"--title {title!r}: must not start with '-'")
+        title = check_text(check_text(title, "--title").strip(), "--title")
+        # GRUB parses a leading '-' as a menuentry option, quoted or not; grub4dos reads a
+        # leading '=' as the separator after 'title'.
+        if title[0] in "-=":
+            raise UsageError(f"--title {title!r}: must not start with '{title[0]}'")
         return cls(facts, path, drive, title)
 
 
