@@ -42,19 +42,14 @@ def new_output(tmp: str, to: str, size: int, block_size: int = vhd.DEFAULT_BLOCK
 
 
 def copy_device(source, target, desc: str = "copying") -> None:
-    """Write every allocated non-zero chunk of ``source`` to the same offset of ``target``.
+    """Write the non-zero 64 KiB runs of every allocated chunk of ``source`` to ``target``.
 
-    Raw and fixed targets get only the non-zero 64 KiB runs of each chunk, so zeros inside
-    an allocated dynamic block stay holes; a dynamic target takes whole chunks (it skips
-    all-zero blocks itself).
+    Zeros inside a chunk (say, in an allocated dynamic block) stay holes in the output
+    file, and all-zero blocks are never allocated in a dynamic output.
     """
     offload = _offload(source, target)
-    split = getattr(target, "container", None) in ("raw", "fixed")
     with progress(allocated_total(source), desc) as bar:
         for offset, view in data_chunks(source, on_progress=bar.update):
-            if not split:
-                target.write_at(offset, view)
-                continue
             for start, end in nonzero_runs(view):
                 if not (offload and _copy_range(source, target, offset + start, end - start)):
                     offload = False
