@@ -80,9 +80,11 @@ def mtools_tree(image: str, offset: int = 0) -> dict[str, bytes | None]:
     spec = f"{image}@@{offset}" if offset else image
     env = dict(ENV, LC_ALL="C.UTF-8")  # so mtools maps long names to UTF-8, not '_'
     with tempfile.TemporaryDirectory() as tmp:
-        listing = subprocess.run(["mdir", "-i", spec, "-b", "-/", "::"], env=env, check=True,
-                                 capture_output=True).stdout.split()
-        if listing:
+        listing = subprocess.run(["mdir", "-i", spec, "-b", "-/", "::"], env=env,
+                                 capture_output=True)
+        if listing.returncode:  # mdir fails on an empty root: make sure the volume is readable
+            subprocess.run(["minfo", "-i", spec, "::"], env=env, check=True, capture_output=True)
+        elif listing.stdout.split():
             subprocess.run(["mcopy", "-i", spec, "-s", "-n", "-m", "::/*", tmp + "/"], env=env,
                            check=True, capture_output=True)
         return host_tree(tmp)

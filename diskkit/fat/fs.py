@@ -554,11 +554,8 @@ class FatFS:
             target_dir = self._walk_to(dparts[:-1], dst)
             name = dparts[-1]
         names.check_long_name(name)
-        if entry.is_dir:
-            moving = names.fold(self.join(sparent.path, entry.name))
-            dest = names.fold(target_dir.path)
-            if dest == moving or dest.startswith(moving.rstrip("/") + "/"):
-                raise UsageError(f"cannot move {src} into itself")
+        if entry.is_dir and self._contains(entry.cluster, target_dir):
+            raise UsageError(f"cannot move {src} into itself")
         if target_dir is sparent and dentry is entry:
             sparent.delete(entry)  # same name up to case: free the slots first
             new = sparent.add(name, entry)
@@ -568,9 +565,23 @@ class FatFS:
         if entry.is_dir and target_dir is not sparent:
             moved = self._dir_of(entry, self.join(target_dir.path, name))
             moved.set_parent(0 if target_dir.first == self.root_cluster else target_dir.first)
-            self._dirs.pop(entry.cluster, None)
+        if entry.is_dir:
+            self._dirs.clear()  # cached paths below the moved directory are stale
         self._commit()
         return new
+
+    def _contains(self, cluster: int, d: Directory) -> bool:
+        """True if directory ``cluster`` is ``d`` or one of its ancestors (follows '..')."""
+        for _ in range(self.fat.entries):
+            if d.first == cluster:
+                return True
+            if d.first == self.root_cluster:
+                return False
+            parents = [e.cluster for e in d.dots if e.raw11 == _DOT_NAMES[1]]
+            if not parents:
+                raise CorruptImage(f"directory {d.path}: has no '..' entry")
+            d = self.directory(parents[0], d.path.rsplit("/", 1)[0] or "/")
+        raise CorruptImage(f"directory {d.path}: its '..' entries loop")
 
     # -- host trees ---------------------------------------------------------------------
     def put(self, host_src: str, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
