@@ -54,6 +54,12 @@ def _split_fields(text: str) -> tuple[list[str], bool]:
     Quotes are removed (``""`` inside them is one quote); whitespace is trimmed only outside
     quotes. Returns the fields and whether the first one was a ``key =``.
     """
+    if '"' not in text:  # the common line: plain splits, no per-character loop
+        code = text.split(";", 1)[0]
+        key, eq, rest = code.partition("=")
+        if eq and "," not in key:
+            return [key.strip()] + [f.strip() for f in rest.split(",")], True
+        return [f.strip() for f in code.split(",")], False
     fields: list[str] = []
     current: list[tuple[str, bool]] = []  # (char, came from inside quotes)
     in_quotes = has_key = False
@@ -94,17 +100,16 @@ def _split_fields(text: str) -> tuple[list[str], bool]:
 
 def _logical_lines(text: str):
     """Physical lines joined at a trailing backslash (outside quotes and comments)."""
-    pending = ""
+    pending: list[str] = []  # parts of a continued line; joined once, so never quadratic
     for raw in text.splitlines():
-        line = pending + raw
-        body = _code_part(line).rstrip()
+        body = _code_part(raw).rstrip()
         if body.endswith("\\"):
-            pending = body[:-1]
+            pending.append(body[:-1])
             continue
-        pending = ""
-        yield line
+        yield "".join(pending) + raw
+        pending = []
     if pending:
-        yield pending
+        yield "".join(pending)
 
 
 def _code_part(line: str) -> str:
