@@ -67,6 +67,7 @@ class Chain:
     needs_fixed: bool
     grub_modules: tuple[str, ...] | None  # None: not a GRUB chain (no --grub-mkimage)
     needs_fork: str | None               # the GRUB fork providing a non-upstream command
+    boots_vhd_esp: bool                  # starts \EFI\BOOT\BOOTX64.EFI inside the VHD
     renderer: Callable[["BootTarget", dict], str] = field(repr=False)
 
 
@@ -256,17 +257,18 @@ def render_vhd_native(target: BootTarget, opts: dict) -> str:
 
 CHAINS: dict[str, Chain] = {c.name: c for c in [
     Chain("grub2-map", "a1ive GRUB2 'map --mem --rt' + SVBus", "grub.cfg", "grub", True,
-          GRUB_BASE_MODULES + ("map",), "a1ive GRUB2 (github.com/a1ive/grub)", render_grub2_map),
+          GRUB_BASE_MODULES + ("map",), "a1ive GRUB2 (github.com/a1ive/grub)", True,
+          render_grub2_map),
     Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst", True,
-          None, None, render_grub4efi),
+          None, None, True, render_grub4efi),
     Chain("ntloader", "GRUB >= 2.12 + ntloader ram= (Microsoft ramdisk)", "grub.cfg", "grub",
-          True, GRUB_BASE_MODULES + ("linux",), None, render_ntloader),
+          True, GRUB_BASE_MODULES + ("linux",), None, False, render_ntloader),
     Chain("bootmgr-ramdisk", "Windows Boot Manager ramdisk entry (bcdedit)", "ramos-bcd.cmd",
-          "cmd", True, None, None, render_bootmgr_ramdisk),
+          "cmd", True, None, None, False, render_bootmgr_ramdisk),
     Chain("vhd-native", "Windows Boot Manager native VHD boot (bcdedit, not RAM)",
-          "vhd-native-bcd.cmd", "cmd", False, None, None, render_vhd_native),
+          "vhd-native-bcd.cmd", "cmd", False, None, None, False, render_vhd_native),
     Chain("loopback-test", "upstream GRUB: open the VHD with loopback and show it (test)",
-          "grub.cfg", "grub", False, GRUB_BASE_MODULES + ("loopback",), None,
+          "grub.cfg", "grub", False, GRUB_BASE_MODULES + ("loopback",), None, False,
           render_loopback_test),
 ]}
 
@@ -286,11 +288,11 @@ def render(chain_name: str, target: BootTarget, **opts) -> Rendered:
     if chain.needs_fixed and facts.container == "dynamic":
         raise Unsupported(f"{facts.image}: is a dynamic VHD; the {chain.name} chain reads the "
                           "file as a flat disk and needs a fixed VHD "
-                          "(convert it: diskkit convert --to fixed)")
+                          "(convert it: diskkit convert --to fixed IN OUT)")
     if chain.needs_fixed and facts.container == "raw":
         warnings.append(f"{facts.image}: is a raw image, not a VHD; fine for the loader, but "
                         "Windows tools expect a fixed .vhd")
-    if chain.name in ("grub2-map", "grub4efi") and facts.esp_index is None:
+    if chain.boots_vhd_esp and facts.esp_index is None:
         warnings.append(f"{facts.image}: has no EFI System Partition; {chain.name} boots "
                         "\\EFI\\BOOT\\BOOTX64.EFI from inside the VHD (run bcdboot /f UEFI)")
     if chain.language == "cmd" and target.drive is None:
