@@ -249,8 +249,8 @@ def hwids_pipeline(data: bytes) -> None:
 
 IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
 VHD_COMMANDS = IMAGE_COMMANDS + (("vhd", "info", "{img}"), ("vhd", "check", "{img}"))
-FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "ls", "{img}"),
-                ("fat", "check", "{img}"))
+FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "tree", "{img}"),
+                ("fat", "ls", "-l", "{img}"), ("fat", "check", "{img}"))
 
 PART_API = ("diskkit.part:read_table", "diskkit.part:partition_device", "diskkit.part:verify")
 VHD_API = ("diskkit.image:open_image", "diskkit.vhd:info", "diskkit.vhd:check", *PART_API)

@@ -1,0 +1,203 @@
+"""Hostile images (tests/hostile_images.py) through every read command, and safe extraction.
+
+Each damaged image must produce a clear one-line error or a check report, never a traceback,
+a hang or a huge allocation; a real inconsistency must never be called clean by the check of
+its layer. ``fat get -r`` must write nothing outside its destination and never follow a
+symbolic link out of it, whatever names the image holds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import hostile_images
+from reliability_support import (assert_clean_outcome, cli, cli_many, has_command, memory_limit,
+                                 need_api, need_command, time_limit)
+from benchmarks import fuzz_targets
+
+COMMANDS = {
+    "raw": [("info",), ("check",), ("part", "show"), ("part", "verify")],
+    "vhd": [("info",), ("check",), ("vhd", "info"), ("vhd", "check"), ("part", "show")],
+    "fat": [("info",), ("check",), ("fat", "ls", "-l"), ("fat", "tree"), ("fat", "info"),
+            ("fat", "check")],
+}
+LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "fat": ("fat", "check")}
+
+
+_OUTDIR = tempfile.mkdtemp(prefix="diskkit-hostile-")
+atexit.register(shutil.rmtree, _OUTDIR, True)
+VARIANTS = {v.name: v for v in hostile_images.all_variants(_OUTDIR)}  # built once, ~4 s
+NAMES = list(VARIANTS)
+
+
+@pytest.fixture(scope="module")
+def variants():
+    return VARIANTS
+
+
+def argv(command: tuple, img: str) -> list[str]:
+    return [*command, img]
+
+
+def words_of(command: tuple) -> tuple:
+    return tuple(w for w in command if not w.startswith("-"))
+
+
+def test_corpus_covers_the_issue():
+    """The generated corpus holds every kind of damage issue 8 names."""
+    wanted = ["truncated", "bad-crc", "bad-checksum", "bat-entry-outside", "bat-entries-alias",
+              "huge-entry-count", "overlapping-entries", "chain-loops", "contains-itself",
+              "name-dotdot", "name-slash", "name-backslash", "name-drive-letter",
+              "name-control-chars"]
+    for word in wanted:
+        assert any(word in n for n in NAMES), word
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_read_commands(variants, name):
+    hostile = variants[name]
+    commands = [c for c in COMMANDS[hostile.kind] if has_command(*words_of(c))]
+    if not commands:
+        pytest.skip("no read command for this layer is registered yet")
+    procs = cli_many([argv(c, hostile.path) for c in commands], timeout=60)
+    for command, proc in zip(commands, procs):
+        assert_clean_outcome(proc, f"{name}: diskkit {' '.join(command)}")
+    layer = LAYER_CHECK[hostile.kind]
+    if layer in commands:
+        proc = procs[commands.index(layer)]
+        if hostile.corrupt:
+            assert proc.returncode in (1, 2), (
+                f"{name}: `diskkit {' '.join(layer)}` called a damaged image clean:\n{proc.stdout}")
+        if name.endswith("clean-control"):  # the control proves the check can say clean
+            assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"
+
+
+PIPELINES = {
+    "raw": ("gpt", lambda path: fuzz_targets.table_pipeline(Path(path).read_bytes())),
+    "vhd": ("vhd_footer", lambda path: fuzz_targets.vhd_pipeline(Path(path).read_bytes())),
+    "fat": ("fat_boot", lambda path: fuzz_targets.fat_pipeline_on(
+        fuzz_targets.PatchedDevice(Path(path).read_bytes(), 0, b""))),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_python_api(variants, name):
+    """The same images through the Python API: DiskkitError only, bounded time and memory."""
+    from diskkit.errors import DiskkitError
+
+    hostile = variants[name]
+    target, pipeline = PIPELINES[hostile.kind]
+    why = fuzz_targets.TARGETS[target].available()
+    if why:
+        pytest.skip(why)
+    size = os.path.getsize(hostile.path)
+    with time_limit(30, name), memory_limit(2 * size + (48 << 20), name):
+        try:
+            pipeline(hostile.path)
+        except DiskkitError as exc:
+            assert "\n" not in str(exc), f"multi-line error: {exc!r}"
+
+
+# -- extraction -------------------------------------------------------------------------------
+
+def snapshot(root: Path, skip: Path) -> dict:
+    """Every path under ``root`` except the destination, with its content (files) or target."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here == skip or skip in here.parents:
+            continue
+        for name in dirnames + filenames:
+            p = here / name
+            if p.is_symlink():
+                found[str(p)] = ("link", os.readlink(p))
+            elif p.is_file():
+                found[str(p)] = ("file", p.read_bytes())
+    return found
+
+
+def assert_inside(dest: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(dest):
+        for name in dirnames + filenames:
+            real = Path(dirpath, name).resolve() if not Path(dirpath, name).is_symlink() \
+                else Path(dirpath).resolve() / name
+            assert dest.resolve() in real.parents, f"{real} is outside {dest}"
+
+
+EXTRACT_CASES = [n for n in NAMES if n.startswith("name-")] + [
+    "fat-directory-contains-itself", "fat-subdirectory-points-at-root",
+    "fat-directory-chain-loops", "fat-chain-loops-to-itself"]
+
+
+@pytest.mark.parametrize("name", EXTRACT_CASES)
+def test_get_recursive_stays_inside(variants, name, tmp_path):
+    need_command("fat", "get")
+    hostile = variants[name]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_bytes(b"must stay\n")
+    dest = tmp_path / "work" / "dest"
+    dest.mkdir(parents=True)
+    before = snapshot(tmp_path, dest)
+    proc = cli("fat", "get", "-r", hostile.path, "/", dest, timeout=60)
+    assert_clean_outcome(proc, f"{name}: fat get -r")
+    assert snapshot(tmp_path, dest) == before, f"{name}: fat get -r wrote outside {dest}"
+    assert not Path("/tmp/diskkit-absolute-escape.txt").exists()
+    assert_inside(dest)
+
+
+def test_get_recursive_never_follows_symlinks(variants, tmp_path):
+    """Pre-existing symlinks in the destination (to a dir and to a file) are never written through."""
+    need_command("fat", "get")
+    image = variants["fat-clean-control"].path  # README.TXT, BIG.BIN, SUB/INNER.TXT
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_bytes(b"must stay\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.symlink(outside, dest / "SUB")
+    os.symlink(outside / "victim.txt", dest / "README.TXT")
+    os.symlink(outside / "created-through-link.txt", dest / "BIG.BIN")
+    proc = cli("fat", "get", "-r", image, "/", dest, timeout=60)
+    assert_clean_outcome(proc, "fat get -r over symlinks")
+    assert (outside / "victim.txt").read_bytes() == b"must stay\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+def test_get_single_file_onto_symlink(variants, tmp_path):
+    need_command("fat", "get")
+    image = variants["name-dotdot"].path
+    outside = tmp_path / "victim.txt"
+    outside.write_bytes(b"must stay\n")
+    link = tmp_path / "out.txt"
+    os.symlink(outside, link)
+    proc = cli("fat", "get", image, "/safe.txt", link, timeout=60)
+    assert_clean_outcome(proc, "fat get onto a symlink")
+    assert outside.read_bytes() == b"must stay\n"
+
+
+def test_api_get_refuses_hostile_names(variants, tmp_path):
+    """FatFS.get on every hostile name: a DiskkitError or a file inside the destination."""
+    from diskkit.blockdev import FileDevice
+    from diskkit.errors import DiskkitError
+
+    FatFS = need_api("diskkit.fat:FatFS")
+    for name in [n for n in NAMES if n.startswith("name-")]:
+        dest = tmp_path / name
+        dest.mkdir()
+        dev = FileDevice(variants[name].path)
+        try:
+            FatFS(dev).get("/", str(dest), recursive=True)
+        except DiskkitError:
+            pass
+        finally:
+            dev.close()
+        assert_inside(dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for n in NAMES if n.startswith("name-"))
