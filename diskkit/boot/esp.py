@@ -31,7 +31,8 @@ def parse_add(spec: str) -> Placement:
     """``SRC=DEST`` from the command line (DEST is a path on the ESP)."""
     src, sep, dest = spec.rpartition("=")
     if not sep or not src or not dest:
-        raise UsageError(f"--add {spec!r}: expected SRC=DEST, like ntloader=/EFI/ntloader/ntloader")
+        raise UsageError(f"--add {spec!r}: expected SRC=DEST, "
+                         "like ntloader=/EFI/ntloader/ntloader")
     return Placement(src, normalize_file_path(dest, "--add destination")[1])
 
 
@@ -52,10 +53,13 @@ def plan(loader: str, loader_path: str = DEFAULT_LOADER_PATH, removable: bool = 
             if d.upper() not in seen:
                 seen.add(d.upper())
                 out.append(Placement(config, f"{d}/{name}"))
-    out.extend(adds)
-    for p in out:
-        if not os.path.exists(p.source):
+    for p in out:  # loader and config: single files
+        if not os.path.isfile(p.source):
             raise NotFound(f"{p.source}: no such file (for {p.dest})")
+    out.extend(adds)
+    for p in adds:  # extras: files or whole directories
+        if not os.path.exists(p.source):
+            raise NotFound(f"{p.source}: no such file or directory (for {p.dest})")
     dests = [p.dest.upper() for p in out if os.path.isfile(p.source)]
     if len(dests) != len(set(dests)):
         raise UsageError("two files would land on the same ESP path: "
