@@ -8,7 +8,7 @@ import pytest
 
 from diskkit.errors import UsageError
 from diskkit.ramos.recipe import build, load_recipe
-from diskkit.units import GiB, MiB
+from diskkit.units import MiB
 from oracles import diskkit, need, run
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")

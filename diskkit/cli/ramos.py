@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from ..errors import DiskkitError
 from ..units import parse_rate
 from .common import add_json, emit, size_arg, warn
 
@@ -13,10 +15,7 @@ CHAIN_HELP = ("boot chain: grub2-map, grub4efi (SVBus), ntloader, bootmgr-ramdis
 
 
 def _rate(text: str) -> float:
-    import argparse
-
-    from ..errors import DiskkitError
-
+    """argparse ``type=`` for read speeds such as 1GB/s."""
     try:
         return parse_rate(text)
     except DiskkitError as exc:
@@ -106,14 +105,12 @@ def cmd_plan(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from ..ramos.layout import Layout, init
+    from ..ramos.layout import init, layout_for
 
     result = init(args.out, args.size, args.chain, args.preallocate, args.force,
                   False if args.no_ntfs else None)
 
     def text(r):
-        from ..ramos.layout import layout_for
-
         lines = [f"created {r['image']} (fixed VHD)", layout_for(args.chain, args.size).to_text(),
                  "NTFS: " + ("formatted with mkntfs" if r["ntfs_formatted"] else
                              "not formatted (the deploy script's diskpart formats it)"),

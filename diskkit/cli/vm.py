@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .common import add_json, emit, size_arg
 
 

@@ -121,8 +121,7 @@ def _partition(dev, spec: PartSpec, table: str):
 
     if table == "mbr":
         return add_partition(dev, "ntfs", spec.size, start=spec.start, bootable=True)
-    alias = {"esp": "esp", "msr": "msr", "windows": "windows"}[spec.role]
-    return add_partition(dev, alias, spec.size, name=spec.name, start=spec.start)
+    return add_partition(dev, spec.role, spec.size, name=spec.name, start=spec.start)  # role = type alias
 
 
 def write_layout(dev, layout: Layout) -> None:
