@@ -45,12 +45,15 @@ def test_short_names(name, raw, flags, lfn):
     assert names.short_name_for(name, set()) == (raw, flags, lfn)
 
 
-def test_numeric_tails_are_unique():
+def test_numeric_tails_are_unique_and_cheap():
     taken = set()
-    for i in range(1, 12):
+    for i in range(1, 3001):
         raw, _, _ = names.short_name_for(f"longfilename{i}.txt", taken)
+        assert raw not in taken
         taken.add(raw)
-    assert b"LONGFI~9TXT" in taken and b"LONGF~10TXT" in taken and len(taken) == 11
+    assert b"LONGFI~1TXT" in taken and b"LONGFI~4TXT" in taken and b"LONGFI~5TXT" not in taken
+    hashed = [r for r in taken if not r.startswith(b"LONGFI~")]
+    assert all(r[:2] == b"LO" and r[6:7] == b"~" for r in hashed[:100])
 
 
 def test_lfn_layout():

@@ -445,7 +445,17 @@ class FatFS:
             return existing
         template = Entry(name, b"", ATTR_ARCHIVE, 0, first, size)
         template.stamp(ts)
-        return parent.add(name, template)
+        return self._add_or_release(parent, name, template)
+
+    def _add_or_release(self, parent: Directory, name: str, template: Entry) -> Entry:
+        """Add the entry; if that fails (directory full), free its clusters again."""
+        try:
+            return parent.add(name, template)
+        except BaseException:
+            if template.cluster:
+                self.fat.free_chain(template.cluster)
+                self.fat.flush(self.dev)
+            raise
 
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
         """Create or replace a file from bytes, a host file path, or a binary file object."""
@@ -490,7 +500,7 @@ class FatFS:
         self.fat.flush(self.dev)
         template = Entry(name, b"", ATTR_DIRECTORY, 0, cluster, 0)
         template.stamp(ts)
-        return parent.add(name, template)
+        return self._add_or_release(parent, name, template)
 
     def mkdir(self, path: str, parents: bool = False) -> Entry:
         """Create a directory; with ``parents`` create missing ancestors and accept existing."""

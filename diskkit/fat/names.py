@@ -8,6 +8,7 @@ anything else gets a Windows-style ``BASE~N.EXT`` short name plus LFN entries.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from ..errors import UsageError
 
@@ -96,9 +97,21 @@ def _short_basis(name: str) -> tuple[str, str]:
 def generate_short_name(name: str, taken) -> bytes:
     """A unique ``BASE~N.EXT`` short name for ``name``; ``taken`` holds raw11 names in use."""
     base, ext = _short_basis(name)
-    for n in range(1, 1_000_000):
-        tail = f"~{n}"
-        candidate = pack_short(base[: 8 - len(tail)] + tail, ext)
+
+    def candidates():
+        for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
+            yield base[:6] + f"~{n}"
+        # then, like Windows, two basis characters and a hash of the long name, so that
+        # thousands of similar names do not probe thousands of tails each
+        digest = f"{zlib.crc32(name.encode('utf-16-le')) & 0xFFFF:04X}"
+        for n in range(1, 10):
+            yield base[:2] + digest + f"~{n}"
+        for n in range(5, 1_000_000):
+            tail = f"~{n}"
+            yield base[: 8 - len(tail)] + tail
+
+    for short in candidates():
+        candidate = pack_short(short, ext)
         if candidate not in taken:
             return candidate
     raise UsageError(f"no free short name for {name!r}")
