@@ -52,11 +52,13 @@ def is_ntfs(image: str, offset: int) -> bool:
 
 
 def _zero(dst: FileRegion, offset: int, length: int) -> None:
-    """Make ``dst`` read zeros there: a hole where the filesystem can, written zeros if not."""
+    """Make ``dst`` read zeros there, touching only chunks that hold data (so a preallocated
+    image keeps its blocks): a hole where the filesystem can, written zeros if not."""
     for start, n in list(dst.data_ranges(offset, offset + length)):
-        if not punch_hole(dst.fd, start, n):
-            for pos in range(start, start + n, COPY_CHUNK):
-                dst.pwrite(pos, bytes(min(COPY_CHUNK, start + n - pos)))
+        for pos in range(start, start + n, COPY_CHUNK):
+            chunk = min(COPY_CHUNK, start + n - pos)
+            if not is_zero(dst.pread(pos, chunk)) and not punch_hole(dst.fd, pos, chunk):
+                dst.pwrite(pos, bytes(chunk))
 
 
 def _copy(src: FileRegion, dst: FileRegion, src_off: int, dst_off: int, length: int,
