@@ -276,3 +276,38 @@ def test_read_only_device_refuses_writes(volume):
     fs = FatFS(ro)
     with pytest.raises(DiskkitError):
         fs.mkdir("/x")
+
+
+def test_zero_free_and_usage(tmp_path):
+    img = new_image(tmp_path / "z.img", 64 * MiB)
+    dev = open_volume(img)
+    mkfs(dev, fat_type=16, label="USAGE")
+    with FatFS(dev) as fs:
+        fs.write_file("/keep", b"k" * 5000)
+        fs.write_file("/gone", os.urandom(4 * MiB))
+        offset = fs.layout.cluster_offset(fs.stat("/gone").cluster)
+        fs.remove("/gone")
+        assert open(img, "rb").read()[offset:offset + 16] != bytes(16)  # still on disk
+        fs.zero_free()
+        usage = fs.usage()
+    assert open(img, "rb").read()[offset:offset + 4 * MiB] == bytes(4 * MiB)
+    assert usage["fat_type"] == 16 and usage["label"] == "USAGE"
+    assert usage["used_bytes"] == 3 * 2048 and usage["free_bytes"] + usage["used_bytes"] == usage["total_bytes"]
+    assert os.stat(img).st_blocks * 512 < 2 * MiB  # the freed clusters became holes
+    assert fat_tree(FatFS(open_volume(img, writable=False))) == {"keep": b"k" * 5000}
+    assert_fsck_clean(img)
+
+
+@pytest.mark.parametrize("vhd_type", ["fixed", "dynamic"])
+def test_fat_inside_a_vhd(tmp_path, vhd_type):
+    from diskkit import vhd
+
+    img = str(tmp_path / "disk.vhd")
+    vhd.create(img, 64 * MiB, vhd_type=vhd_type)
+    diskkit("fat", "mkfs", img, "--label", "INVHD")
+    (tmp_path / "payload.bin").write_bytes(os.urandom(3 * MiB + 5))
+    diskkit("fat", "put", img, str(tmp_path / "payload.bin"), "/")
+    raw = str(tmp_path / "disk.raw")
+    run("qemu-img", "convert", "-f", "vpc", "-O", "raw", img, raw)
+    assert mtools_tree(raw) == {"payload.bin": (tmp_path / "payload.bin").read_bytes()}
+    assert_fsck_clean(raw)
