@@ -9,7 +9,7 @@ from .common import add_json, emit, table
 def register(sub):
     drivers = sub.add_parser("drivers", help="scan, filter, pack and export Windows drivers",
                              description="Windows driver packages (folders of .inf files, as "
-                             "exported by pnputil or DISM++).")
+                             "exported by pnputil or DISM++'s driver export, 驱动管理 -> 导出).")
     dsub = drivers.add_subparsers(dest="drivers_command", metavar="COMMAND")
     dsub.required = True
 

@@ -61,7 +61,8 @@ def register(sub):
     ssub = script.add_subparsers(dest="script_command", metavar="SCRIPT")
     ssub.required = True
     p = ssub.add_parser("deploy", help="attach, format, apply WIM, drivers, SVBus, registry, bcdboot",
-                        description="Writes a .cmd for an elevated Windows prompt (or runs the "
+                        description="What WinNTSetup / DISM++ do by hand, as a script. "
+                        "Writes a .cmd for an elevated Windows prompt (or runs the "
                         "same steps with --run). On Linux, --run formats/applies the WIM with "
                         "wimlib into a local VHD and writes the rest as a .cmd for Windows.")
     p.add_argument("--vhd", required=True, help=r"the VHD as Windows sees it, e.g. D:\ramos\win.vhd")
@@ -153,7 +154,11 @@ def cmd_deploy(args) -> int:
         warn("the VHD path has spaces or non-ASCII characters: the boot loaders find the VHD by "
              "path, and plain ASCII names are the safe choice (e.g. D:\\ramos\\win.vhd)")
     if not args.run:
-        _write_script(args, windows.render_cmd(windows.deploy_script(opts)))
+        text = windows.render_cmd(windows.deploy_script(opts))
+        if args.json and not args.out:
+            emit(args, {"script": text})
+            return 0
+        _write_script(args, text)
         if args.out:
             print(f"wrote {args.out}: run it on Windows from an elevated prompt", file=sys.stderr)
         return 0

@@ -103,8 +103,9 @@ def render_cmd(script: Script) -> str:
         out += ["", f"rem [{n}/{total}] {step.key}", *(f"rem   {_rem(c)}" for c in step.comment),
                 f'set "DK_STEP={step.key}"', f"echo [{n}/{total}] {step.key}",
                 *cmd_line(step), _check(step)]
-    out += ["", "echo All steps finished. Logs: %DK_LOG%", "exit /b 0", "", ":fail",
-            "echo Step %DK_STEP% failed with exit code %DK_RC%; see %DK_LOG%. Cleaning up."]
+    # the log folder's path may hold & or ( ): it is only ever echoed inside quotes
+    out += ["", 'echo All steps finished. Logs: "%DK_LOG%"', "exit /b 0", "", ":fail",
+            'echo Step %DK_STEP% failed with exit code %DK_RC%; logs: "%DK_LOG%". Cleaning up.']
     for step in script.cleanup:
         out += [f"rem cleanup: {step.key}", *(line + " >nul 2>&1" if not line.startswith(">")
                                               else line for line in cmd_line(step))]
