@@ -153,6 +153,8 @@ def test_deploy_svbus_chain_exact_commands():
     fail = lines[lines.index(":fail"):]
     assert "reg unload HKLM\\DISKKIT_SYSTEM >nul 2>&1" in fail
     assert f"diskpart /s {dd} >nul 2>&1" in fail and fail[-2:] == ["exit /b 1", ""]
+    # the log folder (beside the script, any name) only ever appears inside quotes
+    assert all('"%DK_LOG%' in line for line in lines if "%DK_LOG%" in line)
     # every % from the user is doubled, also in comments; only our own variables stay single
     for line in lines:
         stripped = line.replace("%%", "")
