@@ -130,6 +130,14 @@ def test_syntax_details():
     assert decode_inf("[a]".encode("utf-16-be").join([b"\xfe\xff", b""])) == "[a]"
 
 
+def test_generic_nt_section_is_not_used_on_amd64():
+    text = (b"[Manufacturer]\nM=Mod,NT,NTamd64.6.1\n[Mod.NT]\nd=I,PCI\\OLD\n"
+            b"[Mod.NTamd64.6.1]\nd=I,PCI\\NEW\n")
+    assert [m.hardware_id for m in parse_inf(text).models] == [r"PCI\NEW"]
+    assert [m.hardware_id for m in parse_inf(text, target=("x86", 10, 0, 0)).models] == [r"PCI\OLD"]
+    assert parse_inf(text, target=("amd64", 6, 0, 6000)).models == []  # 6.1 is newer than Vista
+
+
 def test_binary_is_refused():
     with pytest.raises(CorruptImage):
         parse_inf(b"MZ\x90\x00\x03\x00\x00\x00")

@@ -293,7 +293,9 @@ class Decoration:
         return cls(text.strip(), head[2:], tuple(numbers))
 
     def applies(self, arch: str, version: tuple[int, int, int]) -> bool:
-        return self.arch in ("", arch) and self.version <= version
+        """64-bit Windows uses only sections decorated with its architecture; a bare ``NT``
+        serves x86 (Microsoft: x64 INFs must decorate their models sections)."""
+        return (self.arch == arch or (self.arch == "" and arch == "x86")) and self.version <= version
 
 
 def _models_sections_for(base: str, decorations: list[str], sections, target) -> list[str]:
@@ -302,8 +304,8 @@ def _models_sections_for(base: str, decorations: list[str], sections, target) ->
     candidates = []
     for text in decorations:
         deco = Decoration.parse(text)
-        if deco and deco.applies(arch, tuple(version)):
-            candidates.append(((deco.arch == arch, deco.version), f"{base}.{deco.text}"))
+        if deco and deco.applies(arch, tuple(version)):  # the highest version not above target
+            candidates.append(((deco.version, deco.arch == arch), f"{base}.{deco.text}"))
     if candidates:
         best = max(candidates)[1]
         return [best] if best.lower() in sections else []
