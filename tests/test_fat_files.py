@@ -11,7 +11,7 @@ from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, ne
 from oracles import diskkit, run
 
 from diskkit.errors import AlreadyExists, DiskkitError, NoSpace, NotFound, UsageError
-from diskkit.fat import FatFS, mkfs
+from diskkit.fat import FatFS, check, mkfs
 from diskkit.units import MiB
 
 NAMES = ["grub.cfg", "README.md", "Makefile", "A Long File Name With Spaces.txt",
@@ -263,6 +263,7 @@ def test_partition_with_gpt(tmp_path):
     (tmp_path / "f").write_bytes(b"in a partition")
     diskkit("fat", "put", img, "--part", "1", str(tmp_path / "f"), "/")
     assert run("mtype", "-i", f"{img}@@{start}", "::f").stdout == "in a partition"
+    assert pyfsfat_tree(img, start) == {"f": b"in a partition"}
     boot = open(img, "rb").read()[start:start + 512]
     assert int.from_bytes(boot[28:32], "little") == 2048  # hidden sectors = partition start
     assert_fsck_clean(img, start, 60 * MiB)
@@ -311,3 +312,21 @@ def test_fat_inside_a_vhd(tmp_path, vhd_type):
     run("qemu-img", "convert", "-f", "vpc", "-O", "raw", img, raw)
     assert mtools_tree(raw) == {"payload.bin": (tmp_path / "payload.bin").read_bytes()}
     assert_fsck_clean(raw)
+
+
+@pytest.mark.parametrize("fat_type", [16, 32])
+def test_4k_sectors(tmp_path, fat_type):
+    from diskkit.blockdev import FileDevice
+
+    img = new_image(tmp_path / "4kn.img", 600 * MiB)
+    dev = FileDevice(img, writable=True, sector_size=4096)
+    layout = mkfs(dev, fat_type=fat_type, cluster_size=4096 if fat_type == 32 else 16384)
+    assert layout.sector_size == 4096
+    with FatFS(dev) as fs:
+        fs.mkdir("/EFI/BOOT", parents=True)
+        fs.write_file("/EFI/BOOT/A Long Name.bin", bytes(range(256)) * 100)
+    assert check(dev).clean
+    dev.close()
+    assert_fsck_clean(img)
+    assert pyfsfat_tree(img) == {"EFI": None, "EFI/BOOT": None,
+                                 "EFI/BOOT/A Long Name.bin": bytes(range(256)) * 100}

@@ -709,7 +709,6 @@ class FatFS:
             self.dev.write_zeroes(self.layout.cluster_offset(first), count * cs)
             done += count * cs
         self.dev.flush()
-        self._modified = False
         return done
 
 
