@@ -146,3 +146,14 @@ def test_timestamps_round_trip_to_two_seconds(ts):
 def test_directory_parser_accepts_any_bytes(data):
     listing = parse_directory(data)
     assert listing.end <= len(data) // 32
+
+
+@given(st.lists(st.integers(0, 0xFFF), min_size=3, max_size=2000), st.data())
+def test_fat12_partial_encoding_matches_whole(values, data):
+    fat = _table(bits=12)
+    n = min(len(values), fat.entries)
+    fat.values[:n] = array("H", values[:n])
+    whole = bytes(encode_fat12(fat.values))
+    lo = data.draw(st.integers(0, len(whole) - 1))
+    hi = data.draw(st.integers(lo + 1, len(whole)))
+    assert fat.to_bytes(lo, hi) == whole[lo:hi]

@@ -240,8 +240,11 @@ class FatTable:
     def to_bytes(self, lo: int, hi: int) -> bytes:
         """On-disk bytes of the table between byte offsets ``lo`` and ``hi`` (clamped)."""
         if self.bits == 12:
-            raw = encode_fat12(self.values)
-            return bytes(raw[lo:hi])
+            first = (lo * 2 // 3) & ~1  # an even entry starts on a byte boundary
+            last = min(self.entries, hi * 2 // 3 + 2)
+            base = first * 3 // 2
+            raw = encode_fat12(self.values[first:last])
+            return bytes(raw[lo - base:hi - base])
         width = self.bits // 8
         part = self.values[lo // width: -(-hi // width)]
         if sys.byteorder == "big":
@@ -264,10 +267,9 @@ class FatTable:
                 begin = s
             prev = s
         runs.append((begin, prev + 1))
-        cache = encode_fat12(self.values) if self.bits == 12 else None
         for first, end in runs:
             lo, hi = first * ss, min(end * ss, width_bytes)
-            data = bytes(cache[lo:hi]) if cache is not None else self.to_bytes(lo, hi)
+            data = self.to_bytes(lo, hi)
             for copy in range(layout.num_fats):
                 dev.write_at(layout.fat_offset(copy) + lo, data)
         self.dirty.clear()
