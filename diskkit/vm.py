@@ -52,9 +52,22 @@ def inspect_image(path: str) -> DiskFacts:
     return DiskFacts(path, "raw" if container == "raw" else "vpc", firmware)
 
 
+# Where the Windows installers put the tools when they are not on PATH
+WINDOWS_DIRS = {"qemu-system-x86_64": ("qemu",), "VBoxManage": ("Oracle", "VirtualBox")}
+
+
+def find_tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found or sys.platform != "win32" or name not in WINDOWS_DIRS:
+        return found
+    candidate = os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"),
+                             *WINDOWS_DIRS[name], name + ".exe")
+    return candidate if os.path.isfile(candidate) else None
+
+
 def find_ovmf() -> tuple[str, str] | None:
     pairs = list(OVMF_PAIRS)
-    qemu = shutil.which("qemu-system-x86_64")
+    qemu = find_tool("qemu-system-x86_64")
     if qemu:  # QEMU for Windows ships the firmware in share\ beside the executable
         share = os.path.join(os.path.dirname(qemu), "share")
         pairs.append((os.path.join(share, "edk2-x86_64-code.fd"),
@@ -144,9 +157,10 @@ def run(cmds: list[list[str]]) -> None:
         if argv[0] in ("cp", "copy"):
             shutil.copyfile(argv[1], argv[2])
             continue
-        if shutil.which(argv[0]) is None:
-            raise NotFound(f"{argv[0]}: not found on PATH")
-        code = subprocess.run(argv).returncode
+        exe = find_tool(argv[0])
+        if exe is None:
+            raise NotFound(f"{argv[0]}: not found on PATH (install QEMU or VirtualBox)")
+        code = subprocess.run([exe, *argv[1:]]).returncode
         if code != 0:
             raise DiskkitError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} failed "
                                f"(exit code {code})")
