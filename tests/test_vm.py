@@ -98,3 +98,17 @@ def test_qemu_command_boots_the_init_image(tmp_path):
     subprocess.run(["timeout", "120", *argv], capture_output=True)
     log = _ANSI.sub("", serial.read_bytes().decode("utf-8", "replace"))
     assert "RAMOS-VM-MARKER" in log
+
+
+def test_run_copies_and_reports_missing_tools(tmp_path):
+    from diskkit.errors import DiskkitError, NotFound
+    from diskkit.vm import run
+
+    src = tmp_path / "a"
+    src.write_bytes(b"vars")
+    run([["cp", str(src), str(tmp_path / "b")]])
+    assert (tmp_path / "b").read_bytes() == b"vars"
+    with pytest.raises(NotFound):
+        run([["no-such-hypervisor-tool"]])
+    with pytest.raises(DiskkitError, match="exit code 1"):
+        run([["false"]])
