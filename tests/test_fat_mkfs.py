@@ -6,7 +6,8 @@ import os
 import random
 
 import pytest
-from fat_helpers import assert_fsck_clean, fat_tree, mtools_tree, new_image, open_volume
+from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image,
+                         open_volume)
 from oracles import diskkit, run
 
 from diskkit.blockdev import MemoryDevice
@@ -119,7 +120,8 @@ def test_mkfs_fat_images_read_exactly_and_extended(tmp_path, fat_args):
     dev = open_volume(img)
     with FatFS(dev) as fs:
         assert fs.label == "FOREIGN"
-        assert fat_tree(fs) == mtools_tree(img)
+        from_host = {"src": None, **{f"src/{k}": v for k, v in host_tree(str(src)).items()}}
+        assert fat_tree(fs) == from_host == mtools_tree(img)
         fs.mkdir("/src/added/by diskkit", parents=True)
         fs.write_file("/src/added/by diskkit/Extra File.txt", rnd.randbytes(5000))
         fs.remove("/src/Sub Dir/many files 3.dat")
