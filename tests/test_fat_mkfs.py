@@ -13,7 +13,7 @@ from oracles import diskkit, run
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import UsageError
 from diskkit.fat import FatFS, check, mkfs
-from diskkit.fat.bootsector import parse_boot_sector, parse_fsinfo
+from diskkit.fat.bootsector import parse_fsinfo
 from diskkit.units import GiB, KiB, MiB
 
 

@@ -657,7 +657,7 @@ class FatFS:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(target, flags, 0o644)
-        except OSError as exc:
+        except OSError:
             if os.path.islink(target):
                 raise UsageError(f"{target}: is a symbolic link; refusing to write through it") from None
             raise
