@@ -171,7 +171,9 @@ class _Checker:
             return
         if entries[0].cluster != own:
             self.report.error(where, f"'.' points to cluster {entries[0].cluster}, not {own}")
-        if entries[1].cluster != parent:
+        if parent == 0 and entries[1].cluster == self.fs.root_cluster != 0:
+            self.report.warning(where, "'..' names the root's cluster instead of 0")
+        elif entries[1].cluster != parent:
             self.report.error(where, f"'..' points to cluster {entries[1].cluster}, not {parent}")
 
     def check_name(self, entry, path: str) -> None:
