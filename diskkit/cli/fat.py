@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import time
@@ -39,12 +40,14 @@ def _fs(args, writable: bool = False):
 
 
 def _volume_id(text: str) -> int:
+    """argparse type: ``1234-ABCD`` or ``1234abcd`` -> int."""
     try:
         value = int(text.replace("-", ""), 16)
     except ValueError:
-        raise UsageError(f"invalid volume ID {text!r}: 8 hex digits, e.g. 1234-ABCD") from None
-    if value > 0xFFFFFFFF:
-        raise UsageError(f"invalid volume ID {text!r}: more than 8 hex digits")
+        raise argparse.ArgumentTypeError(f"invalid volume ID {text!r}: 8 hex digits, "
+                                         "e.g. 1234-ABCD") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"invalid volume ID {text!r}: more than 8 hex digits")
     return value
 
 
