@@ -8,6 +8,7 @@ import sys
 import time
 
 from ..errors import UsageError
+from ..progress import progress
 from ..units import format_size
 from .common import add_json, emit, emit_report, open_target, size_arg, table, warn
 
@@ -148,7 +149,8 @@ def cmd_get(args) -> int:
     *sources, dest = args.paths
     if not sources:
         raise UsageError("get needs at least one PATH and a host DEST")
-    with _fs(args) as fs:
+    with _fs(args) as fs, progress(None, "get") as bar:
+        fs.on_progress = bar.update
         for src in sources:
             fs.get(src, dest, recursive=args.recursive)
     return 0
@@ -158,7 +160,8 @@ def cmd_put(args) -> int:
     *sources, dest = args.paths
     if not sources:
         raise UsageError("put needs at least one host SRC and a DEST path in the image")
-    with _fs(args, True) as fs:
+    with _fs(args, True) as fs, progress(None, "put") as bar:
+        fs.on_progress = bar.update
         for src in sources:
             fs.put(src, dest, recursive=args.recursive,
                    on_skip=lambda p: warn(f"{p}: not a regular file or directory, skipped"))

@@ -224,6 +224,7 @@ class FatFS:
             if info is not None and 2 <= info.next_free < self.fat.entries:
                 self.fat.cursor = info.next_free
         self._modified = False
+        self.on_progress = None  # called with a byte count after each data block copied
 
     # -- context ------------------------------------------------------------------------
     def __enter__(self):
@@ -418,6 +419,8 @@ class FatFS:
                         data += bytes(cs - want % cs)  # zero the slack of the last cluster
                     self.dev.write_at(offset, data)
                     offset += len(data)
+                    if self.on_progress:
+                        self.on_progress(want)
         except BaseException:
             for cluster in clusters:
                 self.fat.set(cluster, 0)
@@ -664,6 +667,8 @@ class FatFS:
         try:
             for chunk in self.iter_read(src):
                 _write_all(fd, chunk)
+                if self.on_progress:
+                    self.on_progress(len(chunk))
             mtime = entry.mtime
             if mtime is not None:
                 os.utime(fd, (mtime, mtime))
