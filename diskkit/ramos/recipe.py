@@ -158,7 +158,7 @@ def build(recipe: Recipe, dry_run: bool = False, platform: str = sys.platform) -
         _pack(r, recipe)
     applied = _apply(r, recipe, vhd, platform)
     if "windows" in recipe.data:
-        _deploy_script(r, recipe, vhd, chain, applied)
+        _deploy_script(r, recipe, vhd, chain, applied, platform)
     if "boot" in recipe.data:
         _boot_config(r, recipe, vhd, chain)
     if "esp" in recipe.data:
@@ -249,14 +249,19 @@ def _apply(r: _Runner, recipe: Recipe, vhd: str, platform: str) -> bool:
     return True
 
 
-def _deploy_script(r: _Runner, recipe: Recipe, vhd: str, chain: str, applied: bool) -> None:
+def _deploy_script(r: _Runner, recipe: Recipe, vhd: str, chain: str, applied: bool,
+                   platform: str) -> None:
     from .windows import DeployOptions, deploy_script, render_cmd
 
-    win_path = recipe.get("windows", "windows_path", "D:\\ramos\\" + os.path.basename(vhd))
+    here = platform == "win32"  # built on Windows: this machine's paths are the script's paths
+    win_path = vhd if here else recipe.get("windows", "windows_path",
+                                           "D:\\ramos\\" + os.path.basename(vhd))
+    wim = (recipe.file if here else recipe.get)("windows", "wim", "install.wim")
     out = recipe.file("windows", "script", os.path.splitext(vhd)[0] + "-deploy.cmd")
-    opts = DeployOptions(vhd=win_path, wim=recipe.get("windows", "wim", "install.wim"),
+    opts = DeployOptions(vhd=win_path, wim=wim,
                          index=recipe.get("windows", "index", 1), chain=chain,
-                         drivers=recipe.get("windows", "drivers"),
+                         drivers=recipe.get("windows", "drivers") or
+                         (recipe.file("drivers", "out") if here else None),
                          svbus=recipe.get("windows", "svbus"), format=not applied,
                          apply=not applied)
     text = render_cmd(deploy_script(opts))
