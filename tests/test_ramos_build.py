@@ -114,3 +114,15 @@ def test_recipe_validation(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         load_recipe(str(path))
+
+
+def test_windows_build_leaves_apply_to_the_script(tmp_path):
+    need("grub-mkimage")
+    recipe = workdir(tmp_path, "160M")
+    steps = {s["step"]: s for s in build(load_recipe(recipe), platform="win32")}
+    assert steps["apply"]["status"] == "windows"
+    cmd = (tmp_path / "build" / "deploy.cmd").read_text(encoding="utf-8")
+    vhd, wim = str(tmp_path / "build" / "win.vhd"), str(tmp_path / "install.wim")
+    assert f'select vdisk file="{vhd}"' in cmd
+    assert f'/Apply-Image /ImageFile:"{wim}" /Index:1 /ApplyDir:V:\\ /Compact' in cmd
+    assert '/Driver:"D:\\ramos\\drivers" /Recurse' in cmd  # [windows] drivers wins when given
