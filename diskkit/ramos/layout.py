@@ -17,6 +17,7 @@ import contextlib
 import os
 from dataclasses import asdict, dataclass
 
+from ..boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from ..errors import CorruptImage, UsageError
 from ..fileio import check_new_output, temp_name
 from ..units import GiB, MiB, format_size
@@ -34,11 +35,6 @@ MS_RAMDISK_CHAINS = ("ntloader", "bootmgr-ramdisk")
 FILE_CHAINS = ("vhd-native",)
 CHAINS = SVBUS_CHAINS + MS_RAMDISK_CHAINS + FILE_CHAINS
 
-# GPT type GUIDs and MBR type codes (the same values bcdboot/diskpart use)
-ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-MSR_GUID = "e3c9e316-0b5c-4db8-817d-f92df00215ae"
-BASIC_DATA_GUID = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"
-MBR_NTFS = 0x07
 
 
 @dataclass(frozen=True)
