@@ -181,12 +181,20 @@ class Directory:
         """Rewrite ``entry``'s short slot (cluster, size, times changed)."""
         self._write_slots(entry.slot, entry.pack())
 
-    def delete(self, entry: Entry) -> None:
-        """Mark the entry's LFN and short slots deleted."""
+    def delete(self, entry: Entry) -> bytes:
+        """Mark the entry's LFN and short slots deleted; returns their old bytes."""
+        saved = bytes(self.data[entry.first_slot * SLOT:(entry.slot + 1) * SLOT])
         for i in range(entry.first_slot, entry.slot + 1):
             self._write_slots(i, bytes([DELETED]))
         self.deleted += entry.slot + 1 - entry.first_slot
         self._unregister(entry)
+        return saved
+
+    def restore(self, entry: Entry, saved: bytes) -> None:
+        """Undo ``delete`` (when the operation that needed it failed)."""
+        self._write_slots(entry.first_slot, saved)
+        self.deleted -= entry.slot + 1 - entry.first_slot
+        self._register(entry)
 
     def slot_offset(self, index: int) -> int:
         """Device byte offset of slot ``index``."""
@@ -569,15 +577,19 @@ class FatFS:
         names.check_long_name(name)
         if entry.is_dir and self._contains(entry.cluster, target_dir):
             raise UsageError(f"cannot move {src} into itself")
-        if target_dir is sparent and dentry is entry:
-            sparent.delete(entry)  # same name up to case: free the slots first
-            new = sparent.add(name, entry)
-        else:
-            new = target_dir.add(name, entry)
-            sparent.delete(entry)
+        # Unlink first, relink last: an interruption in between leaves lost clusters (which
+        # fsck recovers), never two entries sharing one chain.
+        saved = sparent.delete(entry)
         if entry.is_dir and target_dir is not sparent:
             moved = self._dir_of(entry, self.join(target_dir.path, name))
             moved.set_parent(0 if target_dir.first == self.root_cluster else target_dir.first)
+        try:
+            new = target_dir.add(name, entry)
+        except BaseException:
+            if entry.is_dir and target_dir is not sparent:
+                moved.set_parent(0 if sparent.first == self.root_cluster else sparent.first)
+            sparent.restore(entry, saved)
+            raise
         if entry.is_dir:
             self._dirs.clear()  # cached paths below the moved directory are stale
         self._commit()
