@@ -115,28 +115,13 @@ class FatTable:
     # -- chains -------------------------------------------------------------------------
     def chain(self, start: int, where: str = "") -> list[int]:
         """Clusters of the chain at ``start``; CorruptImage on loops or bad links."""
-        if start == 0:
-            return []
-        out = []
-        cluster = start
-        limit = self.entries
-        values, mask = self.values, (0x0FFFFFFF if self.bits == 32 else 0xFFFF)
-        while True:
-            if cluster < 2 or cluster >= self.entries:
-                raise CorruptImage(f"{where}: cluster chain points to invalid cluster {cluster}")
-            out.append(cluster)
-            if len(out) > limit:
-                raise CorruptImage(f"{where}: cluster chain loops")
-            nxt = values[cluster] & mask
-            if nxt >= self.eoc_min:
-                return out
-            if nxt == 0 or nxt == self.bad:
-                raise CorruptImage(f"{where}: cluster chain runs into a "
-                                   f"{'free' if nxt == 0 else 'bad'} cluster after {cluster}")
-            cluster = nxt
+        return list(self.chain_lazy(start, where))
 
     def chain_lazy(self, start: int, where: str = ""):
-        """Like ``chain`` but yields clusters one by one (for scans that stop early)."""
+        """Yield the clusters of a chain one by one (scans that stop early read no further).
+
+        A chain longer than the volume has clusters must loop: that ends it with an error.
+        """
         seen = 0
         cluster = start
         while cluster:
