@@ -22,14 +22,6 @@ BASIC = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"
 LINUX = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 
 
-def _have_image_layer() -> bool:
-    try:
-        import diskkit.image  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
 def make_image(tmp_path, container: str, size: int = 256 * MiB, name: str = "disk") -> str:
     """An empty image of ``size`` bytes as raw, fixed or dynamic VHD."""
     if container == "raw":
@@ -37,8 +29,6 @@ def make_image(tmp_path, container: str, size: int = 256 * MiB, name: str = "dis
         with open(path, "wb") as fh:
             fh.truncate(size)
         return str(path)
-    if not _have_image_layer():
-        pytest.skip("diskkit.image (VHD team) not available yet")
     from diskkit import vhd
 
     path = tmp_path / f"{name}-{container}.vhd"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import part
-from ..blockdev import FileDevice, SliceDevice
+from ..blockdev import SliceDevice
 from ..errors import UsageError
 from ..units import format_size
 from .common import add_json, emit, emit_report, open_image, size_arg, table
@@ -13,12 +13,7 @@ from .common import add_json, emit, emit_report, open_image, size_arg, table
 
 def open_disk(args, path: str, writable: bool = False):
     """Open IMAGE (raw, fixed or dynamic VHD); ``--sector-size`` reinterprets a raw image."""
-    try:
-        dev = open_image(args, path, writable)
-    except ModuleNotFoundError as exc:  # container layer not installed yet: raw files only
-        if exc.name != "diskkit.image":
-            raise
-        dev = FileDevice(path, writable, allow_device=getattr(args, "device", False))
+    dev = open_image(args, path, writable)
     wanted = getattr(args, "sector_size", None)
     if wanted and wanted != dev.sector_size:
         if getattr(dev, "container", "raw") != "raw":
