@@ -1,5 +1,42 @@
-"""`diskkit resize` commands (being built)."""
+"""`diskkit resize IMAGE --size SIZE [--grow-part N] [--force]`."""
+
+from __future__ import annotations
+
+from .common import add_json, emit
 
 
-def register(sub):
-    pass
+def cmd_resize(args) -> int:
+    from ..ops.resize import resize_image
+    from ..units import parse_size
+
+    size = args.size
+    if size.startswith("+"):
+        from ..image import open_image
+
+        with open_image(args.image, allow_device=args.device) as dev:
+            size = dev.size + parse_size(size[1:])
+    else:
+        size = parse_size(size)
+    result = resize_image(args.image, size, grow_part=args.grow_part, force=args.force,
+                          allow_device=args.device)
+    text = "\n".join(result["changes"]) or f"{args.image}: already {result['new_size']} bytes"
+    emit(args, result, text)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "resize", help="grow or shrink an image (raw, fixed, dynamic VHD) and fix its GPT",
+        description="Resize an image in place: the container, the backup GPT (moved to the new "
+                    "end), the protective MBR, and optionally the last partition. Shrinking "
+                    "refuses to cut a partition unless --force. Example: diskkit resize "
+                    "win.vhd --size 40G --grow-part 3")
+    p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
+    p.add_argument("--size", required=True,
+                   help="new virtual size (40G, 2048M, ...) or +SIZE to add to the current one")
+    p.add_argument("--grow-part", type=int, metavar="N",
+                   help="then grow partition N (must be the last one) to fill the disk")
+    p.add_argument("--force", action="store_true",
+                   help="when shrinking, cut (or drop) partitions past the new end")
+    add_json(p)
+    p.set_defaults(func=cmd_resize)

@@ -18,7 +18,8 @@ from .model import Partition, free_gaps, new_disk_signature, new_guid, place
 
 __all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "init_gpt",
            "init_mbr", "add_partition", "delete_partition", "set_partition",
-           "resize_partition", "verify", "repair", "move_backup", "describe", "types"]
+           "resize_partition", "verify", "repair", "fit_to_disk", "cut_partitions", "describe",
+           "types"]
 
 SECTOR_SIZES = (512, 4096)
 DEFAULT_ALIGN = MiB
@@ -317,26 +318,67 @@ def resize_partition(dev: BlockDevice, n: int, size: int | str | None = None,
     return part
 
 
-def move_backup(dev: BlockDevice, disk_size: int | None = None) -> list[str]:
-    """Lay the GPT out for a disk of ``disk_size`` bytes (default: the device's size): backup
-    in the new last LBA, usable range up to it, protective MBR span updated. Only headers and
-    the backup array are written; the primary array stays valid throughout."""
+def last_usable_for(table, disk_size: int) -> int:
+    """The last LBA a partition may use once the disk is ``disk_size`` bytes."""
+    lbas = disk_size // table.sector_size
+    if table.kind == "gpt":
+        return lbas - 1 - table.entry_sectors - 1
+    return min(lbas - 1, mbr.MAX_LBA32)
+
+
+def cut_partitions(table, disk_size: int) -> list[Partition]:
+    """Partitions that would not fit on a disk of ``disk_size`` bytes."""
+    limit = last_usable_for(table, disk_size)
+    return [p for p in table.partitions if p.last_lba > limit]
+
+
+def fit_to_disk(dev: BlockDevice, disk_size: int | None = None, cut: bool = False) -> list[str]:
+    """Lay the table out for a disk of ``disk_size`` bytes (default: the device's size).
+
+    GPT: backup header in the new last LBA, usable range up to it, protective MBR span
+    updated; with entries unchanged the primary array is never rewritten, so the primary copy
+    stays valid throughout. Partitions past the new end make it refuse, or with ``cut`` they
+    are shortened (or dropped when they start past it). Returns what changed.
+    """
     table = _editable(dev)
-    if table.kind != "gpt":
-        return []
     ss = table.sector_size
-    lbas = (dev.size if disk_size is None else disk_size) // ss
-    if lbas * ss > dev.size:
-        raise UsageError(f"{dev.name}: cannot lay out a GPT for {lbas * ss} bytes on a "
+    size = dev.size if disk_size is None else disk_size
+    if size > dev.size:
+        raise UsageError(f"{dev.name}: cannot lay out a table for {size} bytes on a "
                          f"{dev.size}-byte device (grow the container first)")
+    changes = []
+    limit = last_usable_for(table, size)
+    for p in cut_partitions(table, size):
+        if not cut:
+            raise NoSpace(f"partition {p.index} ends at byte {p.start + p.size - 1}, past the "
+                          f"new end of the usable space (byte {(limit + 1) * ss - 1})")
+        if table.kind == "mbr":
+            mbr.check_editable(table, p.index)
+        if p.first_lba > limit:
+            changes.append(f"dropped partition {p.index} (it starts past the new end)")
+            if table.kind == "gpt":
+                del table.slots[p.index]
+            else:
+                table.primaries[p.index - 1] = None
+        else:
+            changes.append(f"cut partition {p.index} to end at LBA {limit}")
+            p.last_lba = limit
+    if table.kind == "mbr":
+        table.disk_lbas = size // ss
+        if changes:
+            _commit(dev, table)
+        return changes
+    lbas = size // ss
+    if (table.backup_lba == lbas - 1 and table.disk_lbas == lbas and not changes
+            and not table.findings and gpt.protective_sector(dev, table) is None):
+        return changes
     old = table.backup_lba
-    if old == lbas - 1 and table.disk_lbas == lbas and not table.findings \
-            and gpt.protective_sector(dev, table) is None:
-        return []
     table.place_backup(lbas)
-    _commit(dev, table, headers_only=table.source == "primary" and not table.findings)
-    return [f"moved the backup GPT from LBA {old} to LBA {table.backup_lba}; usable range now "
-            f"ends at LBA {table.last_usable_lba}"]
+    _commit(dev, table, headers_only=not changes and table.source == "primary"
+            and not table.findings)
+    changes.append(f"moved the backup GPT from LBA {old} to LBA {table.backup_lba}; usable "
+                   f"space now ends at LBA {table.last_usable_lba}")
+    return changes
 
 
 def verify(dev: BlockDevice, sector_size: int | None = None) -> Report:

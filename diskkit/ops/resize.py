@@ -1,0 +1,89 @@
+"""Whole-image resize: the container, then the partition table, then optionally a partition.
+
+Order, so an interruption anywhere leaves an image ``diskkit check`` accepts:
+- grow: enlarge the container (the old GPT stays valid where it is: only its backup is no
+  longer at the end, a warning); write the new backup array and header at the new end, the
+  protective MBR, then the primary header (one sector) pointing at them; then, if asked,
+  grow the partition (an ordinary GPT edit: backup first, primary last).
+- shrink: first lay the table out for the smaller disk, inside the current one (new backup
+  before the cut, primary header last), then cut the container. Until the cut the image is a
+  valid disk whose GPT merely does not reach its end.
+"""
+
+from __future__ import annotations
+
+from .. import part, vhd
+from ..errors import CorruptImage, UsageError
+from ..image import open_image
+from ..units import format_size
+
+SECTOR = 512
+
+
+def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_device: bool):
+    """Read the image once, refuse what cannot be done, and say what the table needs."""
+    with open_image(path, writable=False, allow_device=allow_device) as dev:
+        old_size, container = dev.size, dev.container
+        try:
+            table = part.read_table(dev)
+        except CorruptImage as exc:
+            raise CorruptImage(f"{exc}; run 'diskkit part repair' before resizing") from None
+    if table is not None and table.kind == "gpt" and table.findings:
+        raise CorruptImage(f"{path}: the GPT has problems ({table.findings[0][2]}); run "
+                           "'diskkit part repair' first")
+    if table is not None and new_size % table.sector_size:
+        raise UsageError(f"new size {new_size} is not a multiple of the "
+                         f"{table.sector_size}-byte sector")
+    cut = part.cut_partitions(table, new_size) if table is not None else []
+    if cut and not force:
+        names = ", ".join(f"{p.index} (ends at {format_size(p.start + p.size)})" for p in cut)
+        raise UsageError(f"{path}: {format_size(new_size)} would cut partition(s) {names}; "
+                         "pass --force to cut them")
+    if grow_part is not None:
+        if table is None:
+            raise UsageError(f"{path}: no partition table, so no partition {grow_part} to grow")
+        target = next((p for p in table.partitions if p.index == grow_part), None)
+        if target is None:
+            raise UsageError(f"{path}: no partition {grow_part}")
+        later = [p for p in table.partitions if p.first_lba > target.first_lba
+                 and not p.logical and p not in cut]
+        if later:
+            raise UsageError(f"{path}: partition {grow_part} is not the last one (partition "
+                             f"{later[0].index} follows it)")
+    return old_size, container, table
+
+
+def resize_image(path: str, new_size: int, grow_part: int | None = None, force: bool = False,
+                 allow_device: bool = False) -> dict:
+    """Resize IMAGE (raw, fixed or dynamic VHD) in place and fix its partition table.
+
+    Returns old and new size, container, table kind and a list of what changed.
+    """
+    path = str(path)
+    if new_size <= 0 or new_size % SECTOR:
+        raise UsageError(f"new size {new_size} must be a positive multiple of {SECTOR} bytes")
+    old_size, container, table = _plan(path, new_size, grow_part, force, allow_device)
+    changes = []
+    shrinking = new_size < old_size
+    if shrinking and table is not None:
+        with open_image(path, writable=True, allow_device=allow_device) as dev:
+            changes += part.fit_to_disk(dev, new_size, cut=force)
+    if new_size != old_size:
+        # partitions were checked above; what lies past them (the old backup GPT) may go
+        vhd.resize(path, new_size, force=force or table is not None, allow_device=allow_device)
+        changes.append(f"{container} image resized from {format_size(old_size)} to "
+                       f"{format_size(new_size)}")
+    with open_image(path, writable=True, allow_device=allow_device) as dev:
+        if dev.size != new_size:
+            raise CorruptImage(f"{path}: the container reports {dev.size} bytes after resizing "
+                               f"to {new_size}")
+        if table is not None:
+            changes += part.fit_to_disk(dev)
+        if grow_part is not None:
+            before = next(p for p in part.read_table(dev).partitions if p.index == grow_part)
+            after = part.resize_partition(dev, grow_part, grow=True)
+            if after.size != before.size:
+                changes.append(f"partition {grow_part} grown from {format_size(before.size)} "
+                               f"to {format_size(after.size)}")
+    return {"path": path, "container": container, "old_size": old_size, "new_size": new_size,
+            "table": table.kind if table is not None else None, "changes": changes}
