@@ -239,3 +239,26 @@ def test_script_cli(tmp_path):
     warn = diskkit("ramos", "script", "deploy", "--vhd", "D:\\my vhd\\w.vhd", "--wim", "x",
                    "--index", "1")
     assert "warning" in warn.stderr
+
+
+_PATH_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters='"')
+
+
+@given(st.text(_PATH_CHARS, min_size=1, max_size=40), st.text(_PATH_CHARS, min_size=1, max_size=40))
+def test_any_path_stays_inside_its_quotes(vhd_name, drv_name):
+    """Whatever the names hold (& | < > ^ ( ) % ! spaces, CJK), each lands quoted, % doubled,
+    and the script keeps its shape."""
+    vhd, drivers = "D:\\" + vhd_name, "E:\\" + drv_name
+    try:
+        lines = lines_of(deploy_script(DeployOptions(vhd, "x.wim", 1, drivers=drivers)))
+    except UsageError:
+        assert any(c in vhd + drivers for c in "\x85\u2028\u2029") or \
+            any(0x7f <= ord(c) <= 0x9f for c in vhd + drivers)
+        return
+    baseline = lines_of(deploy_script(DeployOptions("D:\\a.vhd", "x.wim", 1, drivers="E:\\d")))
+    assert len(lines) == len(baseline)
+
+    def quoted(value):  # byte for byte: NTFS names are not Unicode-normalized
+        return '"' + value.replace("%", "%%") + '"'
+    assert f"> \"%DK_LOG%\\diskpart-attach.txt\" echo select vdisk file={quoted(vhd)}" in lines
+    assert any(f"/Driver:{quoted(drivers)} /Recurse" in l for l in lines)
