@@ -222,6 +222,14 @@ def test_run_steps_judges_exit_codes(tmp_path):
     assert [c[0] for c in calls] == ["tool", "soft", "diskpart", "bad", "undo"]
     with pytest.raises(UsageError, match="administrator"):
         run_steps(script, str(tmp_path), runner=runner, admin_check=lambda p: False)
+    calls.clear()  # the real deploy steps reach the runner as plain arguments
+    real = deploy_script(DeployOptions("D:\\v 1.vhd", "C:\\w.wim", 2, drivers="D:\\d x"))
+    run_steps(real, str(tmp_path), runner=runner, admin_check=lambda p: True, echo=lambda m: 0)
+    assert ["reg", "add", "HKLM\\DISKKIT_SYSTEM\\ControlSet001\\Control\\Session Manager\\"
+            "Memory Management", "/v", "PagingFiles", "/t", "REG_MULTI_SZ", "/d", "", "/f"] in calls
+    assert ["dism", "/English", "/LogPath:" + str(tmp_path / "dism-apply.log"), "/Apply-Image",
+            "/ImageFile:C:\\w.wim", "/Index:2", "/ApplyDir:V:\\", "/Compact"] in calls
+    assert (tmp_path / "diskpart-attach.txt").read_text().startswith('select vdisk file="D:\\v 1.vhd"')
 
 
 def test_script_cli(tmp_path):

@@ -210,7 +210,8 @@ def _dism(log: str, *args) -> list:
 
 
 def _reg_add(key: str, name: str, kind: str, data: str) -> list:
-    return ["reg", "add", Quoted(key), "/v", name, "/t", kind, "/d", data if data else '""', "/f"]
+    # empty data must reach reg.exe as an empty argument: "" in cmd, '' in a Python argv
+    return ["reg", "add", Quoted(key), "/v", name, "/t", kind, "/d", data or Quoted(""), "/f"]
 
 
 def deploy_script(opts: DeployOptions) -> Script:
