@@ -140,6 +140,21 @@ def fat_tree(path: Path, offset: int = 0) -> str | None:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def vhd_fat_tree(path: Path) -> dict | None:
+    """The FAT tree inside a VHD, read by mtools from qemu-img's raw view of it."""
+    raw = path.with_name(path.name + ".as-raw")
+    try:
+        if tool("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, raw).returncode:
+            return None
+        return fat_tree(raw)
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def vhd_fat_healthy(path: Path) -> str | None:
+    return diskkit_check("vhd", "check", path) or diskkit_check("fat", "check", path)
+
+
 def diskkit_check(*argv) -> str | None:
     """None when the diskkit check exits 0, else its output."""
     proc = run(list(argv), Path.cwd())
@@ -351,6 +366,10 @@ SCENARIOS = [
     fat_scenario("fat-rm-tree", ["fat", "rm", "-r", "fat.img", "/dir"], per_file=True),
     fat_scenario("fat-mv", ["fat", "mv", "fat.img", "/dir/big.bin", "/moved with long name.bin"],
                  known=RENAME),
+    Scenario("fat-put-into-dynamic-vhd", ("fat", "put"), vhd_source,
+             ["fat", "put", "src.vhd", "new.bin", "/dir/new.bin"],
+             lambda d: vhd_fat_tree(d / "src.vhd"), lambda d: vhd_fat_healthy(d / "src.vhd"),
+             known=LEAKS),
     fat_scenario("esp-build", ESP_BUILD, setup=esp_setup, per_file=True, known=ESP_BUGS),
     fat_scenario("esp-rebuild", ESP_BUILD, setup=esp_rebuild_setup, per_file=True,
                  known=(ESP_BUGS[0], "esp build over an existing ESP removes the old file "
