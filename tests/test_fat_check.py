@@ -12,7 +12,7 @@ from oracles import diskkit, run
 
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import DiskkitError
-from diskkit.fat import FatFS, check, mkfs
+from diskkit.fat import FatFS, check, mkfs, repair
 from diskkit.units import MiB
 
 
@@ -224,8 +224,40 @@ def test_interrupted_operations_leave_at_most_lost_clusters(fat_type):
             assert problem.where in ("fat table", "fat fsinfo"), (cut, report.to_text())
             assert any(w in problem.message for w in ("lost cluster", "free count", "differs from FAT"))
         fs = FatFS(dev)
+        files = {}
         for dpath, entries in fs.walk("/"):
             for e in entries:
                 if not e.is_dir:
-                    assert set(fs.read_file(fs.join(dpath, e.name))) <= {ord("x"), ord("y"),
-                                                                       ord("s"), ord("z")}
+                    files[fs.join(dpath, e.name)] = data = fs.read_file(fs.join(dpath, e.name))
+                    assert set(data) <= {ord("x"), ord("y"), ord("s"), ord("z")}
+        after = repair(dev)  # what an interruption leaves, repair fixes without losing files
+        assert after.clean and not after.problems, (cut, after.to_text())
+        fs = FatFS(dev)
+        assert {p: fs.read_file(p) for p in files} == files
+
+
+REPAIRABLE = ["fat copies differ", "lost", "lfn checksum", "orphan lfn", "fsinfo", "backup boot"]
+
+
+@pytest.mark.parametrize("kind", REPAIRABLE)
+def test_repair_fixes_safe_damage(tmp_path, kind):
+    img, layout, info, offsets = _base(tmp_path)
+    _corrupt(kind, img, layout, info, offsets)
+    proc = diskkit("fat", "repair", img, check=False)
+    assert proc.returncode == 0 and "repaired:" in proc.stdout, proc.stdout + proc.stderr
+    assert check(open_volume(img, writable=False)).clean
+    proc = fsck(img)
+    assert proc.returncode == 0, proc.stdout
+    with FatFS(open_volume(img, writable=False)) as fs:
+        assert fs.read_file("/dir/b.bin") == b"b" * 1500
+        assert fs.read_file("/c.txt") == b"c" * 10
+
+
+@pytest.mark.parametrize("kind", ["cross-link", "loop", "dir contains itself"])
+def test_repair_refuses_what_needs_a_decision(tmp_path, kind):
+    img, layout, info, offsets = _base(tmp_path)
+    _corrupt(kind, img, layout, info, offsets)
+    before = open(img, "rb").read()
+    proc = diskkit("fat", "repair", img, check=False)
+    assert proc.returncode == 2 and "cannot repair safely" in proc.stderr
+    assert open(img, "rb").read() == before

@@ -196,6 +196,17 @@ def cmd_check(args) -> int:
     return emit_report(args, report)
 
 
+def cmd_repair(args) -> int:
+    from ..fat import repair
+
+    with _target(args, True) as dev:
+        report = repair(dev)
+    if not args.json:
+        for action in report.facts.get("repaired", []):
+            print(f"repaired: {action}")
+    return emit_report(args, report)
+
+
 # -- parser -----------------------------------------------------------------------------
 def _image(p) -> None:
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
@@ -295,3 +306,13 @@ def register(sub) -> None:
     _image(p)
     add_json(p)
     p.set_defaults(func=cmd_check)
+
+    p = cmds.add_parser("repair", help="fix what an interrupted write leaves behind",
+                        description="Reclaim lost clusters, delete orphaned long-name slots, "
+                        "copy the active FAT over the other copies, rewrite FSInfo and the "
+                        "FAT32 backup boot sectors. Refuses (changing nothing) when a problem "
+                        "needs a decision: cross-links, loops, broken chains or directories. "
+                        "Exit 0 clean afterwards, 1 problems remain, 2 error.")
+    _image(p)
+    add_json(p)
+    p.set_defaults(func=cmd_repair)

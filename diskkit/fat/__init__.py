@@ -1,7 +1,7 @@
-"""FAT12/16/32: ``mkfs`` a volume, open it as ``FatFS`` to read and write files, ``check`` it."""
+"""FAT12/16/32: ``mkfs`` a volume, open it as ``FatFS`` to read and write files, ``check`` it, ``repair`` what an interrupted write leaves."""
 
-from .check import check
+from .check import check, repair
 from .fs import FatFS
 from .mkfs import mkfs
 
-__all__ = ["mkfs", "FatFS", "check"]
+__all__ = ["mkfs", "FatFS", "check", "repair"]

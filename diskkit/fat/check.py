@@ -186,6 +186,15 @@ class _Checker:
             self.report.error(f"fat {path}", str(exc))
 
     def check_lost(self) -> None:
+        lost = self.lost_clusters()
+        if lost:
+            fat = self.fat
+            heads = set(lost) - {fat.get(c) for c in lost}
+            self.report.error("fat table", f"{len(lost)} lost cluster(s) in {max(1, len(heads))} "
+                              f"chain(s), first at cluster {lost[0]}")
+
+    def lost_clusters(self) -> list[int]:
+        """Allocated clusters no file or directory reaches (after ``check_tree``)."""
         fat = self.fat
         unowned = _free_map_from_bytes(self.owner.tobytes(), 4, fat.entries)
         in_use = int.from_bytes(bytes(fat.free_map).translate(_INVERT01), "little")
@@ -195,10 +204,7 @@ class _Checker:
             if fat.get(pos) != fat.bad:
                 lost.append(pos)
             pos = mask.find(1, pos + 1)
-        if lost:
-            heads = set(lost) - {fat.get(c) for c in lost}
-            self.report.error("fat table", f"{len(lost)} lost cluster(s) in {max(1, len(heads))} "
-                              f"chain(s), first at cluster {lost[0]}")
+        return lost
 
     def check_fsinfo(self) -> None:
         layout = self.layout
@@ -238,3 +244,69 @@ def check(dev) -> Report:
     report.facts.update({"fat_type": usage["fat_type"], "clusters": usage["clusters"],
                          "free_clusters": usage["free_clusters"], "cluster_size": usage["cluster_size"]})
     return report
+
+
+# Problems ``repair`` fixes without guessing; anything else makes it refuse and change nothing.
+_REPAIRABLE = ("lost cluster", "differs from FAT", "free count", "next-free hint",
+               "bad FSInfo signatures", "differs from its backup", "long name",
+               "orphaned long-name", "does not repeat the media byte")
+
+
+def repair(dev) -> Report:
+    """Fix the damage an interrupted write can leave, then check again.
+
+    Reclaims lost clusters, deletes orphaned long-name slots, copies the active FAT over the
+    other copies, rewrites FSInfo and the FAT32 backup boot sectors. Anything that would need
+    a guess (cross-links, loops, broken chains or directories) is refused: nothing changes.
+    """
+    before = check(dev)
+    actions: list[str] = []
+    if before.clean and not before.problems:
+        before.facts["repaired"] = actions
+        return before
+    unsafe = [p for p in before.errors if not any(k in p.message for k in _REPAIRABLE)]
+    if unsafe:
+        from ..errors import Unsupported
+
+        raise Unsupported(f"{dev.name}: cannot repair safely ({len(unsafe)} problem(s) need "
+                          f"a decision, first: {unsafe[0]}); nothing was changed")
+    if not dev.writable:
+        raise DiskkitError(f"{dev.name}: opened read-only")
+    fs = FatFS(dev)
+    layout, fat = fs.layout, fs.fat
+    for dpath, d in list(fs.directories("/")):
+        dropped = d.drop_orphans()
+        if dropped:
+            actions.append(f"deleted {dropped} orphaned long-name slot(s) in {dpath}")
+    checker = _Checker(fs, Report(before.subject))
+    checker.check_tree()
+    lost = checker.lost_clusters()
+    for cluster in lost:
+        fat.set(cluster, 0)
+    if lost:
+        actions.append(f"freed {len(lost)} lost cluster(s)")
+    media = fat.get(0)
+    if media & 0xFF != layout.media:
+        fat.set(0, (media & ~0xFF) | layout.media)
+    fat.flush(dev)
+    ss, length = layout.sector_size, layout.fat_sectors * layout.sector_size
+    base = layout.fat_offset(layout.active_fat)
+    if any("differs from FAT" in p.message for p in before.problems):
+        for copy in range(layout.num_fats):
+            if copy != layout.active_fat:
+                for pos in range(0, length, _COMPARE_CHUNK):
+                    n = min(_COMPARE_CHUNK, length - pos)
+                    dev.write_at(layout.fat_offset(copy) + pos, dev.read_at(base + pos, n))
+        actions.append(f"copied FAT {layout.active_fat + 1} over the other copies")
+    if fs.rewrite_fsinfo():
+        if any(p.where == "fat fsinfo" for p in before.problems) or lost:
+            actions.append(f"rewrote FSInfo ({fat.free_count} free clusters)")
+        backup = layout.backup_boot_sector
+        if 0 < backup and backup + 3 <= layout.reserved_sectors and any(
+                "differs from its backup" in p.message for p in before.problems):
+            dev.write_at(backup * ss, dev.read_at(0, 3 * ss))
+            actions.append(f"copied the boot sectors to their backup at sector {backup}")
+    dev.flush()
+    after = check(dev)
+    after.facts["repaired"] = actions
+    return after

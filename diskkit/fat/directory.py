@@ -126,6 +126,7 @@ class Listing:
     entries: list[Entry] = field(default_factory=list)
     label: Entry | None = None
     problems: list[str] = field(default_factory=list)
+    orphans: list[int] = field(default_factory=list)  # LFN slots that belong to no entry
     end: int = 0  # index of the first never-used (0x00) slot, or the slot count
     deleted: int = 0  # deleted slots before ``end``
 
@@ -135,41 +136,41 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
     out = Listing()
     count = len(data) // SLOT
     pending: list[bytes] = []  # LFN pieces in slot order (sequence N first)
-    expect = checksum = 0
-    lfn_start = 0
+    expect = checksum = lfn_start = 0
     view = memoryview(data)
+
+    def orphan(first: int, n: int, why: str) -> None:
+        out.problems.append(f"slot {first}: {why}")
+        out.orphans.extend(range(first, first + n))
+
     for i in range(count):
         first = data[i * SLOT]
-        if first == 0:
-            out.end = i
+        if first == 0 or first == DELETED:
             if pending:
-                out.problems.append(f"slot {lfn_start}: long name without its short entry")
-            return out
-        if first == DELETED:
-            out.deleted += 1
-            if pending:
-                out.problems.append(f"slot {lfn_start}: long name without its short entry")
+                orphan(lfn_start, len(pending), "long name without its short entry")
                 pending = []
+            if first == 0:
+                out.end = i
+                return out
+            out.deleted += 1
             continue
         slot = bytes(view[i * SLOT:(i + 1) * SLOT])
         attr = slot[11]
         if attr & 0x3F == names.ATTR_LFN:
             order, csum, piece = names.lfn_piece(slot)
-            if order & names.LFN_LAST:
+            seq = order & 0x1F
+            if order & names.LFN_LAST and 1 <= seq <= 20:
                 if pending:
-                    out.problems.append(f"slot {lfn_start}: long name without its short entry")
-                seq = order & 0x1F
-                if not 1 <= seq <= 20:
-                    out.problems.append(f"slot {i}: long-name entry with sequence number {seq}")
-                    pending = []
-                    continue
+                    orphan(lfn_start, len(pending), "long name without its short entry")
                 pending, expect, checksum, lfn_start = [piece], seq - 1, csum, i
             elif pending and order == expect and csum == checksum:
                 pending.append(piece)
                 expect -= 1
             else:
-                out.problems.append(f"slot {i}: orphaned long-name entry")
-                pending = []
+                if pending:
+                    orphan(lfn_start, len(pending), "long name with missing pieces")
+                    pending = []
+                orphan(i, 1, "orphaned long-name entry")
             continue
         long_name = None
         first_slot = i
@@ -179,8 +180,8 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
                 first_slot = lfn_start
             else:
                 why = "bad checksum" if expect == 0 else "missing pieces"
-                out.problems.append(f"slot {lfn_start}: long name with {why} before "
-                                    f"{names.short_display(slot[:11])!r}")
+                orphan(lfn_start, len(pending), f"long name with {why} before "
+                       f"{names.short_display(slot[:11])!r}")
             pending = []
         entry = unpack_short(slot, i, long_name, first_slot, fat32)
         if attr & ATTR_VOLUME_ID and not attr & ATTR_DIRECTORY:
@@ -189,7 +190,7 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
         out.entries.append(entry)
     out.end = count
     if pending:
-        out.problems.append(f"slot {lfn_start}: long name without its short entry")
+        orphan(lfn_start, len(pending), "long name without its short entry")
     return out
 
 

@@ -75,6 +75,7 @@ class Directory:
                 self.data += fs.dev.read_at(layout.cluster_offset(first), count * layout.cluster_size)
         listing = parse_directory(self.data, layout.fat_type == 32)
         self.problems = listing.problems
+        self.orphans = listing.orphans
         self.label = listing.label
         self.end = listing.end
         self.deleted = listing.deleted
@@ -196,6 +197,14 @@ class Directory:
         self.deleted -= entry.slot + 1 - entry.first_slot
         self._register(entry)
 
+    def drop_orphans(self) -> int:
+        """Mark long-name slots that belong to no entry deleted; how many there were."""
+        for slot in self.orphans:
+            self._write_slots(slot, bytes([DELETED]))
+        self.deleted += len(self.orphans)
+        count, self.orphans = len(self.orphans), []
+        return count
+
     def slot_offset(self, index: int) -> int:
         """Device byte offset of slot ``index``."""
         layout = self.fs.layout
@@ -268,6 +277,16 @@ class FatFS:
                 if parse_fsinfo(self.dev.read_at((backup + layout.fsinfo_sector) * ss, ss)):
                     self.dev.write_at((backup + layout.fsinfo_sector) * ss, data)
         self._modified = False
+
+    def rewrite_fsinfo(self) -> bool:
+        """Write a fresh FAT32 FSInfo sector (free count, next-free hint); False if none."""
+        layout = self.layout
+        if layout.fat_type != 32 or not 0 < layout.fsinfo_sector < layout.reserved_sectors:
+            return False
+        self._require_writable()
+        self._fsinfo_ok = True
+        self._commit()
+        return True
 
     # -- paths --------------------------------------------------------------------------
     @staticmethod
@@ -351,6 +370,11 @@ class FatFS:
 
     def walk(self, path: str = "/"):
         """Yield ``(dirpath, entries)`` for ``path`` and every directory below it (iterative)."""
+        for dpath, d in self.directories(path):
+            yield dpath, d.entries()
+
+    def directories(self, path: str = "/"):
+        """Yield ``(dirpath, Directory)`` depth-first; a directory met twice is CorruptImage."""
         _, entry = self._locate(path)
         if not entry.is_dir:
             raise UsageError(f"{path}: not a directory")
@@ -362,9 +386,9 @@ class FatFS:
             if cluster in seen:
                 raise CorruptImage(f"directory {dpath}: loops back to a directory already visited")
             seen.add(cluster)
-            entries = self.directory(cluster, dpath).entries()
-            yield dpath, entries
-            for child in reversed(entries):
+            d = self.directory(cluster, dpath)
+            yield dpath, d
+            for child in reversed(d.entries()):
                 if child.is_dir:
                     stack.append((child.cluster, self.join(dpath, child.name)))
 
