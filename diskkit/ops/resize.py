@@ -45,8 +45,9 @@ def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_de
         target = next((p for p in table.partitions if p.index == grow_part), None)
         if target is None:
             raise UsageError(f"{path}: no partition {grow_part}")
-        later = [p for p in table.partitions if p.first_lba > target.first_lba
-                 and not p.logical and p not in cut]
+        limit = part.last_usable_for(table, new_size)
+        later = [p for p in table.partitions if target.first_lba < p.first_lba <= limit
+                 and not p.logical]
         if later:
             raise UsageError(f"{path}: partition {grow_part} is not the last one (partition "
                              f"{later[0].index} follows it)")

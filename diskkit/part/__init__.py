@@ -18,7 +18,8 @@ from .model import Partition, free_gaps, new_disk_signature, new_guid, place
 
 __all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "init_gpt",
            "init_mbr", "add_partition", "delete_partition", "set_partition",
-           "resize_partition", "verify", "repair", "fit_to_disk", "cut_partitions", "describe",
+           "resize_partition", "verify", "repair", "fit_to_disk", "cut_partitions",
+           "last_usable_for", "describe",
            "types"]
 
 SECTOR_SIZES = (512, 4096)

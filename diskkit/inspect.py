@@ -1,0 +1,200 @@
+"""``diskkit info`` and ``diskkit check``: every layer of an image at once.
+
+container (raw / fixed / dynamic VHD) -> partition table -> each partition's filesystem.
+FAT volumes are opened with the FAT layer for type, label and free space; other filesystems
+are recognised by their on-disk signatures (as blkid does) and described from their
+superblocks without being mounted.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from . import part, vhd
+from .errors import DiskkitError
+from .image import open_image
+from .report import Problem, Report
+from .units import KiB
+
+FAT32_MIN_CLUSTERS = 65525  # fatgen103: fewer clusters is FAT16, and OVMF refuses such an ESP
+ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+ESP_CODE = 0xEF
+HEAD = 64 * KiB + 4 * KiB  # enough for every signature below (btrfs sits at 64 KiB + 64)
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+def _ext(sb: bytes) -> dict:
+    """ext2/3/4 superblock (at byte 1024): generation from the feature flags, as blkid does."""
+    compat, incompat = int.from_bytes(sb[92:96], "little"), int.from_bytes(sb[96:100], "little")
+    ext4 = incompat & (0x40 | 0x80 | 0x200)  # extents, 64bit, flex_bg
+    kind = "ext4" if ext4 else "ext3" if compat & 0x4 else "ext2"
+    block = 1024 << min(int.from_bytes(sb[24:28], "little"), 16)
+    blocks = int.from_bytes(sb[4:8], "little") | (
+        int.from_bytes(sb[0x150:0x154], "little") << 32 if incompat & 0x80 else 0)
+    return {"type": kind, "label": _text(sb[120:136]), "uuid": str(uuid.UUID(bytes=sb[104:120])),
+            "size": blocks * block, "block_size": block}
+
+
+def _ntfs(boot: bytes) -> dict:
+    per_sector = int.from_bytes(boot[11:13], "little")
+    sectors = int.from_bytes(boot[40:48], "little")
+    return {"type": "ntfs", "serial": f"{int.from_bytes(boot[72:80], 'little'):016X}",
+            "size": sectors * per_sector}
+
+
+def _exfat(boot: bytes) -> dict:
+    shift = boot[108] if boot[108] < 13 else 9
+    serial = int.from_bytes(boot[100:104], "little")
+    return {"type": "exfat", "serial": f"{serial >> 16:04X}-{serial & 0xFFFF:04X}",
+            "size": int.from_bytes(boot[72:80], "little") << shift}
+
+
+def _fat(dev) -> dict:
+    from .fat import FatFS
+
+    fs = FatFS(dev)
+    try:
+        usage = fs.usage()
+    finally:
+        fs.close()
+    usage["type"] = f"fat{usage.pop('fat_type')}"
+    return usage
+
+
+def _looks_like_fat(boot: bytes) -> bool:
+    if len(boot) < 512 or boot[510:512] != b"\x55\xaa" or boot[0] not in (0xEB, 0xE9):
+        return False
+    per_sector = int.from_bytes(boot[11:13], "little")
+    per_cluster = boot[13]
+    return (per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
+            and per_cluster & (per_cluster - 1) == 0 and boot[16] in (1, 2))
+
+
+def detect_filesystem(dev) -> dict | None:
+    """What the first bytes of ``dev`` say it holds; None when they are all zero or unknown.
+
+    A damaged FAT volume is still named (``fat``) with the error that stopped its reading.
+    """
+    head = dev.read_at(0, min(dev.size, HEAD))
+    if not head.strip(b"\0"):
+        return None
+    oem = head[3:11]
+    if oem == b"NTFS    ":
+        return _ntfs(head)
+    if oem == b"EXFAT   ":
+        return _exfat(head)
+    if oem == b"-FVE-FS-":
+        return {"type": "bitlocker"}
+    if _looks_like_fat(head):
+        try:
+            return _fat(dev)
+        except DiskkitError as exc:
+            return {"type": "fat", "error": str(exc)}
+    if len(head) >= 2048 and head[1024 + 56:1024 + 58] == b"\x53\xef":
+        return _ext(head[1024:2048])
+    if len(head) >= 4096 and head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
+        return {"type": "swap", "label": _text(head[1052:1068]),
+                "uuid": str(uuid.UUID(bytes=head[1036:1052]))}
+    signatures = [(0, b"XFSB", "xfs"), (0, b"LUKS\xba\xbe", "luks"), (0, b"hsqs", "squashfs"),
+                  (64 * KiB + 64, b"_BHRfS_M", "btrfs"), (3, b"ReFS", "refs")]
+    for offset, magic, name in signatures:
+        if head[offset:offset + len(magic)] == magic:
+            return {"type": name}
+    if dev.size >= 32769 + 5 and dev.read_at(32769, 5) == b"CD001":
+        return {"type": "iso9660", "label": _text(dev.read_at(32768 + 40, 32))}
+    return {"type": "unknown"}
+
+
+def min_fat32_size(sector_size: int) -> int:
+    """Smallest volume that can hold a FAT32 with 65525 one-sector clusters."""
+    fat_sectors = -(-(FAT32_MIN_CLUSTERS + 2) * 4 // sector_size)
+    return (32 + 2 * fat_sectors + FAT32_MIN_CLUSTERS) * sector_size
+
+
+def _esp_warnings(p, fs: dict | None) -> list[str]:
+    where = f"partition {p.index} (ESP)"
+    if fs is None or not fs["type"].startswith("fat"):
+        kind = fs["type"] if fs else "nothing"
+        return [f"{where}: holds {kind}, not a FAT filesystem; firmware will not boot from it"]
+    if fs["type"] == "fat32" and fs.get("clusters", FAT32_MIN_CLUSTERS) < FAT32_MIN_CLUSTERS:
+        return [f"{where}: FAT32 with only {fs['clusters']} clusters (< {FAT32_MIN_CLUSTERS}); "
+                "OVMF and other firmware refuse it"]
+    if fs["type"] in ("fat12", "fat16") and p.size < min_fat32_size(p.sector_size):
+        return [f"{where}: {fs['type'].upper()}, and at {p.size} bytes too small for a FAT32 "
+                f"firmware accepts (needs >= {min_fat32_size(p.sector_size)} bytes)"]
+    return []
+
+
+def _is_esp(p) -> bool:
+    return p.type_guid == ESP_GUID or p.type_code == ESP_CODE
+
+
+def info(path: str, allow_device: bool = False) -> dict:
+    """Container, table and filesystems of ``path``, with warnings from every layer."""
+    path = str(path)
+    container = vhd.info(path)
+    warnings = [f"container: {w}" for w in container.get("warnings", [])]
+    out = {"path": path, "container": container, "table": None, "partitions": [],
+           "filesystem": None, "warnings": warnings}
+    with open_image(path, allow_device=allow_device) as dev:
+        report = part.verify(dev)
+        warnings += [f"partition table: {p.where}: {p.message}" for p in report.problems]
+        try:
+            table = part.read_table(dev)
+        except DiskkitError:
+            table = None  # already in the warnings from verify
+        if table is None:
+            out["filesystem"] = detect_filesystem(dev)
+            return out
+        out["table"] = {k: v for k, v in part.describe(table).items() if k != "partitions"}
+        for p in table.partitions:
+            entry = p.to_dict()
+            fs = None
+            if not p.is_extended and p.sectors and p.start + p.size <= dev.size:
+                fs = detect_filesystem(part.partition_device(dev, p.index))
+            entry["filesystem"] = fs
+            if fs and fs.get("error"):
+                warnings.append(f"partition {p.index}: FAT filesystem unreadable: {fs['error']}")
+            if _is_esp(p):
+                warnings += _esp_warnings(p, fs)
+            out["partitions"].append(entry)
+    return out
+
+
+def check(path: str, allow_device: bool = False) -> Report:
+    """Container check, partition-table verify and a FAT check of every FAT volume."""
+    path = str(path)
+    report = Report(subject=path)
+    report.extend(vhd.check(path))
+    try:
+        dev = open_image(path, allow_device=allow_device)
+    except DiskkitError as exc:
+        report.error("image", str(exc))
+        return report
+    with dev:
+        table_report = part.verify(dev)
+        report.extend(table_report)
+        report.facts["table"] = table_report.facts.get("table")
+        try:
+            table = part.read_table(dev)
+        except DiskkitError:
+            return report
+        volumes = [(None, dev)] if table is None else [
+            (p.index, part.partition_device(dev, p.index)) for p in table.partitions
+            if not p.is_extended and p.sectors and p.start + p.size <= dev.size]
+        checked = []
+        for index, volume in volumes:
+            if not _looks_like_fat(volume.read_at(0, min(512, volume.size))):
+                continue
+            from .fat import check as fat_check
+
+            prefix = "whole disk" if index is None else f"partition {index}"
+            for prob in fat_check(volume).problems:
+                report.problems.append(Problem(f"{prefix}: {prob.where}", prob.message,
+                                               prob.offset, prob.severity))
+            checked.append(prefix)
+        report.facts["fat_checked"] = checked
+    return report
