@@ -1,0 +1,108 @@
+"""The generated .cmd scripts run by a real cmd.exe implementation (Wine's), with stub tools.
+
+Each stub (dism, reg, bcdboot, diskpart, powercfg, compact, powershell) logs the arguments it
+received, so the test sees exactly what cmd passed after its own parsing of quotes, ``&``,
+parentheses and ``%%``. Stubs are batch files, which cmd only returns from when ``call``ed:
+the test prefixes each tool line with ``call`` (which expands ``%`` once more, so these paths
+avoid ``%`` and ``^``; the line-by-line tests cover those). Wine's cmd ignores ``chcp 65001``
+when reading a batch file, so non-ASCII names are checked in test_ramos.py, not here; and a
+``call``ed batch hands back exit code 1 for any failure, so exact codes (3010) are checked
+there too.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from diskkit.ramos.windows import DeployOptions, deploy_script, render_cmd, slim_script
+from oracles import need
+
+WINE = "/usr/lib/wine/wine64"
+TOOLS = ("dism", "reg", "bcdboot", "diskpart", "powercfg", "compact", "powershell")
+STUB = ('@>>"%~dp0calls.log" echo %~n0 %*\r\n'
+        '@if /i "%~n0"=="diskpart" type %2>>"%~dp0calls.log"\r\n'
+        '@if /i "%~n0 %~1"=="reg delete" exit /b 1\r\n'  # as reg does when the key is absent
+        '{extra}'
+        '@exit /b 0\r\n')
+
+
+@pytest.fixture(scope="module")
+def wine_env(tmp_path_factory):
+    need(WINE)
+    prefix = tmp_path_factory.mktemp("wineprefix")
+    return dict(os.environ, WINEPREFIX=str(prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
+
+
+def run_cmd(env, folder, script, extra=None):
+    """Write stubs and the script (tool lines prefixed with call) to ``folder``; run it."""
+    extra = extra or {}
+    for tool in TOOLS:
+        (folder / f"{tool}.bat").write_bytes(STUB.format(extra=extra.get(tool, "")).encode())
+    lines = ["call " + l if re.match(rf"({'|'.join(TOOLS)}) ", l)
+             else "rem (admin check needs real Windows)" if l.startswith("net session") else l
+             for l in render_cmd(script).split("\r\n")]
+    (folder / "run.cmd").write_bytes("\r\n".join(lines).encode())
+    proc = subprocess.run(["timeout", "120", WINE, "cmd", "/c", "run.cmd"], cwd=folder, env=env,
+                          capture_output=True)
+    log = folder / "calls.log"
+    # (a redirection after the arguments leaves cmd's trailing blanks in %*)
+    calls = [c.rstrip() for c in log.read_bytes().decode("utf-8").splitlines()] if log.exists() else []
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), calls
+
+
+def test_deploy_runs_with_every_argument_intact(wine_env, tmp_path):
+    opts = DeployOptions(vhd="D:\\RAM OS\\win (1) & x!.vhd", wim="E:\\my src\\install.wim",
+                         index=6, drivers="D:\\drv (x86); a=b, c", svbus="D:\\sv bus")
+    rc, out, calls = run_cmd(wine_env, tmp_path, deploy_script(opts))
+    assert rc == 0, out
+    assert "[17/17] detach" in out and "All steps finished" in out
+    log = "Z:" + str(tmp_path).replace("/", "\\") + "\\diskkit-logs"  # %~dp0 as Wine sees it
+    assert calls[0] == f'diskpart /s "{log}\\diskpart-attach.txt"'
+    assert calls[1:9] == ['select vdisk file="D:\\RAM OS\\win (1) & x!.vhd"', "attach vdisk",
+                          "select partition 1", 'format quick fs=fat32 label="System"',
+                          "assign letter=S", "select partition 3",
+                          'format quick fs=ntfs label="Windows"', "assign letter=V"]
+    tools = [c for c in calls if c.split(" ")[0] in TOOLS]
+    assert tools[1:4] == [
+        f'dism /English /LogPath:"{log}\\dism-apply.log" /Apply-Image '
+        '/ImageFile:"E:\\my src\\install.wim" /Index:6 /ApplyDir:V:\\ /Compact',
+        f'dism /English /LogPath:"{log}\\dism-drivers.log" /Image:V:\\ /Add-Driver '
+        '/Driver:"D:\\drv (x86); a=b, c" /Recurse',
+        f'dism /English /LogPath:"{log}\\dism-svbus.log" /Image:V:\\ /Add-Driver '
+        '/Driver:"D:\\sv bus" /Recurse /ForceUnsigned']
+    assert 'reg add "HKLM\\DISKKIT_SYSTEM\\ControlSet001\\Control\\Session Manager\\Memory ' \
+           'Management" /v PagingFiles /t REG_MULTI_SZ /d "" /f' in tools
+    # reg delete exits 1 (no StartOverride): accepted, and the script went on
+    assert tools.count('reg delete "HKLM\\DISKKIT_SYSTEM\\ControlSet001\\Services\\storahci'
+                       '\\StartOverride" /f') == 1
+    assert tools[-2] == "bcdboot V:\\Windows /s S: /f UEFI"
+    assert calls[-2:] == ['select vdisk file="D:\\RAM OS\\win (1) & x!.vhd"', "detach vdisk"]
+    assert (tmp_path / "diskkit-logs" / "diskpart-detach.txt").is_file()
+
+
+def test_deploy_failure_stops_and_cleans_up(wine_env, tmp_path):
+    opts = DeployOptions(vhd="D:\\ramos\\win.vhd", wim="install.wim", index=1)
+    failing = {"reg": '@if /i "%~1 %~3"=="add /v" if /i "%~4"=="Start" exit /b 5\r\n'}
+    rc, out, calls = run_cmd(wine_env, tmp_path, deploy_script(opts), failing)
+    assert rc == 1
+    assert "Step boot-start-storahci failed with exit code 1" in out  # Wine: any failure is 1
+    tools = [c for c in calls if c.split(" ")[0] in TOOLS]
+    # nothing after the failing step ran; the hives were unloaded and the VHD detached
+    assert not any(c.startswith("bcdboot") for c in tools)
+    assert tools[-4].startswith('reg add "HKLM\\DISKKIT_SYSTEM\\ControlSet001\\Services\\storahci"')
+    assert tools[-3:-1] == ["reg unload HKLM\\DISKKIT_SYSTEM", "reg unload HKLM\\DISKKIT_SOFTWARE"]
+    assert tools[-1].startswith("diskpart /s ") and calls[-2:] == [
+        'select vdisk file="D:\\ramos\\win.vhd"', "detach vdisk"]
+
+
+def test_slim_keeps_pipes_quoted(wine_env, tmp_path):
+    rc, out, calls = run_cmd(wine_env, tmp_path, slim_script(remove_apps=True))
+    assert rc == 0, out
+    assert [c.split(" ")[0] for c in calls] == ["powercfg", "powershell", "powershell",
+                                                "powershell", "dism", "compact"]
+    apps = calls[3]
+    assert apps.startswith('powershell -NoProfile -ExecutionPolicy Bypass -Command "')
+    assert "| Remove-AppxProvisionedPackage -Online\"" in apps  # cmd did not treat | as a pipe
+    assert calls[-1] == "compact /CompactOS:always"
