@@ -32,7 +32,9 @@ def read_hwids(path: str) -> set[str]:
         text = data.decode("latin-1")  # IDs are ASCII; the labels around them do not matter
     ids = set()
     for line in text.splitlines():
-        tokens = line.split(";", 1)[0].split() if line.lstrip().startswith(";") else line.split()
+        if line.lstrip().startswith(";"):  # a comment in a hand-written list
+            continue
+        tokens = line.split()
         if len(tokens) == 1 and ":" not in tokens[0] and tokens[0].isascii():
             ids.add(tokens[0].upper())
         else:
