@@ -38,17 +38,53 @@ def _ext(sb: bytes) -> dict:
             "size": blocks * block, "block_size": block}
 
 
-def _ntfs(boot: bytes) -> dict:
+def _ntfs(dev, boot: bytes) -> dict:
     per_sector = int.from_bytes(boot[11:13], "little")
     sectors = int.from_bytes(boot[40:48], "little")
-    return {"type": "ntfs", "serial": f"{int.from_bytes(boot[72:80], 'little'):016X}",
-            "size": sectors * per_sector}
+    out = {"type": "ntfs", "uuid": f"{int.from_bytes(boot[72:80], 'little'):016X}",
+           "size": sectors * per_sector}
+    label = _ntfs_label(dev, boot)
+    if label is not None:
+        out["label"] = label
+    return out
+
+
+def _ntfs_label(dev, boot: bytes) -> str | None:
+    """The $VOLUME_NAME attribute of MFT record 3 ($Volume); None if anything is off."""
+    per_sector = int.from_bytes(boot[11:13], "little")
+    cluster = per_sector * boot[13]
+    raw_size = int.from_bytes(boot[64:65], "little", signed=True)
+    record_size = 1 << -raw_size if raw_size < 0 else raw_size * cluster
+    offset = int.from_bytes(boot[48:56], "little") * cluster + 3 * record_size
+    if not (per_sector and 512 <= record_size <= 64 * KiB and offset + record_size <= dev.size):
+        return None
+    rec = bytearray(dev.read_at(offset, record_size))
+    if rec[:4] != b"FILE":
+        return None
+    usa_at, usa_count = int.from_bytes(rec[4:6], "little"), int.from_bytes(rec[6:8], "little")
+    for i in range(1, usa_count):  # undo the update-sequence fixups at each sector's end
+        end = i * per_sector
+        if end > record_size or usa_at + 2 * i + 2 > record_size:
+            return None
+        rec[end - 2:end] = rec[usa_at + 2 * i:usa_at + 2 * i + 2]
+    pos = int.from_bytes(rec[20:22], "little")
+    while pos + 24 <= record_size:
+        kind, length = int.from_bytes(rec[pos:pos + 4], "little"), int.from_bytes(
+            rec[pos + 4:pos + 8], "little")
+        if kind == 0xFFFFFFFF or length < 24:
+            return None
+        if kind == 0x60 and rec[pos + 8] == 0:  # resident $VOLUME_NAME
+            size = int.from_bytes(rec[pos + 16:pos + 20], "little")
+            start = pos + int.from_bytes(rec[pos + 20:pos + 22], "little")
+            return bytes(rec[start:start + size]).decode("utf-16-le", "replace")
+        pos += length
+    return None
 
 
 def _exfat(boot: bytes) -> dict:
     shift = boot[108] if boot[108] < 13 else 9
     serial = int.from_bytes(boot[100:104], "little")
-    return {"type": "exfat", "serial": f"{serial >> 16:04X}-{serial & 0xFFFF:04X}",
+    return {"type": "exfat", "uuid": f"{serial >> 16:04X}-{serial & 0xFFFF:04X}",
             "size": int.from_bytes(boot[72:80], "little") << shift}
 
 
@@ -61,6 +97,7 @@ def _fat(dev) -> dict:
     finally:
         fs.close()
     usage["type"] = f"fat{usage.pop('fat_type')}"
+    usage["uuid"] = usage.pop("volume_id")
     return usage
 
 
@@ -83,7 +120,7 @@ def detect_filesystem(dev) -> dict | None:
         return None
     oem = head[3:11]
     if oem == b"NTFS    ":
-        return _ntfs(head)
+        return _ntfs(dev, head)
     if oem == b"EXFAT   ":
         return _exfat(head)
     if oem == b"-FVE-FS-":
@@ -108,10 +145,18 @@ def detect_filesystem(dev) -> dict | None:
     return {"type": "unknown"}
 
 
-def min_fat32_size(sector_size: int) -> int:
-    """Smallest volume that can hold a FAT32 with 65525 one-sector clusters."""
-    fat_sectors = -(-(FAT32_MIN_CLUSTERS + 2) * 4 // sector_size)
-    return (32 + 2 * fat_sectors + FAT32_MIN_CLUSTERS) * sector_size
+def min_fat32_size(sector_size: int, reserved: int = 32) -> int:
+    """Smallest volume holding a FAT32 of 65525 one-sector clusters when, as formatters do,
+    each of the two FATs is sized for every sector after the reserved ones."""
+    def clusters(total: int) -> int:
+        return total - reserved - 2 * -(-(total - reserved + 2) * 4 // sector_size)
+
+    total = reserved + FAT32_MIN_CLUSTERS
+    while clusters(total) < FAT32_MIN_CLUSTERS:
+        total += FAT32_MIN_CLUSTERS - clusters(total)
+    while clusters(total - 1) >= FAT32_MIN_CLUSTERS:
+        total -= 1
+    return total * sector_size
 
 
 def _esp_warnings(p, fs: dict | None) -> list[str]:
