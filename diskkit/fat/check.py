@@ -21,17 +21,21 @@ _COMPARE_CHUNK = 4 * 1024 * 1024
 
 
 class _Checker:
-    def __init__(self, fs: FatFS, report: Report):
+    def __init__(self, fs: FatFS, report: Report, skip=frozenset(), new_parent=None):
+        self.skip = skip  # (directory cluster, slot) of entries a repair will delete
+        self.new_parent = new_parent or {}  # directory cluster -> the '..' a repair will set
         self.fs = fs
         self.layout = fs.layout
         self.fat = fs.fat
         self.report = report
         self.owner = array("I", bytes(4 * fs.fat.entries))  # chain id owning each cluster
         self.owners = [""]  # chain id -> path
+        self.complete = False  # whether the last chain followed ended properly
 
     def follow(self, start: int, path: str) -> list[int]:
         """Clusters of a chain, claimed for ``path``; stops (and reports) at any damage."""
         fat, owner = self.fat, self.owner
+        self.complete = False  # True only when the chain ends with an end-of-chain mark
         chain_id = len(self.owners)
         self.owners.append(path)
         out = []
@@ -51,6 +55,7 @@ class _Checker:
             out.append(cluster)
             nxt = fat.get(cluster)
             if fat.is_end(nxt):
+                self.complete = True
                 return out
             if nxt == 0 or nxt == fat.bad:
                 what = "a free" if nxt == 0 else "a bad"
@@ -135,6 +140,8 @@ class _Checker:
                 self.check_dots(entries, cluster, parent, path)
             seen: dict[str, str] = {}
             for entry in entries:
+                if (cluster, entry.slot) in self.skip:
+                    continue
                 if entry.raw11 in (_DOT, _DOTDOT):
                     continue
                 child = FatFS.join(path, entry.name)
@@ -159,7 +166,7 @@ class _Checker:
                 if entry.size == 0:
                     self.report.error(f"fat {child}", "empty file owns clusters")
                 chain = self.follow(entry.cluster, child)
-                if len(chain) != need and need:
+                if len(chain) != need and need and self.complete:
                     rel = "shorter" if len(chain) < need else "longer"
                     self.report.error(f"fat {child}", f"cluster chain ({len(chain)} clusters) is "
                                       f"{rel} than the file size {entry.size} needs ({need})")
@@ -171,6 +178,8 @@ class _Checker:
             return
         if entries[0].cluster != own:
             self.report.error(where, f"'.' points to cluster {entries[0].cluster}, not {own}")
+        if self.new_parent.get(own) == parent:
+            return
         if parent == 0 and entries[1].cluster == self.fs.root_cluster != 0:
             self.report.warning(where, "'..' names the root's cluster instead of 0")
         elif entries[1].cluster != parent:
@@ -252,28 +261,97 @@ _REPAIRABLE = ("lost cluster", "differs from FAT", "free count", "next-free hint
                "orphaned long-name", "does not repeat the media byte")
 
 
+def _clone_key(entry):
+    """What a move copies from the old entry to the new one: all but the name."""
+    return (entry.attr, entry.size, entry.cdate, entry.ctime, entry.ctime_tenth, entry.wdate,
+            entry.wtime)
+
+
+def _plan_duplicates(fs: FatFS):
+    """Entries left twice by an interrupted move: ``(drops, new_parent)``.
+
+    A chain named by several entries that are exact copies of each other (a move links the new
+    name before unlinking the old) keeps one: for a directory the one its '..' names, for a file
+    the first found. Other shared chains are real damage: Unsupported.
+    """
+    from ..errors import Unsupported
+
+    refs: dict[int, list] = {}
+    seen: set[int] = set()
+    stack = [(fs.root_cluster, "/")]
+    while stack:
+        cluster, path = stack.pop()
+        if cluster in seen:
+            continue
+        seen.add(cluster)
+        d = fs.directory(cluster, path)
+        for entry in d.entries():
+            if entry.cluster:
+                child = fs.join(path, entry.name)
+                refs.setdefault(entry.cluster, []).append((d, entry, child))
+                if entry.is_dir:
+                    stack.append((entry.cluster, child))
+    drops, new_parent = [], {}
+    for cluster, group in refs.items():
+        if len(group) < 2:
+            continue
+        paths = ", ".join(p for _, _, p in group)
+        if len({_clone_key(e) for _, e, _ in group}) != 1:
+            raise Unsupported(f"cluster {cluster} is shared by different entries ({paths})")
+        keep = group[0]
+        if keep[1].is_dir:
+            if any(fs._contains(cluster, d) for d, _, _ in group):
+                raise Unsupported(f"directory at cluster {cluster} is listed inside itself ({paths})")
+            sub = fs.directory(cluster, keep[2])
+            dotdot = [e.cluster for e in sub.dots if e.raw11 == _DOTDOT]
+
+            def parent_of(d):
+                return 0 if d.first == fs.root_cluster else d.first
+
+            named = [g for g in group if dotdot and parent_of(g[0]) == dotdot[0]]
+            keep = named[0] if named else keep
+            if not named:
+                new_parent[cluster] = parent_of(keep[0])
+        drops += [g for g in group if g is not keep]
+    return drops, new_parent
+
+
 def repair(dev) -> Report:
     """Fix the damage an interrupted write can leave, then check again.
 
-    Reclaims lost clusters, deletes orphaned long-name slots, copies the active FAT over the
-    other copies, rewrites FSInfo and the FAT32 backup boot sectors. Anything that would need
-    a guess (cross-links, loops, broken chains or directories) is refused: nothing changes.
+    Reclaims lost clusters, keeps one of the two names an interrupted move leaves, deletes
+    orphaned long-name slots, copies the active FAT over the other copies, rewrites FSInfo
+    and the FAT32 backup boot sectors. Anything that would need a guess (cross-links between
+    different files, loops, broken chains or directories) is refused: nothing changes.
     """
-    before = check(dev)
-    actions: list[str] = []
-    if before.clean and not before.problems:
-        before.facts["repaired"] = actions
-        return before
-    unsafe = [p for p in before.errors if not any(k in p.message for k in _REPAIRABLE)]
-    if unsafe:
-        from ..errors import Unsupported
+    from ..errors import Unsupported
 
-        raise Unsupported(f"{dev.name}: cannot repair safely ({len(unsafe)} problem(s) need "
-                          f"a decision, first: {unsafe[0]}); nothing was changed")
     if not dev.writable:
         raise DiskkitError(f"{dev.name}: opened read-only")
+    before = check(dev)
+    actions: list[str] = []
+    if not before.problems:
+        before.facts["repaired"] = actions
+        return before
     fs = FatFS(dev)
+    try:
+        drops, new_parent = _plan_duplicates(fs)
+        planned = Report(before.subject)  # the check as it will be once the duplicates go
+        _Checker(fs, planned, {(d.first, e.slot) for d, e, _ in drops}, new_parent).run()
+        unsafe = [p for p in planned.errors if not any(k in p.message for k in _REPAIRABLE)]
+        if drops and any("lost cluster" in p.message for p in planned.errors):
+            unsafe.append("duplicate entries and lost clusters together: not one interruption")
+        if unsafe:
+            raise Unsupported(f"{len(unsafe)} problem(s) need a decision, first: {unsafe[0]}")
+    except DiskkitError as exc:
+        raise Unsupported(f"{dev.name}: cannot repair safely ({exc}); nothing was changed") from None
     layout, fat = fs.layout, fs.fat
+    for d, entry, path in drops:
+        d.delete(entry)
+        actions.append(f"removed {path}, a second name for the same "
+                       f"{'directory' if entry.is_dir else 'file'} left by an interrupted move")
+    for cluster, parent in new_parent.items():
+        fs.directory(cluster, "?").set_parent(parent)
     for dpath, d in list(fs.directories("/")):
         dropped = d.drop_orphans()
         if dropped:

@@ -178,6 +178,26 @@ class Directory:
         self._register(entry)
         return entry
 
+    def rename_in_place(self, entry: Entry, name: str) -> bool:
+        """Give ``entry`` a new name in the slots it already has (one write); False if it
+        needs more slots than it has."""
+        names.check_long_name(name)
+        taken = self.shorts - {entry.raw11}
+        raw11, nt_flags, need_lfn = names.short_name_for(name, taken)
+        blob = (names.lfn_entries(name, raw11) if need_lfn else b"")
+        old_count = entry.slot + 1 - entry.first_slot
+        new_count = len(blob) // SLOT + 1
+        if new_count > old_count:
+            return False
+        self._unregister(entry)
+        entry.name, entry.raw11, entry.nt_flags, entry.has_lfn = name, raw11, nt_flags, need_lfn
+        entry.slot = entry.first_slot + new_count - 1
+        self._write_slots(entry.first_slot, blob + entry.pack()
+                          + bytes([DELETED] + [0] * (SLOT - 1)) * (old_count - new_count))
+        self.deleted += old_count - new_count
+        self._register(entry)
+        return True
+
     def update(self, entry: Entry) -> None:
         """Rewrite ``entry``'s short slot (cluster, size, times changed)."""
         self._write_slots(entry.slot, entry.pack())
@@ -601,19 +621,24 @@ class FatFS:
         names.check_long_name(name)
         if entry.is_dir and self._contains(entry.cluster, target_dir):
             raise UsageError(f"cannot move {src} into itself")
-        # Unlink first, relink last: an interruption in between leaves lost clusters (which
-        # fsck recovers), never two entries sharing one chain.
-        saved = sparent.delete(entry)
-        if entry.is_dir and target_dir is not sparent:
-            moved = self._dir_of(entry, self.join(target_dir.path, name))
-            moved.set_parent(0 if target_dir.first == self.root_cluster else target_dir.first)
-        try:
+        if target_dir is sparent and dentry in (entry, None) and sparent.rename_in_place(entry, name):
+            self._commit()
+            return entry
+        # Link the new name first, unlink the old one last: an interruption in between leaves
+        # the same file under both names (``repair`` keeps one), never a file under neither.
+        if dentry is entry:  # same name up to case and the new name needs more slots
+            saved = sparent.delete(entry)
+            try:
+                new = sparent.add(name, entry)
+            except BaseException:
+                sparent.restore(entry, saved)
+                raise
+        else:
             new = target_dir.add(name, entry)
-        except BaseException:
             if entry.is_dir and target_dir is not sparent:
-                moved.set_parent(0 if sparent.first == self.root_cluster else sparent.first)
-            sparent.restore(entry, saved)
-            raise
+                moved = self._dir_of(entry, self.join(target_dir.path, name))
+                moved.set_parent(0 if target_dir.first == self.root_cluster else target_dir.first)
+            sparent.delete(entry)
         if entry.is_dir:
             self._dirs.clear()  # cached paths below the moved directory are stale
         self._commit()
