@@ -222,6 +222,11 @@ def make_corpus() -> None:
                 write_seed("inf", f"utf16-{inf.name}", b"\xff\xfe" + text.encode("utf-16-le"))
         for ids in sorted(drivers.glob("*.txt")):
             write_seed("hwids", ids.name, ids.read_bytes())
+        recipe = (FUZZ_DIR.parent / "ramos.toml").read_bytes()
+        write_seed("recipe", "full.toml", recipe)
+        write_seed("recipe", "minimal.toml", b'[vhd]\npath = "w.vhd"\nsize = "8G"\n')
+        write_seed("recipe", "ntloader.toml", b'[vhd]\npath = "w.vhd"\nsize = "20G"\n'
+                   b'chain = "ntloader"\nram = "32G"\nssd_read = "500MB/s"\n')
         print(f"seeds written under {FUZZ_DIR}")
 
 

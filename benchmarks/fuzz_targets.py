@@ -247,6 +247,18 @@ def hwids_pipeline(data: bytes) -> None:
     read_hwids(scratch_file(data, ".txt"))
 
 
+def recipe_pipeline(data: bytes) -> None:
+    """A ramos.toml recipe: schema validation, then every step planned (``--dry-run``)."""
+    from diskkit.ramos.recipe import build, load_recipe
+
+    folder = os.path.join(os.path.dirname(scratch_file(b"", ".dir")), f"diskkit-recipe-{os.getpid()}")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "ramos.toml")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    build(load_recipe(path), dry_run=True, platform="linux")
+
+
 IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
 VHD_COMMANDS = IMAGE_COMMANDS + (("vhd", "info", "{img}"), ("vhd", "check", "{img}"))
 FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "tree", "{img}"),
@@ -286,5 +298,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            ("diskkit.drivers.inf:parse_inf",), inf_pipeline, suffix=".inf", max_len=1 << 14),
     Target("hwids", "hardware-ID lists (pnputil output, UTF-16 or ANSI) for driver matching",
            ("diskkit.drivers.scan:read_hwids",), hwids_pipeline, suffix=".txt", max_len=1 << 14),
+    Target("recipe", "ramos.toml recipe: TOML, schema, sizes, rates, chains, planned steps",
+           ("diskkit.ramos.recipe:load_recipe",), recipe_pipeline, suffix=".toml",
+           commands=(("ramos", "build", "--dry-run", "{img}"),), max_len=1 << 13),
 ]}
 
