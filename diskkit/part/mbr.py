@@ -256,6 +256,9 @@ def verify(dev, table: MbrTable, report: Report) -> None:
                 c, h, s = decode_chs(raw)
                 report.warning(where, f"CHS {label} {c}/{h}/{s} does not match LBA {lba} "
                                       "(255 heads, 63 sectors)")
+    if table.disk_lbas > MAX_LBA32 + 1:
+        report.warning("mbr", f"the disk has {table.disk_lbas} sectors; MBR reaches only the "
+                              f"first {MAX_LBA32 + 1} (use GPT)")
     if sum(1 for p in table.primaries if p and p.bootable) > 1:
         report.warning("mbr", "more than one partition is marked bootable")
     parts = [p for p in table.partitions if not p.is_extended]
