@@ -93,14 +93,21 @@ def sha(path: Path) -> str:
 
 # -- logical states, read by oracles ----------------------------------------------------------
 
-def disk_content(path: Path, fmt: str) -> str | None:
-    """Size and digest of the virtual disk as qemu-img sees it (None if unreadable)."""
+def disk_content(path: Path, fmt: str, keep: int | None = None) -> str | None:
+    """Size and digest of the virtual disk as qemu-img sees it (None if unreadable).
+
+    ``keep``: digest only the first ``keep`` bytes (a forced shrink gives up the rest).
+    """
     raw = path.with_name(path.name + ".qemu-raw")
     proc = tool("qemu-img", "convert", "-f", fmt, "-O", "raw", path, raw)
     if proc.returncode:
         return None
     try:
-        return f"{raw.stat().st_size}:{sha(raw)}"
+        size = raw.stat().st_size
+        if keep is not None:
+            with open(raw, "r+b") as fh:
+                fh.truncate(min(size, keep))
+        return f"{size}:{sha(raw)}"
     finally:
         raw.unlink()
 
@@ -152,7 +159,10 @@ def vhd_fat_tree(path: Path) -> dict | None:
 
 
 def vhd_fat_healthy(path: Path) -> str | None:
-    return diskkit_check("vhd", "check", path) or diskkit_check("fat", "check", path)
+    if not has_command("fat", "repair"):
+        return diskkit_check("vhd", "check", path) or diskkit_check("fat", "check", path)
+    return diskkit_check("vhd", "check", path) or repairable(
+        path, ["fat", "check"], ["fat", "repair"], vhd_fat_tree)
 
 
 def diskkit_check(*argv) -> str | None:
@@ -215,8 +225,7 @@ ESP_BUGS = (LEAKS[0] + RENAME[0], LEAKS[1] + "; " + RENAME[1])
 def fat_scenario(name, argv, **kw) -> Scenario:
     kw.setdefault("known", LEAKS)
     return Scenario(name, tuple(argv[:2]), kw.pop("setup", fat_image), argv,
-                    lambda d: fat_tree(d / "fat.img"),
-                    lambda d: diskkit_check("fat", "check", d / "fat.img"), **kw)
+                    lambda d: fat_tree(d / "fat.img"), fat_healthy, **kw)
 
 
 def gpt_image(d: Path) -> None:
@@ -245,34 +254,44 @@ def gpt_damaged_primary(d: Path) -> None:
         fh.write(b"\xAA")  # primary header CRC no longer matches
 
 
-def table_healthy(d: Path) -> str | None:
-    """Clean, or (GPT) one copy stale and ``part repair`` restores a clean table, same content.
+def repairable(image: Path, check: list[str], repair: list[str], state) -> str | None:
+    """None when ``check`` is clean, or when ``repair`` on a copy makes it clean, same content.
 
-    GPT keeps two copies that cannot be written in one atomic step, so an interrupted edit
-    may leave one copy old or torn; what must hold is that the other copy is intact and
-    repair makes the table clean without changing it.
+    Two GPT copies, or a FAT's data, tables and directory entries, cannot be written in one
+    atomic step: an interrupted edit may leave a stale GPT copy, lost clusters or a FAT copy
+    not yet updated. The guarantee is that nothing the user sees is lost and the matching
+    repair command restores a clean image without changing its content.
     """
-    img = d / "disk.img"
-    problem = diskkit_check("part", "verify", img)
+    problem = diskkit_check(*check, image)
     if problem is None:
         return None
     if not problem.startswith("exit 1"):
         return problem
-    trial = d / "repair-trial.img"
-    shutil.copyfile(img, trial)
+    trial = image.with_name("repair-trial-" + image.name)
+    shutil.copyfile(image, trial)
     try:
-        before = table_state(trial)
-        repaired = run(["part", "repair", trial], d)
+        before = state(trial)
+        repaired = run([*repair, trial], image.parent)
         if repaired.returncode:
-            return f"{problem}\nand part repair fails: {repaired.stderr}"
-        after = diskkit_check("part", "verify", trial)
+            return f"{problem}\nand `{' '.join(repair)}` fails: {repaired.stdout}{repaired.stderr}"
+        after = diskkit_check(*check, trial)
         if after:
-            return f"{problem}\nand after part repair: {after}"
-        if table_state(trial) != before:
-            return f"{problem}\nand part repair changed the partitions"
+            return f"{problem}\nand after `{' '.join(repair)}`: {after}"
+        if state(trial) != before:
+            return f"{problem}\nand `{' '.join(repair)}` changed the content"
         return None
     finally:
         trial.unlink()
+
+
+def table_healthy(d: Path) -> str | None:
+    return repairable(d / "disk.img", ["part", "verify"], ["part", "repair"], table_state)
+
+
+def fat_healthy(d: Path, name: str = "fat.img") -> str | None:
+    if not has_command("fat", "repair"):
+        return diskkit_check("fat", "check", d / name)
+    return repairable(d / name, ["fat", "check"], ["fat", "repair"], fat_tree)
 
 
 def table_scenario(name, setup, argv) -> Scenario:
@@ -288,6 +307,12 @@ def vhd_source(d: Path) -> None:
     padded = raw[:MiB] + bytes(MiB) + raw[2 * MiB:]  # a run of zero blocks to compact away
     zeros = bytearray(vhdcraft.dynamic_vhd(padded, 65536))
     (d / "sparse.vhd").write_bytes(zeros)
+    (d / "content.raw").unlink()
+
+
+def fixed_vhd_source(d: Path) -> None:
+    fat_image(d, "content.raw", 4 * MiB)
+    (d / "fixed.vhd").write_bytes(vhdcraft.fixed_vhd((d / "content.raw").read_bytes()))
     (d / "content.raw").unlink()
 
 
@@ -348,6 +373,17 @@ SCENARIOS = [
     new_output("convert-to-fixed", ["convert", "--to", "fixed", "src.vhd", "out.vhd"],
                "out.vhd", "vpc"),
     new_output("convert-to-raw", ["convert", "--to", "raw", "src.vhd", "out.img"], "out.img", "raw"),
+    Scenario("resize-raw-grow-part", ("resize",), gpt_image,
+             ["resize", "disk.img", "--size", "24M", "--grow-part", "2"],
+             lambda d: table_state(d / "disk.img"), table_healthy),
+    Scenario("resize-dynamic-vhd-grow", ("resize",), vhd_source,
+             ["resize", "src.vhd", "--size", "+4M"],
+             lambda d: disk_content(d / "src.vhd", "vpc"),
+             lambda d: diskkit_check("check", d / "src.vhd")),
+    Scenario("resize-fixed-vhd-shrink", ("resize",), fixed_vhd_source,
+             ["resize", "fixed.vhd", "--size", "3M", "--force"],
+             lambda d: disk_content(d / "fixed.vhd", "vpc", keep=3 * MiB),
+             lambda d: diskkit_check("vhd", "check", d / "fixed.vhd")),
     Scenario("compact-dynamic", ("compact",), vhd_source, ["compact", "sparse.vhd"],
              lambda d: disk_content(d / "sparse.vhd", "vpc"),
              lambda d: diskkit_check("vhd", "check", d / "sparse.vhd")),
