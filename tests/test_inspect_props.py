@@ -1,4 +1,4 @@
-"""hypothesis: `info`/`check` on randomly damaged images raise DiskkitError or report, nothing else."""
+"""hypothesis: `info`/`check` on damaged images raise DiskkitError or report, nothing else."""
 
 from __future__ import annotations
 

@@ -66,7 +66,8 @@ def _show_text(tbl) -> str:
     else:
         lines.append("no partitions")
     for gap in part.describe(tbl)["free"]:
-        lines.append(f"free: LBA {gap['first_lba']}..{gap['last_lba']} ({format_size(gap['size'])})")
+        lines.append(f"free: LBA {gap['first_lba']}..{gap['last_lba']} "
+                     f"({format_size(gap['size'])})")
     return "\n".join(lines)
 
 
@@ -146,8 +147,8 @@ def cmd_repair(args) -> int:
 
 def cmd_types(args) -> int:
     t = part.types
-    data = {"gpt": [{"alias": a, "guid": t.gpt_type_guid(a), "name": t.gpt_type_name(t.gpt_type_guid(a))}
-                    for a in t.gpt_aliases()],
+    data = {"gpt": [{"alias": a, "guid": t.gpt_type_guid(a),
+                     "name": t.gpt_type_name(t.gpt_type_guid(a))} for a in t.gpt_aliases()],
             "mbr": [{"alias": a, "code": t.mbr_type_code(a),
                      "name": t.mbr_type_name(t.mbr_type_code(a))} for a in t.mbr_aliases()],
             "attributes": dict(t.ATTRIBUTE_BITS)}

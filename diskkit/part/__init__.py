@@ -93,7 +93,8 @@ def _commit(dev: BlockDevice, table, headers_only: bool = False) -> None:
         mbr.write(dev, table)
     fresh = read_table(dev, table.sector_size)
     wanted = [p.to_dict() for p in table.partitions]
-    if fresh is None or fresh.kind != table.kind or [p.to_dict() for p in fresh.partitions] != wanted:
+    got = [p.to_dict() for p in fresh.partitions] if fresh is not None else None
+    if fresh is None or fresh.kind != table.kind or got != wanted:
         raise CorruptImage(f"{dev.name}: re-reading the partition table after writing it gave "
                            "a different table")
     if fresh.kind == "gpt" and fresh.disk_lbas * fresh.sector_size <= dev.size:
@@ -188,9 +189,10 @@ def _gaps(table) -> list[tuple[int, int]]:
     return free_gaps(table.used_runs(), first, table.last_usable_lba)
 
 
-def add_partition(dev: BlockDevice, type: str, size: int | str | None = None, name: str | None = None,
-                  start: int | str | None = None, align: int = DEFAULT_ALIGN,
-                  guid: str | None = None, attributes: int | str = 0, bootable: bool = False,
+def add_partition(dev: BlockDevice, type: str, size: int | str | None = None,
+                  name: str | None = None, start: int | str | None = None,
+                  align: int = DEFAULT_ALIGN, guid: str | None = None,
+                  attributes: int | str = 0, bootable: bool = False,
                   index: int | None = None) -> Partition:
     """Add a partition of ``size`` bytes (``"rest"``/None: the largest free gap).
 

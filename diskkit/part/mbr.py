@@ -308,10 +308,9 @@ def build_sector(table: MbrTable) -> bytes:
 
 
 def write(dev, table: MbrTable) -> None:
-    """One sector write: atomic on every real disk and host filesystem."""
-    ss = table.sector_size
-    data = build_sector(table)  # logicals live in EBRs that are never rewritten
-    dev.write_at(0, data + dev.read_at(512, ss - 512) if ss > 512 else data)
+    """One 512-byte write: atomic on every real disk and host filesystem. Logical partitions
+    live in EBRs, which are never rewritten."""
+    dev.write_at(0, build_sector(table))
     dev.flush()
 
 
