@@ -173,6 +173,22 @@ def _esp_warnings(p, fs: dict | None) -> list[str]:
     return []
 
 
+def _chs_reader_warnings(dev, table) -> list[str]:
+    """A VHD whose footer makes qemu (and other CHS readers) see a smaller disk: say what of
+    the partition layout falls off its end."""
+    footer = getattr(dev, "footer", None)
+    if footer is None or footer.qemu_size() >= dev.size:
+        return []
+    seen = footer.qemu_size()
+    lost = [f"partition {p.index}" for p in table.partitions if p.start + p.size > seen]
+    if table.kind == "gpt":
+        lost.insert(0, f"the backup GPT (LBA {table.backup_lba})")
+    if not lost:
+        return []
+    return [f"container: qemu sees this VHD as {seen} bytes (size from CHS for creator "
+            f"{footer.creator_app.decode('latin-1')!r}): {', '.join(lost)} lie beyond that"]
+
+
 def _is_esp(p) -> bool:
     return p.type_guid == ESP_GUID or p.type_code == ESP_CODE
 
@@ -195,6 +211,7 @@ def info(path: str, allow_device: bool = False) -> dict:
             out["filesystem"] = detect_filesystem(dev)
             return out
         out["table"] = {k: v for k, v in part.describe(table).items() if k != "partitions"}
+        warnings += _chs_reader_warnings(dev, table)
         for p in table.partitions:
             entry = p.to_dict()
             fs = None
