@@ -139,8 +139,10 @@ def init_gpt(dev: BlockDevice, sector_size: int | None = None, disk_guid: str | 
              entry_count: int = gpt.ENTRY_COUNT, force: bool = False) -> GptTable:
     """Write an empty GPT (and a fresh protective MBR) over the whole device."""
     ss = _sector_sizes(dev, sector_size)[0]
-    if not 1 <= entry_count or entry_count * gpt.ENTRY_SIZE > gpt.MAX_ENTRY_BYTES:
-        raise UsageError(f"entry count {entry_count} out of range")
+    if not gpt.ENTRY_COUNT <= entry_count or entry_count * gpt.ENTRY_SIZE > gpt.MAX_ENTRY_BYTES:
+        raise UsageError(f"entry count {entry_count} out of range: the UEFI spec reserves at "
+                         f"least {gpt.ENTRY_COUNT} entries, diskkit at most "
+                         f"{gpt.MAX_ENTRY_BYTES // gpt.ENTRY_SIZE}")
     guid = types.normalize_guid(disk_guid) if disk_guid else new_guid("disk", dev.size, ss)
     table = GptTable.fresh(dev.size // ss, ss, guid, entry_count)
     _prepare_init(dev, force)

@@ -398,6 +398,10 @@ def verify(dev, table: GptTable, report: Report) -> None:
                        f"at LBA {table.backup_lba}, not at the disk's last LBA "
                        f"{table.disk_lbas - 1} (disk grew? 'diskkit part repair' moves it)",
                        table.backup_lba * ss)
+    if table.entry_count * table.entry_size < ENTRY_COUNT * ENTRY_SIZE:
+        report.warning("gpt entry array", f"{table.entry_count * table.entry_size} bytes, less "
+                                          f"than the {ENTRY_COUNT * ENTRY_SIZE} the UEFI spec "
+                                          "requires")
     _verify_protective(dev, table, report)
     seen_guids = {}
     for p in table.partitions:
