@@ -15,6 +15,7 @@ from ..errors import CorruptImage
 FAT12_MAX_CLUSTERS = 4084  # fewer than 4,085 clusters: FAT12
 FAT16_MAX_CLUSTERS = 65524  # fewer than 65,525 clusters: FAT16, else FAT32
 FSINFO_LEAD, FSINFO_STRUCT, FSINFO_TRAIL = 0x41615252, 0x61417272, 0xAA550000
+STATE_DIRTY = 0x01  # set while a write is in progress: left set, it says one was interrupted
 
 BPB = Struct(
     "jump" / Bytes(3),
@@ -84,6 +85,12 @@ class Layout:
     label: bytes = b"NO NAME    "
     oem: bytes = b"DISKKIT "
     active_fat: int = 0  # FAT32 ext_flags: mirroring off selects one FAT
+    state: int | None = None  # extended-BPB state byte (bit 0: dirty); None without one
+
+    @property
+    def state_offset(self) -> int:
+        """Offset of the state byte in the boot sector (Linux and Windows keep 'dirty' here)."""
+        return 65 if self.fat_type == 32 else 37
 
     @property
     def cluster_size(self) -> int:
@@ -177,6 +184,7 @@ def parse_boot_sector(sector: bytes, device_size: int, where: str = "boot sector
         volume_id=ext.volume_id if has_ext else 0,
         label=ext.label if ext.boot_signature == 0x29 else b"NO NAME    ",
         oem=bpb.oem,
+        state=ext.reserved1 if has_ext else None,
     )
     if layout.first_data_sector >= total:
         raise bad("metadata is larger than the volume")

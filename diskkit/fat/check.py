@@ -20,6 +20,16 @@ _DOT, _DOTDOT = b".          ", b"..         "
 _COMPARE_CHUNK = 4 * 1024 * 1024
 
 
+def _without_state(sector: bytes, layout) -> bytes:
+    """A boot sector minus its state byte, which only the primary copy tracks."""
+    return sector[:layout.state_offset] + sector[layout.state_offset + 1:]
+
+
+# What an interrupted write leaves on a volume whose dirty flag is still up: reported as
+# warnings there (the files are intact; ``repair`` tidies up), as errors anywhere else.
+_INTERRUPTION_RESIDUE = ("lost cluster", "free count", "differs from FAT")
+
+
 class _Checker:
     def __init__(self, fs: FatFS, report: Report, skip=frozenset(), new_parent=None):
         self.skip = skip  # (directory cluster, slot) of entries a repair will delete
@@ -84,7 +94,8 @@ class _Checker:
             ss = layout.sector_size
             if layout.backup_boot_sector >= layout.reserved_sectors:
                 rep.error("fat boot sector", "backup boot sector lies outside the reserved area")
-            elif self.fs.dev.read_at(0, ss) != self.fs.dev.read_at(layout.backup_boot_sector * ss, ss):
+            elif _without_state(self.fs.dev.read_at(0, ss), layout) != _without_state(
+                    self.fs.dev.read_at(layout.backup_boot_sector * ss, ss), layout):
                 rep.error("fat boot sector", "boot sector differs from its backup at sector "
                           f"{layout.backup_boot_sector}", layout.backup_boot_sector * ss)
 
@@ -249,6 +260,13 @@ def check(dev) -> Report:
         checker.run()
     except DiskkitError as exc:
         report.error("fat", str(exc))
+    if fs.dirty:
+        for problem in report.problems:
+            if any(k in problem.message for k in _INTERRUPTION_RESIDUE):
+                problem.severity = "warning"
+                problem.message += " (left by an interrupted write: `diskkit fat repair` tidies up)"
+        report.warning("fat boot sector", "the volume is marked dirty: a write was interrupted "
+                       "(or is under way)")
     usage = fs.usage()
     report.facts.update({"fat_type": usage["fat_type"], "clusters": usage["clusters"],
                          "free_clusters": usage["free_clusters"], "cluster_size": usage["cluster_size"]})
@@ -384,6 +402,9 @@ def repair(dev) -> Report:
                 "differs from its backup" in p.message for p in before.problems):
             dev.write_at(backup * ss, dev.read_at(0, 3 * ss))
             actions.append(f"copied the boot sectors to their backup at sector {backup}")
+    if fs.dirty:
+        fs.mark_clean()
+        actions.append("cleared the dirty flag")
     dev.flush()
     after = check(dev)
     after.facts["repaired"] = actions

@@ -7,13 +7,16 @@ other way (entry first, clusters after), so the worst left behind is lost cluste
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import stat as statmod
 
 from ..blockdev import COPY_CHUNK
-from ..errors import AlreadyExists, CorruptImage, ImageIOError, NoSpace, NotFound, UsageError
+from ..errors import (AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NoSpace, NotFound,
+                      UsageError)
 from . import names
-from .bootsector import build_fsinfo, parse_boot_sector, parse_fsinfo
+from .bootsector import STATE_DIRTY, build_fsinfo, parse_boot_sector, parse_fsinfo
 from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DELETED, MAX_DIR_SLOTS,
                         SLOT, Entry, dot_entries, parse_directory, timestamp)
 from .table import FatTable
@@ -241,6 +244,23 @@ class Directory:
                 self.update(entry)
 
 
+def _operation(method):
+    """A public write: dirty flag up first; FAT, FSInfo and the flag settled at the end, even
+    when it fails half-way (what it did so far is consistent)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        self._begin()
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException:
+            with contextlib.suppress(DiskkitError):
+                self._commit()
+            raise
+        self._commit()
+        return result
+    return run
+
+
 class FatFS:
     """An existing FAT volume; writable when its device is. Paths use ``/``, case-insensitive."""
 
@@ -261,6 +281,7 @@ class FatFS:
             if info is not None and 2 <= info.next_free < self.fat.entries:
                 self.fat.cursor = info.next_free
         self._modified = False
+        self._flagged = False  # we raised the dirty flag for the write under way
         self.on_progress = None  # called with a byte count after each data block copied
 
     # -- context ------------------------------------------------------------------------
@@ -279,13 +300,38 @@ class FatFS:
     def writable(self) -> bool:
         return self.dev.writable
 
-    def _require_writable(self) -> None:
+    def _begin(self) -> None:
+        """Start a write: refuse on a read-only device, raise the volume's dirty flag."""
         if not self.dev.writable:
             raise UsageError(f"{self.dev.name}: opened read-only")
         self._modified = True
+        if not self._flagged and not self.dirty:
+            self._flagged = self._set_dirty(True)
+
+    @property
+    def dirty(self) -> bool:
+        """True when the volume says a write was interrupted (or one is under way)."""
+        return bool((self.layout.state or 0) & STATE_DIRTY)
+
+    def _set_dirty(self, flag: bool) -> bool:
+        """Set or clear the dirty bit in the boot sector; False when the volume has none."""
+        layout = self.layout
+        if layout.state is None:
+            return False
+        sector = bytearray(self.dev.read_at(0, layout.sector_size))
+        sector[layout.state_offset] = (layout.state & ~STATE_DIRTY) | (STATE_DIRTY if flag else 0)
+        self.dev.write_at(0, sector)
+        layout.state = sector[layout.state_offset]
+        return True
+
+    def mark_clean(self) -> None:
+        """Clear the dirty bit (after a repair made the volume consistent)."""
+        self._begin()
+        self._flagged = True
+        self._commit()
 
     def _commit(self) -> None:
-        """Flush the FAT to every copy, then FSInfo (free count and next-free hint)."""
+        """Flush the FAT to every copy, then FSInfo, then lower the dirty flag we raised."""
         self.fat.flush(self.dev)
         if self._modified and self._fsinfo_ok:
             layout = self.layout
@@ -297,13 +343,16 @@ class FatFS:
                 if parse_fsinfo(self.dev.read_at((backup + layout.fsinfo_sector) * ss, ss)):
                     self.dev.write_at((backup + layout.fsinfo_sector) * ss, data)
         self._modified = False
+        if self._flagged:
+            self._set_dirty(False)
+            self._flagged = False
 
     def rewrite_fsinfo(self) -> bool:
         """Write a fresh FAT32 FSInfo sector (free count, next-free hint); False if none."""
         layout = self.layout
         if layout.fat_type != 32 or not 0 < layout.fsinfo_sector < layout.reserved_sectors:
             return False
-        self._require_writable()
+        self._begin()
         self._fsinfo_ok = True
         self._commit()
         return True
@@ -512,9 +561,9 @@ class FatFS:
                 self.fat.flush(self.dev)
             raise
 
+    @_operation
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
         """Create or replace a file from bytes, a host file path, or a binary file object."""
-        self._require_writable()
         if isinstance(data, (bytes, bytearray, memoryview)):
             import io
 
@@ -526,7 +575,6 @@ class FatFS:
             size = data.seek(0, os.SEEK_END) - pos
             data.seek(pos)
             entry = self._store_file(path, data, size, mtime)
-        self._commit()
         return entry
 
     def _put_file(self, host: str, path: str) -> Entry:
@@ -557,9 +605,9 @@ class FatFS:
         template.stamp(ts)
         return self._add_or_release(parent, name, template)
 
+    @_operation
     def mkdir(self, path: str, parents: bool = False) -> Entry:
         """Create a directory; with ``parents`` create missing ancestors and accept existing."""
-        self._require_writable()
         if parents:
             parts = split_path(path)
             entry = self._root_entry()
@@ -567,12 +615,11 @@ class FatFS:
                 entry = self._make_dir("/" + "/".join(parts[:i]), True)
         else:
             entry = self._make_dir(path, False)
-        self._commit()
         return entry
 
+    @_operation
     def remove(self, path: str, recursive: bool = False) -> None:
         """Delete a file, an empty directory, or (``recursive``) a whole tree."""
-        self._require_writable()
         parent, entry = self._locate(path)
         if parent is None:
             raise UsageError("cannot remove the root directory")
@@ -592,11 +639,10 @@ class FatFS:
                 self.fat.free_chain(cluster)
         for cluster in dropped:
             self._dirs.pop(cluster, None)
-        self._commit()
 
+    @_operation
     def rename(self, src: str, dst: str) -> Entry:
         """Move or rename within the volume (into ``dst`` when it is a directory)."""
-        self._require_writable()
         sparent, entry = self._locate(src)
         if sparent is None:
             raise UsageError("cannot move the root directory")
@@ -622,7 +668,6 @@ class FatFS:
         if entry.is_dir and self._contains(entry.cluster, target_dir):
             raise UsageError(f"cannot move {src} into itself")
         if target_dir is sparent and dentry in (entry, None) and sparent.rename_in_place(entry, name):
-            self._commit()
             return entry
         # Link the new name first, unlink the old one last: an interruption in between leaves
         # the same file under both names (``repair`` keeps one), never a file under neither.
@@ -641,7 +686,6 @@ class FatFS:
             sparent.delete(entry)
         if entry.is_dir:
             self._dirs.clear()  # cached paths below the moved directory are stale
-        self._commit()
         return new
 
     def _contains(self, cluster: int, d: Directory) -> bool:
@@ -658,9 +702,9 @@ class FatFS:
         raise CorruptImage(f"directory {d.path}: its '..' entries loop")
 
     # -- host trees ---------------------------------------------------------------------
+    @_operation
     def put(self, host_src: str, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
         """Copy a host file (or, ``recursive``, a tree) in; into ``dest`` if it is a directory."""
-        self._require_writable()
         try:
             st = os.stat(host_src)
         except OSError as exc:
@@ -675,7 +719,6 @@ class FatFS:
             self._put_tree(host_src, target, on_skip)
         else:
             self._put_file(host_src, target)
-        self._commit()
 
     def _put_tree(self, host_root: str, target: str, on_skip) -> None:
         stack = [(host_root, target)]
@@ -766,9 +809,9 @@ class FatFS:
                 "total_bytes": total * cs, "free_bytes": free * cs, "used_bytes": (total - free) * cs,
                 "size": layout.size}
 
+    @_operation
     def zero_free(self) -> int:
         """Zero (punch out) every free cluster, so compaction can drop them; bytes zeroed."""
-        self._require_writable()
         cs = self.layout.cluster_size
         done = 0
         for first, count in self.fat.free_runs(2):

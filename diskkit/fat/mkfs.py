@@ -59,7 +59,8 @@ def plan(total_sectors: int, fat_type: int, cluster_size: int, sector_size: int,
     root_entries = 0 if fat_type == 32 else ROOT_ENTRIES
     layout = Layout(fat_type=fat_type, sector_size=sector_size, sectors_per_cluster=spc,
                     reserved_sectors=reserved, num_fats=2, root_entries=root_entries,
-                    total_sectors=total_sectors, fat_sectors=1, hidden_sectors=hidden_sectors)
+                    total_sectors=total_sectors, fat_sectors=1, hidden_sectors=hidden_sectors,
+                    state=0)
     if fat_type == 32:
         layout.root_cluster, layout.fsinfo_sector, layout.backup_boot_sector = 2, 1, 6
     while True:
