@@ -202,7 +202,8 @@ def info(path: str, allow_device: bool = False) -> dict:
            "filesystem": None, "warnings": warnings}
     with open_image(path, allow_device=allow_device) as dev:
         report = part.verify(dev)
-        warnings += [f"partition table: {p.where}: {p.message}" for p in report.problems]
+        if report.facts.get("table") is not None or not report.clean:
+            warnings += [f"partition table: {p.where}: {p.message}" for p in report.problems]
         try:
             table = part.read_table(dev)
         except DiskkitError:
@@ -238,8 +239,9 @@ def check(path: str, allow_device: bool = False) -> Report:
         return report
     with dev:
         table_report = part.verify(dev)
-        report.extend(table_report)
         report.facts["table"] = table_report.facts.get("table")
+        if report.facts["table"] is not None or not table_report.clean:
+            report.extend(table_report)  # a whole-disk filesystem needs no table
         try:
             table = part.read_table(dev)
         except DiskkitError:

@@ -397,6 +397,7 @@ def verify(dev: BlockDevice, sector_size: int | None = None) -> Report:
         return report
     report.facts["table"] = table.kind if table else None
     if table is None:
+        report.warning("partition table", "none found (no GPT header, no MBR signature)")
         return report
     report.facts["sector_size"] = table.sector_size
     report.facts["partitions"] = len(table.partitions)
