@@ -369,7 +369,7 @@ def repair(dev) -> Report:
         actions.append(f"removed {path}, a second name for the same "
                        f"{'directory' if entry.is_dir else 'file'} left by an interrupted move")
     for cluster, parent in new_parent.items():
-        fs.directory(cluster, "?").set_parent(parent)
+        fs.directory(cluster, f"(directory at cluster {cluster})").set_parent(parent)
     for dpath, d in list(fs.directories("/")):
         dropped = d.drop_orphans()
         if dropped:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import stat as statmod
 
@@ -565,8 +566,6 @@ class FatFS:
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
         """Create or replace a file from bytes, a host file path, or a binary file object."""
         if isinstance(data, (bytes, bytearray, memoryview)):
-            import io
-
             entry = self._store_file(path, io.BytesIO(data), len(data), mtime)
         elif isinstance(data, (str, os.PathLike)):
             entry = self._put_file(os.fspath(data), path)
@@ -667,11 +666,11 @@ class FatFS:
         names.check_long_name(name)
         if entry.is_dir and self._contains(entry.cluster, target_dir):
             raise UsageError(f"cannot move {src} into itself")
-        if target_dir is sparent and dentry in (entry, None) and sparent.rename_in_place(entry, name):
-            return entry
         # Link the new name first, unlink the old one last: an interruption in between leaves
         # the same file under both names (``repair`` keeps one), never a file under neither.
-        if dentry is entry:  # same name up to case and the new name needs more slots
+        if target_dir is sparent and dentry in (entry, None) and sparent.rename_in_place(entry, name):
+            new = entry  # one write: the slots it had now hold the new name
+        elif dentry is entry:  # same name up to case and the new name needs more slots
             saved = sparent.delete(entry)
             try:
                 new = sparent.add(name, entry)
