@@ -135,6 +135,13 @@ class FatModel(RuleBasedStateMachine):
         for k, v in moved.items():
             self.model[final + k[len(src):]] = v
 
+    @rule()
+    def reopen(self):
+        """Drop every cache: what follows must agree with what is on disk."""
+        self.fs.close()
+        self.fs = FatFS(self.dev)
+        assert not self.fs.dirty
+
     @rule(path=NAMES)
     def missing_is_not_found(self, path):
         if self.find((path, "nope")) is None:
