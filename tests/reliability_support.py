@@ -36,6 +36,31 @@ def cli(*args, env: dict | None = None, timeout: int = 120, cwd: str | None = No
                           timeout=timeout, cwd=cwd or str(ROOT), preexec_fn=preexec_fn)
 
 
+def cli_inprocess(*args, timeout: int = 30) -> subprocess.CompletedProcess:
+    """The CLI's ``main`` in this process (no interpreter start-up): same exit codes and output.
+
+    For running many read commands quickly; a hang fails through SIGALRM after ``timeout``.
+    """
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from diskkit.cli.__main__ import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), time_limit(timeout, " ".join(argv)):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse
+            code = exc.code if isinstance(exc.code, int) else 2
+        except Exception:  # main lets nothing out unless --debug; show it like a crash
+            import traceback
+
+            traceback.print_exc(file=err)
+            code = 3
+    return subprocess.CompletedProcess(["diskkit", *argv], code, out.getvalue(), err.getvalue())
+
+
 def cli_many(commands: list[list], **kw) -> list[subprocess.CompletedProcess]:
     """Run many CLI invocations concurrently (each is its own process)."""
     with ThreadPoolExecutor(WORKERS) as pool:

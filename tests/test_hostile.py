@@ -1,5 +1,8 @@
 """Hostile images (tests/hostile_images.py) through every read command, and safe extraction.
 
+Read commands run through the CLI's ``main`` in process (hundreds of them; the subprocess
+path is covered by test_fuzz_corpus.py); extraction runs as a real subprocess.
+
 Each damaged image must produce a clear one-line error or a check report, never a traceback,
 a hang or a huge allocation; a real inconsistency must never be called clean by the check of
 its layer. ``fat get -r`` must write nothing outside its destination and never follow a
@@ -17,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import hostile_images
-from reliability_support import (assert_clean_outcome, cli, cli_many, has_command, memory_limit,
-                                 need_api, need_command, time_limit)
+from reliability_support import (assert_clean_outcome, cli, cli_inprocess, has_command,
+                                 memory_limit, need_api, need_command, time_limit)
 from benchmarks import fuzz_targets
 
 COMMANDS = {
@@ -65,7 +68,7 @@ def test_read_commands(variants, name):
     commands = [c for c in COMMANDS[hostile.kind] if has_command(*words_of(c))]
     if not commands:
         pytest.skip("no read command for this layer is registered yet")
-    procs = cli_many([argv(c, hostile.path) for c in commands], timeout=60)
+    procs = [cli_inprocess(*argv(c, hostile.path)) for c in commands]
     for command, proc in zip(commands, procs):
         assert_clean_outcome(proc, f"{name}: diskkit {' '.join(command)}")
     layer = LAYER_CHECK[hostile.kind]
