@@ -122,6 +122,9 @@ def _check_dynamic(region: FileRegion, footer, found, size: int, report: Report)
         return
     if footer.disk_type == DIFFERENCING:
         report.facts["parent"] = {"name": header.parent_name}
+        if not header.parent_name and not any(loc.data_length for loc in header.parent_locators):
+            report.error("vhd differencing", "differencing disk names no parent (empty parent "
+                         "name and no parent locators)", where + 64)
         report.warning("vhd differencing", f"parent {header.parent_name!r}: blocks are "
                        "validated, parent contents are not", where + 64)
     bat = dyn.parse_bat(region.pread(header.table_offset, entries * 4), entries)
