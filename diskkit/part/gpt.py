@@ -138,6 +138,8 @@ def parse_header(block: bytes, lba: int, disk_lbas: int, sector_size: int) -> He
     if header.first_usable_lba < 2 or (header.entries_lba <= header.last_usable_lba
                                        and entries_end > header.first_usable_lba):
         raise CorruptImage("entry array overlaps the usable range")
+    if header.first_usable_lba <= lba <= header.last_usable_lba:
+        raise CorruptImage(f"header at LBA {lba} lies inside its own usable range")
     return header
 
 
