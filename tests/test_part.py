@@ -320,3 +320,18 @@ def test_corrupt_header_fields_rejected_with_location():
     dev.write_at(dev.size - 512, bytes(block))
     report = part.verify(dev)
     assert not report.clean and re.search(r"entry array", report.to_text())
+
+
+def test_hybrid_mbr_survives_edits(tmp_path):
+    """sgdisk's hybrid MBR (0xEE plus a mirrored entry) is reported and left untouched."""
+    img = make_image(tmp_path, "raw", 64 * MiB)
+    run("sgdisk", "-o", "-n", "1:0:+10M", "-t", "1:0700", "-n", "2:0:+10M", "-h", "1", img)
+    with open(img, "rb") as fh:
+        hybrid = fh.read(512)
+    report = json.loads(diskkit("part", "verify", img, "--json").stdout)
+    assert report["clean"] and any("hybrid" in p["message"] for p in report["problems"])
+    diskkit("part", "add", img, "--type", "linux", "--size", "5M")
+    diskkit("part", "set", img, "2", "--name", "renamed")
+    with open(img, "rb") as fh:
+        assert fh.read(512) == hybrid
+    assert_oracles_agree(img, tmp_path, check_libyal=False)
