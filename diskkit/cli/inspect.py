@@ -21,6 +21,12 @@ def _fs_text(fs: dict | None) -> str:
     return ", ".join(parts)
 
 
+def _name_or_flags(p: dict) -> str:
+    if "name" in p:
+        return p["name"]
+    return ",".join(f for f in ("bootable", "logical") if p.get(f))
+
+
 def _info_text(data: dict) -> str:
     c = data["container"]
     lines = [f"{data['path']}: {c['container']} image, {format_size(c['virtual_size'])} "
@@ -32,10 +38,11 @@ def _info_text(data: dict) -> str:
         ident = t.get("disk_guid") or t.get("disk_signature")
         lines.append(f"{t['table'].upper()} {ident}, {t['sector_size']}-byte sectors")
         rows = [[str(p["index"]), format_size(p["start"]), format_size(p["size"]),
-                 p["type"] or p["type_name"], p.get("name", ""), _fs_text(p["filesystem"])]
+                 p["type"] or p["type_name"], _name_or_flags(p), _fs_text(p["filesystem"])]
                 for p in data["partitions"]]
         if rows:
-            lines.append(table(rows, ["#", "start", "size", "type", "name", "filesystem"]))
+            lines.append(table(rows, ["#", "start", "size", "type",
+                                      "name" if t["table"] == "gpt" else "flags", "filesystem"]))
     lines += [f"warning: {w}" for w in data["warnings"]]
     return "\n".join(lines)
 
