@@ -180,3 +180,20 @@ def test_resize_killed_at_every_write(tmp_path, container, args):
         else:
             raise AssertionError("resize never finished")
     assert first > 4  # the command really was stopped at several writes
+
+
+def test_dynamic_grow_past_bat_room_keeps_fat_files(tmp_path):
+    """64 MiB -> 3 GiB: the dynamic VHD's BAT must grow (data blocks move); the FAT file
+    inside reads back the same, fsck.fat and sgdisk are clean, qemu-img sees 3 GiB."""
+    img = build_disk(tmp_path, "dynamic")
+    payload = os.urandom(300_000)
+    (tmp_path / "payload.bin").write_bytes(payload)
+    diskkit("fat", "put", img, "--part", "1", tmp_path / "payload.bin", "/payload.bin")
+    diskkit("resize", img, "--size", "3G", "--grow-part", "2")
+    assert container_size(img, tmp_path) == 3 * 1024 * MiB
+    sgdisk_clean(raw_view(img, tmp_path))
+    fsck_partition(img, 1, tmp_path)
+    out = subprocess.run([sys.executable, "-m", "diskkit", "fat", "cat", img, "--part", "1",
+                          "/payload.bin"], capture_output=True, env=ENV, check=True).stdout
+    assert out == payload
+    assert diskkit("check", img).returncode == 0
