@@ -46,6 +46,9 @@ def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_de
         if target is None:
             raise UsageError(f"{path}: no partition {grow_part}")
         limit = part.last_usable_for(table, new_size)
+        if target.first_lba > limit:
+            raise UsageError(f"{path}: partition {grow_part} starts past the new end; "
+                             "there is nothing left of it to grow")
         later = [p for p in table.partitions if target.first_lba < p.first_lba <= limit
                  and not p.logical]
         if later:
