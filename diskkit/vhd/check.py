@@ -155,3 +155,19 @@ def _check_bitmaps(region: FileRegion, bat, header, bad: dict, report: Report) -
         if bitmap == empty:
             report.warning("vhd block bitmap", f"block {idx} is allocated but its bitmap is "
                            "empty (reads as zeros)", entry * 512)
+        elif not dyn.bitmap_full(bitmap, header.block_size):
+            _check_hidden_data(region, idx, entry * 512, bitmap, header, report)
+
+
+def _check_hidden_data(region: FileRegion, idx: int, base: int, bitmap: bytes, header,
+                       report: Report) -> None:
+    """Clear bits over non-zero sectors: the spec (and diskkit) read zeros there, while
+    qemu and libvhdi ignore a dynamic disk's bitmap and return the stored bytes."""
+    data = region.pread(base + header.bitmap_size, header.block_size)
+    for sector in range(header.block_size // 512):
+        if not bitmap[sector >> 3] & (0x80 >> (sector & 7)) and \
+                data.count(0, sector * 512, sector * 512 + 512) != 512:
+            report.warning("vhd block bitmap", f"block {idx}: sector {sector} holds data but "
+                           "its bitmap bit is clear (diskkit reads zeros there; qemu and "
+                           "libvhdi read the data)", base)
+            return
