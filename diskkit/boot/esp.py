@@ -2,8 +2,9 @@
 
 The ESP can be a directory (a mounted ESP such as ``S:\\`` after ``mountvol S: /s``), a FAT
 image, or a partition of a disk image. ``plan`` decides what goes where (pure); an
-``DirectoryEsp`` or ``FatEsp`` puts it there. Files are written under a temporary name and
-renamed over the old one, so an interrupted update leaves the previous loader usable.
+``DirectoryEsp`` or ``FatEsp`` puts it there. Replacing a file never leaves a half-written
+loader: a directory ESP writes under a temporary name and renames, and FatFS replaces files
+interruption-safely.
 """
 
 from __future__ import annotations
@@ -132,14 +133,10 @@ class FatEsp:
         self.fs = FatFS(dev)
 
     def install(self, src: str, esp_path: str) -> None:
-        parent, name = os.path.split(esp_path)
+        parent = os.path.dirname(esp_path)
         if parent != "/":
             self.fs.mkdir(parent, parents=True)
-        tmp = f"{parent.rstrip('/')}/{name}.new~"
-        self.fs.write_file(tmp, src)  # creates or replaces
-        if self.fs.exists(esp_path):
-            self.fs.remove(esp_path)
-        self.fs.rename(tmp, esp_path)
+        self.fs.write_file(esp_path, src)  # FatFS replaces a file interruption-safely
 
     def close(self) -> None:
         self.fs.close()
