@@ -130,7 +130,8 @@ def gpt_aliases() -> list[str]:
 
 
 def mbr_type_code(text: str | int) -> int:
-    """Resolve ``fat32-lba``, ``0x0c``, ``0c`` or ``12`` to an MBR type byte."""
+    """Resolve ``fat32-lba``, ``0x0c`` or ``c``/``83`` (hex, as sfdisk writes them) to an MBR
+    type byte."""
     if isinstance(text, int):
         code = text
     else:
@@ -138,7 +139,7 @@ def mbr_type_code(text: str | int) -> int:
         if key in _MBR_BY_ALIAS:
             return _MBR_BY_ALIAS[key]
         try:
-            code = int(key, 16) if key.startswith("0x") or len(key) <= 2 else int(key, 10)
+            code = int(key, 16)
         except ValueError:
             raise UsageError(f"unknown MBR partition type {text!r} (known: "
                              f"{', '.join(mbr_aliases())}, or a byte such as 0x0c)") from None
