@@ -127,6 +127,10 @@ def _check_dynamic(region: FileRegion, footer, found, size: int, report: Report)
                          "name and no parent locators)", where + 64)
         report.warning("vhd differencing", f"parent {header.parent_name!r}: blocks are "
                        "validated, parent contents are not", where + 64)
+    if entries > dyn.MAX_BAT_ENTRIES:
+        report.error("vhd BAT", f"{entries} entries exceed diskkit's limit of "
+                     f"{dyn.MAX_BAT_ENTRIES}; entries not checked", where + 28)
+        return
     bat = dyn.parse_bat(region.pread(header.table_offset, entries * 4), entries)
     table_end = header.table_offset + header.bat_bytes
     limit = found.footer_offset if found.footer_offset is not None else size
@@ -163,11 +167,15 @@ def _check_hidden_data(region: FileRegion, idx: int, base: int, bitmap: bytes, h
                        report: Report) -> None:
     """Clear bits over non-zero sectors: the spec (and diskkit) read zeros there, while
     qemu and libvhdi ignore a dynamic disk's bitmap and return the stored bytes."""
-    data = region.pread(base + header.bitmap_size, header.block_size)
-    for sector in range(header.block_size // 512):
-        if not bitmap[sector >> 3] & (0x80 >> (sector & 7)) and \
-                data.count(0, sector * 512, sector * 512 + 512) != 512:
-            report.warning("vhd block bitmap", f"block {idx}: sector {sector} holds data but "
-                           "its bitmap bit is clear (diskkit reads zeros there; qemu and "
-                           "libvhdi read the data)", base)
-            return
+    piece = 8192  # sectors per read: 4 MiB, whatever the (possibly hostile) block size
+    for first in range(0, header.block_size // 512, piece):
+        count = min(piece, header.block_size // 512 - first)
+        data = region.pread(base + header.bitmap_size + first * 512, count * 512)
+        for sector in range(first, first + count):
+            at = (sector - first) * 512
+            if not bitmap[sector >> 3] & (0x80 >> (sector & 7)) and \
+                    data.count(0, at, at + 512) != 512:
+                report.warning("vhd block bitmap", f"block {idx}: sector {sector} holds data "
+                               "but its bitmap bit is clear (diskkit reads zeros there; qemu "
+                               "and libvhdi read the data)", base)
+                return

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
 
 from ..blockdev import BlockDevice, FileRegion
-from ..errors import CorruptImage
+from ..errors import CorruptImage, Unsupported
 from .footer import FOOTER_SIZE, Footer, build_footer, ones_complement_checksum
 from .fastio import all_zero, fill_zero, preadv_full
 
@@ -29,6 +29,7 @@ UNUSED = 0xFFFFFFFF
 DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024
 DATA_ALIGN = 4096  # block data starts on host-filesystem block boundaries
 SECTOR = 512
+MAX_BAT_ENTRIES = 1 << 24  # 64 MiB of BAT in memory: 2040 GiB at 128 KiB blocks
 
 LOCATOR_STRUCT = Struct(
     "platform_code" / Bytes(4),
@@ -232,7 +233,11 @@ class DynamicDevice(BlockDevice):
         if entries * self.block_size < self.size:
             raise CorruptImage(f"{self.name}: BAT of {entries} entries covers less than "
                                f"the disk size {self.size}")
-        self.bat = parse_bat(region.pread(header.table_offset, entries * 4), entries)
+        used = table_entries(self.size, self.block_size)  # entries past the disk never matter
+        if used > MAX_BAT_ENTRIES:
+            raise Unsupported(f"{self.name}: {used} BAT entries ({self.block_size}-byte blocks) "
+                              f"exceed diskkit's limit of {MAX_BAT_ENTRIES}")
+        self.bat = parse_bat(region.pread(header.table_offset, used * 4), used)
         self._table_end = header.table_offset + header.bat_bytes
         limit = footer_offset if footer_offset is not None else file_size
         self.bad = bad_blocks(self.bat, header, self._table_end, limit)
