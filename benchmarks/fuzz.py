@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import vhdcraft
-from .fuzz_targets import CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, Region, bpb, fat_region, template
+from .fuzz_targets import CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, Region, fat_region, template
 
 MiB = 1 << 20
 
