@@ -204,3 +204,61 @@ def test_api_get_refuses_hostile_names(variants, tmp_path):
         assert_inside(dest)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         n for n in NAMES if n.startswith("name-"))
+
+
+# -- random damage (hypothesis): a small in-CI fuzzer over each format's metadata -------------
+
+def metadata_ranges(name: str, size: int) -> list[tuple[int, int]]:
+    """Where each control image keeps its structures (what random damage should hit)."""
+    if name.startswith("gpt"):
+        return [(0, 34 * 512), (size - 33 * 512, size)]
+    if name.startswith("mbr"):
+        return [(0, 512), (512 * 512, 513 * 512), (600 * 512 - 512, 600 * 512)]
+    if name.startswith("vhd"):
+        return [(0, 2048), (size - 512, size)]
+    return [(0, 8192)]  # FAT12: boot sector, both FATs and the root directory
+
+
+CONTROLS = ["gpt-clean-control", "mbr-clean-control", "vhd-dynamic-clean-control",
+            "fat-clean-control"]
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+def test_random_metadata_damage(control):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from diskkit.errors import DiskkitError
+
+    hostile = VARIANTS[control]
+    target, _ = PIPELINES[hostile.kind]
+    why = fuzz_targets.TARGETS[target].available()
+    if why:
+        pytest.skip(why)
+    base = Path(hostile.path).read_bytes()
+    ranges = metadata_ranges(control, len(base))
+    flips = st.lists(st.tuples(st.sampled_from(ranges), st.integers(0, 1 << 20),
+                               st.integers(0, 255)), min_size=1, max_size=12)
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(flips)
+    def check(changes):
+        data = bytearray(base)
+        for (lo, hi), pos, value in changes:
+            data[lo + pos % (hi - lo)] = value
+        with time_limit(20, control), memory_limit(2 * len(data) + (48 << 20), control):
+            try:
+                run_pipeline(hostile.kind, bytes(data))
+            except DiskkitError as exc:
+                assert "\n" not in str(exc)
+
+    check()
+
+
+def run_pipeline(kind: str, data: bytes) -> None:
+    if kind == "raw":
+        fuzz_targets.table_pipeline(data)
+    elif kind == "vhd":
+        fuzz_targets.vhd_pipeline(data)
+    else:
+        fuzz_targets.fat_pipeline_on(fuzz_targets.PatchedDevice(data, 0, b""))
