@@ -243,7 +243,7 @@ class DynamicDevice(BlockDevice):
         self.bad = bad_blocks(self.bat, header, self._table_end, limit)
         self._full: set[int] = set()  # blocks whose bitmap is known to be all ones
         allocated = [] if self.bat.count(UNUSED) == len(self.bat) else \
-            [e for e in self.bat if e != UNUSED]
+            [e for i, e in enumerate(self.bat) if e != UNUSED and i not in self.bad]
         data_end = max([self._table_end, *(e * SECTOR + self._span for e in allocated)])
         self._footer_offset = footer_offset if footer_offset is not None else max(data_end, file_size)
         self._next = aligned_block_start(max(data_end, self._footer_offset), self.bitmap_size)
