@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from diskkit import vhd
 from diskkit.blockdev import FileRegion
@@ -125,3 +127,33 @@ def test_interrupted_resize_leaves_a_valid_image(tmp_path, monkeypatch, kind, ol
             break
         k += 1
     assert k >= 1  # at least one interruption point was exercised
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["fixed", "dynamic", "raw"]), block_exp=st.integers(12, 16),
+       steps=st.lists(st.tuples(st.integers(1, 4000), st.floats(0, 1), st.binary(min_size=1, max_size=3000)),
+                      min_size=1, max_size=5))
+def test_random_resizes_match_a_model(kind, block_exp, steps):
+    """Resize (force) then write, repeatedly: the image always reads like a bytearray model."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.img")
+        size = 64 * 512
+        if kind == "raw":
+            with open(path, "wb") as fh:
+                fh.truncate(size)
+        else:
+            vhd.create(path, size, kind, block_size=1 << block_exp)
+        model = bytearray(size)
+        for sectors, where, data in steps:
+            new = sectors * 512
+            vhd.resize(path, new, force=True)
+            model = model[:new] + bytearray(max(0, new - len(model)))
+            data = data[:new]
+            off = int(where * (new - len(data)))
+            with open_image(path, writable=True) as dev:
+                assert dev.size == new
+                dev.write_at(off, data)
+            model[off:off + len(data)] = data
+            with open_image(path) as dev:
+                assert dev.read_at(0, new) == bytes(model)
+            assert vhd.check(path).clean
