@@ -322,11 +322,7 @@ def new_output(name, argv, out, fmt, extra_setup=None) -> Scenario:
         return disk_content(d / out, fmt) if (d / out).exists() else None
 
     def healthy(d):
-        if not (d / out).exists():
-            return None
-        if fmt == "vpc":
-            return diskkit_check("vhd", "check", d / out)
-        return None
+        return diskkit_check("check", d / out) if (d / out).exists() else None
 
     return Scenario(name, command_words(argv), setup, argv, state, healthy, output=out)
 
