@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from diskkit.blockdev import BlockDevice, MemoryDevice
+from diskkit.errors import DiskkitError
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_DIR = ROOT / "fixtures" / "fuzz"
@@ -220,8 +221,25 @@ def template_subdir_offset(base: bytes, layout: dict) -> int:
     raise RuntimeError("fat12 template has no subdirectory")
 
 
+def fat_pure_parsers(data: bytes, where: str) -> None:
+    """The bytes-in parsers on the raw input too, without a template's context."""
+    from diskkit.fat import bootsector, directory
+
+    if where in ("root", "subdir"):
+        directory.parse_directory(data, fat32=False)
+        directory.parse_directory(data, fat32=True)
+    elif where == "boot":
+        bootsector.parse_boot_sector(data[:512].ljust(512, b"\0"), 40 << 20)
+    elif where == "fsinfo":
+        bootsector.parse_fsinfo(data[:512].ljust(512, b"\0"))
+
+
 def fat_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], bytes]]:
     def run(data: bytes) -> None:
+        try:
+            fat_pure_parsers(data, where)
+        except DiskkitError:  # refused here; the whole-volume pipeline must still run
+            pass
         fat_pipeline_on(fat_region(data, where).device(data))
 
     def image(data: bytes) -> bytes:
