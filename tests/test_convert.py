@@ -16,7 +16,7 @@ from diskkit.errors import AlreadyExists, Unsupported, UsageError
 from diskkit.image import open_image
 from diskkit.ops.compact import compact
 from diskkit.ops.convert import convert
-from diskkit.units import GiB, MiB
+from diskkit.units import MiB
 from oracles import diskkit, run
 from vhd_fixtures import make_raw, qemu_compare, rewrite_footer
 

@@ -13,7 +13,7 @@ from diskkit import vhd
 from diskkit.errors import CorruptImage, DiskkitError, Unsupported, UsageError
 from diskkit.image import open_image
 from diskkit.units import GiB, MiB, TiB
-from diskkit.vhd.footer import DYNAMIC, DIFFERENCING, chs_geometry
+from diskkit.vhd.footer import DIFFERENCING, chs_geometry
 from oracles import diskkit, run
 from vhd_fixtures import (device_digest, file_digest, qemu_compare, qemu_size, random_writes,
                           read_header, rewrite_footer, write_bat_entry)

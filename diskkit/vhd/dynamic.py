@@ -18,7 +18,7 @@ from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
 
 from ..blockdev import BlockDevice, FileRegion
 from ..errors import CorruptImage, Unsupported
-from .footer import FOOTER_SIZE, Footer, build_footer, ones_complement_checksum
+from .footer import Footer, build_footer, ones_complement_checksum
 from .fastio import all_zero, fill_zero, preadv_full
 
 HEADER_COOKIE = b"cxsparse"
@@ -388,7 +388,6 @@ class DynamicDevice(BlockDevice):
             offset += n
 
     def allocated_ranges(self):
-        bs = self.block_size
         run_start = None
         for idx, entry in enumerate(self.bat):
             if entry != UNUSED:

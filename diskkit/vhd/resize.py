@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..blockdev import COPY_CHUNK, FileDevice, FileRegion, open_host_file, punch_hole
 from ..errors import Unsupported, UsageError
 from . import dynamic as dyn
-from .footer import DIFFERENCING, FIXED, FOOTER_SIZE, build_footer, check_virtual_size
+from .footer import DIFFERENCING, FOOTER_SIZE, build_footer, check_virtual_size
 from .fastio import all_zero
 
 
