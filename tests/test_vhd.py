@@ -338,3 +338,25 @@ def test_cli_create_info_json(tmp_path):
     raw = tmp_path / "r.img"
     raw.write_bytes(bytes(4096))
     assert json.loads(diskkit("vhd", "info", "--json", raw).stdout)["container"] == "raw"
+
+
+def test_qemu_writes_into_ours_and_we_write_into_qemus(tmp_path):
+    """Each side allocates blocks in the other's layout; the other reads them back."""
+    ours = tmp_path / "ours.vhd"
+    vhd.create(ours, 64 * MiB, "dynamic")
+    run("qemu-io", "-f", "vpc", "-c", "write -P 0x5a 3M 100k", "-c", "write -P 0x33 40M 3M", ours)
+    with open_image(ours) as dev:
+        assert dev.read_at(3 * MiB, 100 * 1024) == b"\x5a" * 100 * 1024
+        assert dev.read_at(40 * MiB, 3 * MiB) == b"\x33" * 3 * MiB
+        assert dev.read_at(0, 3 * MiB) == bytes(3 * MiB)
+    assert vhd.check(ours).clean
+
+    theirs = tmp_path / "theirs.vhd"
+    run("qemu-img", "create", "-f", "vpc", "-o", "subformat=dynamic,force_size=on", theirs, "48M")
+    model = bytearray(48 * MiB)
+    with open_image(theirs, writable=True) as dev:
+        random_writes(dev, seed=5, count=30, model=model)
+    raw = tmp_path / "model.raw"
+    raw.write_bytes(model)
+    assert qemu_compare(theirs, "vpc", raw, "raw")
+    assert vhd.check(theirs).clean
