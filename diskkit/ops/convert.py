@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
+from ..blockdev import _io_error  # the OSError -> NoSpace/ImageIOError mapping
 from ..errors import UsageError
 from ..fileio import atomic_output
 from ..image import RawDevice, open_image
@@ -76,16 +77,8 @@ def _copy_range(source, target, offset: int, length: int) -> bool:
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
             return False
-        raise _os_error(target.name, exc) from None
+        raise _io_error(target.name, exc) from None
     return True
-
-
-def _os_error(name: str, exc: OSError):
-    from ..errors import ImageIOError, NoSpace
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return NoSpace(f"{name}: {os.strerror(exc.errno)}")
-    return ImageIOError(f"{name}: {exc.strerror or exc}")
 
 
 def convert(src: str, dst: str, to: str, block_size: int = vhd.DEFAULT_BLOCK_SIZE,
