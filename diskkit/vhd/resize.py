@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import replace
 
-from ..blockdev import COPY_CHUNK, FileDevice, FileRegion, open_host_file, punch_hole
+from ..blockdev import COPY_CHUNK, punch_hole
 from ..errors import Unsupported, UsageError
 from . import dynamic as dyn
 from .footer import DIFFERENCING, FOOTER_SIZE, build_footer, check_virtual_size
@@ -44,25 +44,20 @@ def resize(path: str, new_size: int, force: bool = False, allow_device: bool = F
 
     Shrinking refuses to cut non-zero data unless ``force``. Returns old and new size.
     """
-    from . import open_vhd, probe
+    from ..image import RawDevice, detect
+    from . import open_vhd
 
-    fh = open_host_file(str(path), True, allow_device)
-    region = FileRegion(fh, str(path))
-    try:
-        found = probe(region)
-    finally:
-        fh.close()
+    found = detect(str(path), allow_device)
     if found is None:
-        dev = FileDevice(str(path), writable=True, allow_device=allow_device)
-        container = "raw"
         if new_size < 0:
             raise UsageError(f"invalid size {new_size}")
+        dev = RawDevice(str(path), writable=True, allow_device=allow_device)
     else:
         check_virtual_size(new_size)
         if found.footer.disk_type == DIFFERENCING:
             raise Unsupported(f"{path}: resizing a differencing VHD is not supported")
         dev = open_vhd(str(path), writable=True, allow_device=allow_device, found=found)
-        container = dev.container
+    container = dev.container
     with dev:
         old_size = dev.size
         _refuse_cut(dev, new_size, force)
