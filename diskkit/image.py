@@ -16,18 +16,6 @@ class RawDevice(FileDevice):
 
     container = "raw"
 
-    def read_into(self, offset: int, view: memoryview) -> None:
-        """``read_at`` into a caller's buffer (the copy path reuses one buffer)."""
-        from .vhd.fastio import preadv_full
-
-        self._check_range(offset, len(view), "read")
-        preadv_full(self.region, offset, view)
-
-    def write_zeroes(self, offset: int, length: int) -> None:
-        """Punch holes, but never outside the device (a fixed VHD's footer follows it)."""
-        self._check_range(offset, length, "write")
-        super().write_zeroes(offset, length)
-
 
 def detect(path: str, allow_device: bool = False):
     """The VHD ``Probe`` of ``path``, or None for a raw image."""

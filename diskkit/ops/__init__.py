@@ -6,16 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..blockdev import COPY_CHUNK, BlockDevice
-from ..vhd.fastio import all_zero
-
-
-def read_into(dev: BlockDevice, offset: int, view: memoryview) -> None:
-    """Fill ``view`` from ``dev``; containers with ``read_into`` avoid a fresh buffer per call."""
-    reader = getattr(dev, "read_into", None)
-    if reader is not None:
-        reader(offset, view)
-    else:
-        view[:] = dev.read_at(offset, len(view))
+from ..blockdev import is_zero
 
 
 def copy_chunk_size(dev: BlockDevice) -> int:
@@ -38,7 +29,7 @@ def chunks(dev: BlockDevice, chunk: int | None = None,
         while pos < end:
             n = min(chunk - pos % chunk, end - pos)
             view = buf[:n]
-            read_into(dev, pos, view)
+            dev.read_into(pos, view)
             yield pos, view
             if on_progress:
                 on_progress(n)
@@ -49,7 +40,7 @@ def data_chunks(dev: BlockDevice, chunk: int | None = None,
                 on_progress=None) -> Iterator[tuple[int, memoryview]]:
     """Like ``chunks``, without the all-zero ones."""
     for pos, view in chunks(dev, chunk, on_progress):
-        if not all_zero(view):
+        if not is_zero(view):
             yield pos, view
 
 
@@ -60,7 +51,7 @@ def nonzero_runs(view: memoryview, granule: int = SPARSE_GRANULE) -> Iterator[tu
     """``(start, end)`` of the merged non-zero granules of ``view`` (zero granules are gaps)."""
     run_start = None
     for start in range(0, len(view), granule):
-        if all_zero(view[start:start + granule]):
+        if is_zero(view[start:start + granule]):
             if run_start is not None:
                 yield run_start, start
                 run_start = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..blockdev import _io_error  # the OSError -> NoSpace/ImageIOError mapping
+from ..blockdev import io_error
 from ..errors import UsageError
 from ..fileio import atomic_output
 from ..image import RawDevice, open_image
@@ -77,7 +77,7 @@ def _copy_range(source, target, offset: int, length: int) -> bool:
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
             return False
-        raise _io_error(target.name, exc) from None
+        raise io_error(target.name, exc) from None
     return True
 
 

@@ -19,7 +19,7 @@ from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
 from ..blockdev import BlockDevice, FileRegion
 from ..errors import CorruptImage, Unsupported
 from .footer import Footer, build_footer, ones_complement_checksum
-from .fastio import all_zero, fill_zero, preadv_full
+from ..blockdev import fill_zero, is_zero
 
 HEADER_COOKIE = b"cxsparse"
 HEADER_SIZE = 1024
@@ -319,7 +319,7 @@ class DynamicDevice(BlockDevice):
             if base is None:
                 fill_zero(part)
             elif self._bitmap_is_full(idx, base) is None:
-                preadv_full(self.region, base + self.bitmap_size + within, part)
+                self.region.pread_into(base + self.bitmap_size + within, part)
             else:
                 part[:] = self._read_block(idx, within, n)
             pos += n
@@ -337,7 +337,7 @@ class DynamicDevice(BlockDevice):
     def _write_block(self, idx: int, within: int, chunk: memoryview) -> None:
         base = self.block_offset(idx)
         if base is None:
-            if not all_zero(chunk):
+            if not is_zero(chunk):
                 self._allocate(idx, within, chunk)
             return
         self.region.pwrite(base + self.bitmap_size + within, chunk)

@@ -14,7 +14,7 @@ from ..blockdev import COPY_CHUNK, punch_hole
 from ..errors import Unsupported, UsageError
 from . import dynamic as dyn
 from .footer import DIFFERENCING, FOOTER_SIZE, build_footer, check_virtual_size
-from .fastio import all_zero
+from ..blockdev import is_zero
 
 
 def _first_data_beyond(dev, new_size: int) -> int | None:
@@ -24,7 +24,7 @@ def _first_data_beyond(dev, new_size: int) -> int | None:
         while pos < end:
             n = min(COPY_CHUNK, end - pos)
             data = dev.read_at(pos, n)
-            if not all_zero(data):
+            if not is_zero(data):
                 return pos + (len(data) - len(data.lstrip(b"\0")))
             pos += n
     return None
