@@ -60,5 +60,7 @@ def test_random_resizes_stay_valid(container, steps):
                 raw = os.path.join(tmp, "view.raw")
                 run("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, raw)
             assert "No problems found" in run("sgdisk", "-v", raw, check=False).stdout
-            if size >= 3 * MiB + 34 * 512:
+            if size < 3 * MiB + 34 * 512:
+                esp = None  # a forced shrink cut partition 1: its old bytes are gone for good
+            elif esp is not None:
                 assert _first_partition_hash(path) == esp
