@@ -4,6 +4,8 @@ Workload (as in the FAT issue): a 512 MiB FAT32 image, mkfs, then a recursive co
 200 MiB file and 2,000 small files. Every tool runs as its own process, so each ratio includes
 interpreter start-up. pyfatfs runs on a tenth of the workload (it is ~100x slower) and is
 compared with mcopy on that same tenth. Peak RSS of the diskkit process is printed as well.
+Every step ends with ``sync`` so page-cache write-back is charged to whoever caused it
+(diskkit fsyncs the image when a command completes; mtools leaves that to the kernel).
 
     python3 benchmarks/bench_fat.py [--scale 1.0] [--keep DIR]
 """
@@ -58,10 +60,11 @@ def make_tree(root: str, big_mib: int, small_files: int) -> int:
 
 
 def timed(*cmds) -> tuple[float, int]:
-    """Wall time of running ``cmds`` one after another, and the largest child's peak RSS (KiB)."""
+    """Wall time of running ``cmds`` then ``sync``, and the largest child's peak RSS (KiB)."""
+    subprocess.run(["sync"], check=True)
     start = time.perf_counter()
     peak = 0
-    for cmd in cmds:
+    for cmd in (*cmds, ["sync"]):
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
