@@ -30,9 +30,12 @@ def new_output(tmp: str, to: str, size: int, block_size: int = vhd.DEFAULT_BLOCK
     if to not in CONTAINERS:
         raise UsageError(f"unknown container {to!r} (use raw, fixed or dynamic)")
     if to == "raw":
-        with open(tmp, "wb") as fh:
-            fh.truncate(size)
+        try:
+            open(tmp, "wb").close()
+        except OSError as exc:
+            raise io_error(name or tmp, exc) from None
         dev = RawDevice(tmp, writable=True)
+        dev.resize(size)  # sparse; EFBIG/ENOSPC become NoSpace
         if preallocate:
             vhd.reserve_space(dev.region, size)
         return dev

@@ -60,7 +60,7 @@ def load_recipe(path: str) -> Recipe:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise NotFound(f"{path}: no such recipe") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ImageIOError(f"{path}: {exc.strerror or exc}") from None
