@@ -185,6 +185,27 @@ class FileRegion:
         except OSError as exc:
             raise io_error(self.name, exc) from None
 
+    def pwritev(self, offset: int, buffers: list) -> None:
+        """Several buffers in one system call (no concatenation copy) where the OS offers it."""
+        if not hasattr(os, "pwritev"):
+            for buf in buffers:
+                self.pwrite(offset, buf)
+                offset += len(buf)
+            return
+        crash_point()
+        try:
+            written = os.pwritev(self.fd, buffers, offset)
+        except OSError as exc:
+            raise io_error(self.name, exc) from None
+        for buf in buffers:  # finish a short write buffer by buffer
+            n = len(buf)
+            if written < n:
+                self.pwrite(offset + written, memoryview(buf)[written:])
+                written = 0
+            else:
+                written -= n
+            offset += n
+
     def file_size(self) -> int:
         try:
             return os.lseek(self.fd, 0, os.SEEK_END)

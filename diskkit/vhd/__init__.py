@@ -75,8 +75,8 @@ def read_header(region: FileRegion, footer: Footer, file_size: int) -> DynamicHe
     """The dynamic header the footer points at, validated against the file size."""
     at = footer.data_offset
     if at + dyn.HEADER_SIZE > file_size:
-        raise CorruptImage(f"{region.name}: dynamic header offset {at} is past the end of "
-                           f"the file ({file_size} bytes)")
+        raise CorruptImage(f"{region.name}: the {dyn.HEADER_SIZE}-byte dynamic header at offset "
+                           f"{at} runs past the end of the file ({file_size} bytes)")
     return dyn.parse_header(region.pread(at, dyn.HEADER_SIZE),
                             f"{region.name}: dynamic header at offset {at}")
 

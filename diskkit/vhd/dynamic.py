@@ -358,7 +358,7 @@ class DynamicDevice(BlockDevice):
         if not self.deferred:
             self.region.pwrite(end, build_footer(self.footer))
         if within == 0:
-            _pwritev(self.region, start, [self._full_bitmap, chunk])
+            self.region.pwritev(start, [self._full_bitmap, chunk])
         else:
             self.region.pwrite(start, self._full_bitmap)
             self.region.pwrite(start + self.bitmap_size + within, chunk)
@@ -425,24 +425,3 @@ class DynamicDevice(BlockDevice):
         if not self.region.file.closed:
             self.flush()
             self.region.close()
-
-
-def _pwritev(region: FileRegion, offset: int, buffers: list) -> None:
-    """Several buffers in one system call (no concatenation copy) where the OS offers it."""
-    if hasattr(os, "pwritev"):
-        try:
-            written = os.pwritev(region.fd, buffers, offset)
-        except OSError:
-            written = 0  # let pwrite report the error with the file name
-        for buf in buffers:
-            n = len(buf)
-            if written < n:
-                region.pwrite(offset + written, memoryview(buf)[written:])
-                written = 0
-            else:
-                written -= n
-            offset += n
-        return
-    for buf in buffers:
-        region.pwrite(offset, buf)
-        offset += len(buf)
