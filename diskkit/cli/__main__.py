@@ -12,9 +12,22 @@ from ..errors import DiskkitError
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
 COMMAND_MODULES = ["vhd", "part", "fat", "convert", "resize", "inspect", "vmdk", "esp", "boot",
                    "ramos", "drivers", "vm"]
+# Top-level commands a module registers under another name than its own.
+COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: list[str] | None) -> list[str]:
+    """Only the module that owns the command in ``argv``, so start-up stays short; else all."""
+    words = [w for w in argv or () if not w.startswith("-")]
+    if words:
+        owner = COMMAND_OWNERS.get(words[0], words[0])
+        if owner in COMMAND_MODULES:
+            return [owner]
+    return COMMAND_MODULES
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``'s command, or for every command when ``argv`` is None."""
     parser = argparse.ArgumentParser(
         prog="diskkit",
         description="Build, inspect, resize and convert disk images (VHD, GPT/MBR, FAT) and "
@@ -31,14 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="never show progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    for name in _modules_for(argv):
         importlib.import_module(f"{__package__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     progress.set_enabled(args.progress)
     try:
         return int(args.func(args) or 0)
