@@ -18,6 +18,18 @@ def size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_new_image_options(parser: argparse.ArgumentParser) -> None:
+    """--block-size, --preallocate and --force: how a new image file is laid out."""
+    from ..vhd import DEFAULT_BLOCK_SIZE
+
+    parser.add_argument("--block-size", type=size_arg, default=DEFAULT_BLOCK_SIZE,
+                        help="dynamic VHD block size, a power of two (default 2M)")
+    parser.add_argument("--preallocate", action="store_true", default=None,
+                        help="reserve every block of a raw or fixed image now (fast, no zero "
+                        "writing; the default for VHDs on Windows, which refuses sparse VHD files)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 

@@ -6,7 +6,7 @@ from .. import vhd
 from ..ops.compact import compact
 from ..ops.convert import CONTAINERS, convert
 from ..units import format_size
-from .common import add_json, emit, size_arg, warn
+from .common import add_json, add_new_image_options, emit, warn
 
 
 def register(sub):
@@ -17,11 +17,7 @@ def register(sub):
     p.add_argument("input", metavar="IN", help="source image (raw, fixed or dynamic VHD)")
     p.add_argument("output", metavar="OUT", help="new image")
     p.add_argument("--to", required=True, choices=CONTAINERS, help="output container")
-    p.add_argument("--block-size", type=size_arg, default=vhd.DEFAULT_BLOCK_SIZE,
-                   help="dynamic VHD block size, a power of two (default 2M)")
-    p.add_argument("--preallocate", action="store_true", default=None,
-                   help="reserve every block of a raw or fixed output")
-    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_new_image_options(p)
     add_json(p)
     p.set_defaults(func=cmd_convert)
 

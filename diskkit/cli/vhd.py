@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import vhd
 from ..units import format_size
-from .common import add_json, emit, emit_report, size_arg, table, warn
+from .common import add_json, add_new_image_options, emit, emit_report, size_arg, table, warn
 
 
 def register(sub):
@@ -21,11 +21,7 @@ def register(sub):
                    help="virtual size: 512, 64M, 5G, 1.5T, 100MiB (multiple of 512, max 2040G)")
     p.add_argument("--type", dest="vhd_type", choices=["fixed", "dynamic"], default="fixed",
                    help="fixed (raw data + footer, default) or dynamic (grows on write)")
-    p.add_argument("--block-size", type=size_arg, default=vhd.DEFAULT_BLOCK_SIZE,
-                   help="dynamic block size, a power of two (default 2M)")
-    p.add_argument("--preallocate", action="store_true", default=None,
-                   help="reserve all blocks of a fixed VHD now (fast, no zero writing)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add_new_image_options(p)
     add_json(p)
     p.set_defaults(func=cmd_create)
 
