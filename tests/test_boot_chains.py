@@ -227,3 +227,18 @@ def test_windows_partition_is_basic_data_else_largest_other():
     mbr = [FakePart(1, 1 << 20, 100 << 20, type_code=0xEF), FakePart(2, 101 << 20, 5 << 20, type_code=0x05),
            FakePart(3, 200 << 20, 50 << 20, type_code=0x07)]
     assert choose_windows_partition("mbr", mbr).index == 3
+
+
+def test_chain_facts_drive_the_ramos_layout_and_refuse_non_ramos_chains():
+    from diskkit.boot.chains import RAMOS_CHAINS, get_chain, ramos_chain
+    from diskkit.ramos.layout import layout_for
+
+    assert "loopback-test" not in RAMOS_CHAINS
+    with pytest.raises(UsageError, match="boots no RAMOS image"):
+        ramos_chain("loopback-test")
+    for name in RAMOS_CHAINS:
+        chain = get_chain(name)
+        assert layout_for(name, 1 << 30).table == chain.vhd_table
+        assert chain.needs_svbus == (name in ("grub2-map", "grub4efi"))
+        assert chain.ms_ramdisk == (name in ("ntloader", "bootmgr-ramdisk"))
+        assert chain.in_ram == (name != "vhd-native")

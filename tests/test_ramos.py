@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from diskkit.errors import DiskkitError, UsageError
-from diskkit.ramos.layout import CHAINS, GPT_BACKUP, layout_for
+from diskkit.boot.chains import RAMOS_CHAINS as CHAINS
+from diskkit.ramos.layout import GPT_BACKUP, layout_for
 from diskkit.ramos.plan import make_plan
 from diskkit.ramos.windows import (DeployOptions, LogFile, Quoted, Step, deploy_script,
                                    render_cmd, run_steps, slim_script)

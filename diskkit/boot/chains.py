@@ -58,17 +58,34 @@ class Rendered:
     warnings: tuple[str, ...] = ()
 
 
+SVBUS = "svbus"            # the third-party SVBus driver finds the loader's RAM disk
+MS_RAMDISK = "ms-ramdisk"  # Microsoft's own ramdisk.sys, set up by the boot manager
+
+
 @dataclass(frozen=True)
 class Chain:
+    """Everything diskkit knows about one boot chain; the one home of these facts."""
+
     name: str
     summary: str
-    filename: str
+    filename: str                       # the config's name the loader reads
     language: str                       # grub | menulst | cmd
     needs_fixed: bool
     grub_modules: tuple[str, ...] | None  # None: not a GRUB chain (no --grub-mkimage)
     needs_fork: str | None               # the GRUB fork providing a non-upstream command
     boots_vhd_esp: bool                  # starts \EFI\BOOT\BOOTX64.EFI inside the VHD
     renderer: Callable[["BootTarget", dict], str] = field(repr=False)
+    in_ram: bool = True                  # the whole VHD is copied into RAM at boot
+    ram_driver: str | None = None        # SVBUS | MS_RAMDISK: who shows Windows its RAM disk
+    vhd_table: str | None = None         # gpt | mbr: the layout `ramos init` makes; None: no RAMOS
+
+    @property
+    def needs_svbus(self) -> bool:
+        return self.ram_driver == SVBUS
+
+    @property
+    def ms_ramdisk(self) -> bool:
+        return self.ram_driver == MS_RAMDISK
 
 
 def _describe(target: BootTarget) -> list[str]:
@@ -258,19 +275,24 @@ def render_vhd_native(target: BootTarget, opts: dict) -> str:
 CHAINS: dict[str, Chain] = {c.name: c for c in [
     Chain("grub2-map", "a1ive GRUB2 'map --mem --rt' + SVBus", "grub.cfg", "grub", True,
           GRUB_BASE_MODULES + ("map",), "a1ive GRUB2 (github.com/a1ive/grub)", True,
-          render_grub2_map),
+          render_grub2_map, ram_driver=SVBUS, vhd_table="gpt"),
     Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst", True,
-          None, None, True, render_grub4efi),
+          None, None, True, render_grub4efi, ram_driver=SVBUS, vhd_table="gpt"),
     Chain("ntloader", "GRUB >= 2.12 + ntloader ram= (Microsoft ramdisk)", "grub.cfg", "grub",
-          True, GRUB_BASE_MODULES + ("linux",), None, False, render_ntloader),
+          True, GRUB_BASE_MODULES + ("linux",), None, False, render_ntloader,
+          ram_driver=MS_RAMDISK, vhd_table="mbr"),
     Chain("bootmgr-ramdisk", "Windows Boot Manager ramdisk entry (bcdedit)", "ramos-bcd.cmd",
-          "cmd", True, None, None, False, render_bootmgr_ramdisk),
+          "cmd", True, None, None, False, render_bootmgr_ramdisk, ram_driver=MS_RAMDISK,
+          vhd_table="mbr"),
     Chain("vhd-native", "Windows Boot Manager native VHD boot (bcdedit, not RAM)",
-          "vhd-native-bcd.cmd", "cmd", False, None, None, False, render_vhd_native),
+          "vhd-native-bcd.cmd", "cmd", False, None, None, False, render_vhd_native,
+          in_ram=False, vhd_table="gpt"),
     Chain("loopback-test", "upstream GRUB: open the VHD with loopback and show it (test)",
           "grub.cfg", "grub", False, GRUB_BASE_MODULES + ("loopback",), None, False,
-          render_loopback_test),
+          render_loopback_test, in_ram=False),
 ]}
+# The chains a RAMOS image is built for (`ramos plan/init/script --chain`).
+RAMOS_CHAINS = tuple(name for name, c in CHAINS.items() if c.vhd_table)
 
 
 def get_chain(name: str) -> Chain:
@@ -278,6 +300,15 @@ def get_chain(name: str) -> Chain:
         return CHAINS[name]
     except KeyError:
         raise UsageError(f"unknown chain {name!r} (choose from {', '.join(CHAINS)})") from None
+
+
+def ramos_chain(name: str) -> Chain:
+    """A chain a RAMOS image can be built for; the loopback test chain is refused."""
+    chain = get_chain(name)
+    if not chain.vhd_table:
+        raise UsageError(f"chain {name!r} boots no RAMOS image (choose from "
+                         f"{', '.join(RAMOS_CHAINS)})")
+    return chain
 
 
 def render(chain_name: str, target: BootTarget, **opts) -> Rendered:

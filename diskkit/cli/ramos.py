@@ -23,7 +23,7 @@ def _rate(text: str) -> float:
 
 
 def register(sub):
-    from ..ramos.layout import CHAINS
+    from ..boot.chains import RAMOS_CHAINS as CHAINS
 
     ramos = sub.add_parser("ramos", help="RAMOS workflow: plan, init, deploy scripts, build",
                            description="Windows in a fixed VHD, loaded wholly into RAM at boot. "

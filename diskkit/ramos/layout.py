@@ -17,6 +17,7 @@ import contextlib
 import os
 from dataclasses import asdict, dataclass
 
+from ..boot.chains import ramos_chain
 from ..boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from ..errors import CorruptImage, UsageError
 from ..fileio import check_new_output, temp_name
@@ -29,11 +30,6 @@ MIN_WINDOWS = 16 * MiB
 MAX_VHD = 2040 * GiB  # the VHD format's limit
 GPT_BACKUP = 33 * 512  # backup entry array (32 sectors) + header at the end of the disk
 ESP_CLUSTER = 512  # 100 MiB / 512 B ~ 200k clusters: FAT32 stays above 65,525 (OVMF insists)
-
-SVBUS_CHAINS = ("grub2-map", "grub4efi")
-MS_RAMDISK_CHAINS = ("ntloader", "bootmgr-ramdisk")
-FILE_CHAINS = ("vhd-native",)
-CHAINS = SVBUS_CHAINS + MS_RAMDISK_CHAINS + FILE_CHAINS
 
 
 
@@ -78,24 +74,17 @@ class Layout:
         return "\n".join([f"{self.table.upper()} layout for {self.chain}:", *rows])
 
 
-def check_chain(chain: str) -> str:
-    if chain not in CHAINS:
-        raise UsageError(f"unknown chain {chain!r} (choose from {', '.join(CHAINS)})")
-    return chain
-
-
 def layout_for(chain: str, disk_size: int) -> Layout:
     """The partitions ``ramos init`` creates for ``chain`` on a disk of ``disk_size`` bytes."""
-    check_chain(chain)
+    table = ramos_chain(chain).vhd_table
     if disk_size % ALIGN:
         raise UsageError(f"VHD size {disk_size} is not a whole number of MiB "
                          "(Hyper-V, Azure and the loaders want 1 MiB multiples)")
     if disk_size > MAX_VHD:
         raise UsageError(f"VHD size {format_size(disk_size)} is above the VHD format's 2040 GiB")
-    if chain in MS_RAMDISK_CHAINS:
+    if table == "mbr":
         end = disk_size
         parts = [PartSpec(1, "windows", ALIGN, end - ALIGN, "0x07", "", "ntfs")]
-        table = "mbr"
     else:
         end = (disk_size - GPT_BACKUP) // ALIGN * ALIGN
         win_start = ALIGN + ESP_SIZE + MSR_SIZE
@@ -104,7 +93,6 @@ def layout_for(chain: str, disk_size: int) -> Layout:
                           "Microsoft reserved partition", None),
                  PartSpec(3, "windows", win_start, end - win_start, BASIC_DATA_GUID,
                           "Basic data partition", "ntfs")]
-        table = "gpt"
     if parts[-1].size < MIN_WINDOWS:
         smallest = parts[-1].start + MIN_WINDOWS + (disk_size - end)
         raise UsageError(f"VHD size {format_size(disk_size)} is too small for the {chain} layout "
@@ -179,7 +167,7 @@ def next_steps(path: str, layout: Layout, ntfs: bool) -> list[str]:
     steps += [
         f"apply Windows: on Windows `diskkit ramos script deploy --vhd D:\\ramos\\"
         f"{os.path.basename(path)} --wim install.wim --index N --chain {layout.chain}"
-        + (" --svbus DIR" if layout.chain in SVBUS_CHAINS else "") + " --out deploy.cmd`, "
+        + (" --svbus DIR" if ramos_chain(layout.chain).needs_svbus else "") + " --out deploy.cmd`, "
         "then run deploy.cmd as administrator"
         + ("; on Linux `... --run` applies the WIM with wimapply" if ntfs else ""),
         f"tune it in a VM: `diskkit vm qemu {path}` or `diskkit vm virtualbox {path}`",

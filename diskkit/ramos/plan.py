@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..units import GiB, MiB, format_size
-from .layout import FILE_CHAINS, SVBUS_CHAINS, Layout, layout_for
+from ..boot.chains import ramos_chain
+from .layout import Layout, layout_for
 
 VHD_FOOTER = 512
 RAM_HEADROOM = 4 * GiB  # field rule (wuyou tid=408544): RAM >= VHD size + 4 GiB
@@ -48,7 +49,8 @@ class Plan:
 
     def to_text(self) -> str:
         lines = [f"chain            {self.chain}"
-                 + ("  (file-backed: nothing is loaded into RAM)" if self.chain in FILE_CHAINS else ""),
+                 + ("" if ramos_chain(self.chain).in_ram
+                    else "  (file-backed: nothing is loaded into RAM)"),
                  f"VHD              {format_size(self.vhd_size)} {self.vhd_type} "
                  f"(a fixed VHD file is {self.file_size} bytes)",
                  f"RAM              {format_size(self.ram)}",
@@ -80,7 +82,7 @@ def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "gru
         raise UsageError("--ram and --ssd-read must be positive")
     layout = layout_for(chain, vhd_size)
     file_size = vhd_size + VHD_FOOTER  # a fixed VHD: the disk's bytes plus a 512-byte footer
-    in_ram = chain not in FILE_CHAINS
+    in_ram = ramos_chain(chain).in_ram
     ram_disk = file_size if in_ram else 0
     plan = Plan(chain, vhd_size, vhd_type, ram, read_rate, file_size, ram_disk, ram - ram_disk,
                 ram_disk / read_rate, max(0, (ram - RAM_HEADROOM) // MiB * MiB), layout)
@@ -104,7 +106,7 @@ def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "gru
         w.append(f"{format_size(vhd_size)} is below what a stock Windows 10/11 needs even after "
                  "Compact OS (~11 GB, Microsoft's figures): plan on a trimmed edition (LTSC, "
                  "no apps), `ramos script slim`, and re-capture into the small VHD")
-    if chain in SVBUS_CHAINS:
+    if ramos_chain(chain).needs_svbus:
         w.append(f"{chain} needs the SVBus driver inside the image, or Windows stops with "
                  "INACCESSIBLE_BOOT_DEVICE (0x7B): `ramos script deploy --svbus DIR`")
     return plan

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..boot.quoting import check_text, cmd_quote
 from ..errors import DiskkitError, UsageError
-from .layout import MS_RAMDISK_CHAINS, check_chain
+from ..boot.chains import ramos_chain
 
 CMD_LOG_DIR = "%DK_LOG%"  # set at the top of every script: a folder beside the script
 
@@ -187,7 +187,7 @@ class DeployOptions:
     apply: bool = True  # False when the image was applied already (Linux wimapply)
 
     def validate(self) -> None:
-        check_chain(self.chain)
+        chain = ramos_chain(self.chain)
         for what, value in (("--vhd", self.vhd), ("--wim", self.wim), ("--drivers", self.drivers),
                             ("--svbus", self.svbus)):
             if value is not None:
@@ -200,7 +200,7 @@ class DeployOptions:
         letters = {self.windows_letter.upper(), self.esp_letter.upper()}
         if len(letters) != 2 or not all(len(x) == 1 and "D" <= x <= "Z" for x in letters):
             raise UsageError("drive letters must be two different letters D-Z")
-        if self.chain in MS_RAMDISK_CHAINS and self.svbus:
+        if chain.ms_ramdisk and self.svbus:
             raise UsageError(f"--svbus: the {self.chain} chain uses Microsoft's ramdisk driver; "
                              "SVBus is for grub2-map and grub4efi")
 
@@ -218,7 +218,7 @@ def deploy_script(opts: DeployOptions) -> Script:
     """attach -> format -> apply -> drivers -> SVBus -> offline registry -> bcdboot -> detach."""
     opts.validate()
     v, s = opts.windows_letter.upper(), opts.esp_letter.upper()
-    ramdisk = opts.chain in MS_RAMDISK_CHAINS
+    ramdisk = ramos_chain(opts.chain).vhd_table == "mbr"
     select = f'select vdisk file="{opts.vhd}"'
     attach = [select, "attach vdisk"]
     if ramdisk:  # MBR, one active NTFS partition (ramos init --chain ntloader|bootmgr-ramdisk)
