@@ -10,7 +10,7 @@ from .. import __version__, progress
 from ..errors import DiskkitError
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
-COMMAND_MODULES = ["vhd", "part", "fat", "convert", "resize", "inspect", "vmdk", "esp", "boot",
+COMMAND_MODULES = ["vhd", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk", "esp", "boot",
                    "ramos", "drivers", "vm"]
 # Top-level commands a module registers under another name than its own.
 COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}

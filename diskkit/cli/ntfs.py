@@ -1,0 +1,219 @@
+"""`diskkit ntfs ...`: info, ls, stat, cat, get (read-only)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from ..errors import UsageError
+from ..progress import progress
+from ..units import format_size
+from .common import add_json, emit, open_target, table
+
+
+@contextlib.contextmanager
+def _target(args):
+    """The volume's device (partition or whole image), read-only; the image is closed after."""
+    dev = open_target(args, args.image, args.part, False)
+    try:
+        yield dev
+    finally:
+        root = dev
+        while getattr(root, "parent", None) is not None:
+            root = root.parent
+        root.close()
+
+
+@contextlib.contextmanager
+def _volume(args):
+    from ..ntfs import NtfsVolume
+
+    with _target(args) as dev:
+        yield NtfsVolume(dev, name=args.image if args.part is None else f"{args.image} "
+                         f"partition {args.part}")
+
+
+def _display(name: str) -> str:
+    """A name printable on any terminal (a lone UTF-16 surrogate becomes U+FFFD)."""
+    return name.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _iso(ts) -> str | None:
+    if ts is None:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_FLAG_LETTERS = (("d", "directory"), ("a", "archive"), ("r", "readonly"), ("h", "hidden"),
+                 ("s", "system"), ("c", "compressed"), ("p", "sparse"), ("l", "reparse"),
+                 ("e", "encrypted"))
+
+
+def _entry_dict(entry, path: str) -> dict:
+    return {"name": entry.name, "path": path, "type": "dir" if entry.is_dir else "file",
+            "size": entry.size, "allocated_size": entry.allocated_size,
+            "modified": _iso(entry.modified), "created": _iso(entry.created),
+            "accessed": _iso(entry.accessed), "mft_changed": _iso(entry.mft_changed),
+            "attributes": entry.attribute_names, "mft_ref": entry.mft_ref,
+            "sequence": entry.sequence, "link_count": entry.link_count,
+            "short_name": entry.short_name, "compressed": entry.compressed or bool(entry.wof),
+            "sparse": entry.sparse, "encrypted": entry.encrypted, "reparse": entry.reparse,
+            "compactos": entry.wof, "streams": entry.streams}
+
+
+# -- handlers ---------------------------------------------------------------------------
+def _info_text(d: dict) -> str:
+    state = "DIRTY (Windows will run chkdsk at the next boot)" if d["dirty"] else "clean"
+    label = f"label {d['label']!r}" if d["label"] else "no label"
+    mft_use = f", {d['mft_records_in_use']:,} in use" if d["mft_records_in_use"] is not None else ""
+    return "\n".join([
+        f"NTFS {d['version']}, {label}, serial {d['serial']}, {state}",
+        f"size {format_size(d['total_bytes'])}: {d['clusters']:,} clusters of "
+        f"{format_size(d['cluster_size'])} ({d['sector_size']}-byte sectors)",
+        f"used {format_size(d['used_bytes'])} ({d['used_clusters']:,} clusters), "
+        f"free {format_size(d['free_bytes'])} ({d['free_clusters']:,} clusters)",
+        f"MFT: {d['mft_records']:,} records of {format_size(d['mft_record_size'])}{mft_use}, "
+        f"{format_size(d['mft_bytes'])} starting at cluster {d['mft_lcn']:,}",
+    ])
+
+
+def cmd_info(args) -> int:
+    with _volume(args) as vol:
+        data = vol.info()
+    emit(args, data, _info_text(data))
+    return 0
+
+
+def _rows(vol, path: str, recursive: bool, metafiles: bool) -> list[dict]:
+    entry = vol.stat(path)
+    if not entry.is_dir:
+        return [_entry_dict(entry, "/" + "/".join(p for p in path.replace("\\", "/").split("/") if p))]
+    if not recursive:
+        base = path.rstrip("/")
+        return [_entry_dict(e, f"{base}/{e.name}") for e in vol.listdir(path, metafiles)]
+    rows = []
+    for dpath, dirs, files in vol.walk(path, metafiles):
+        rows.extend(_entry_dict(e, f"{dpath.rstrip('/')}/{e.name}") for e in dirs + files)
+    rows.sort(key=lambda r: r["path"].split("/"))
+    return rows
+
+
+def cmd_ls(args) -> int:
+    out = []
+    with _volume(args) as vol:
+        for path in args.paths or ["/"]:
+            out.extend(_rows(vol, path, args.recursive, args.all))
+
+    def text(rows):
+        label = (lambda r: r["path"]) if args.recursive else (lambda r: r["name"])
+        if not args.long:
+            return "\n".join(_display(label(r)) + ("/" if r["type"] == "dir" else "")
+                             for r in rows)
+        return table([[_flags_of(r), str(r["size"]), (r["modified"] or "-").replace("T", " ")[:19],
+                       _display(label(r)) + ("/" if r["type"] == "dir" else "")] for r in rows])
+
+    emit(args, out, text)
+    return 0
+
+
+def _flags_of(row: dict) -> str:
+    names = set(row["attributes"]) | ({"compressed"} if row["compressed"] else set())
+    return "".join(c if n in names else "-" for c, n in _FLAG_LETTERS)
+
+
+def cmd_stat(args) -> int:
+    with _volume(args) as vol:
+        data = [_entry_dict(vol.stat(p), p) for p in args.paths]
+
+    def text(items):
+        return "\n\n".join("\n".join(f"{k}: {_display(str(v)) if isinstance(v, str) else v}"
+                                     for k, v in e.items()) for e in items)
+
+    emit(args, data, text)
+    return 0
+
+
+def cmd_cat(args) -> int:
+    with _volume(args) as vol:
+        for path in args.paths:
+            for chunk in vol.iter_read(path, stream=args.stream):
+                sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_get(args) -> int:
+    from ..hostfiles import export
+
+    *sources, dest = args.paths
+    if not sources:
+        raise UsageError("get needs at least one PATH and a host DEST")
+    with _volume(args) as vol, progress(None, "get") as bar:
+        for src in sources:
+            export(vol, src, dest, recursive=args.recursive, on_progress=bar.update)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------
+def _image(p) -> None:
+    p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
+    p.add_argument("--part", type=int, metavar="N",
+                   help="use partition N (1-based) instead of the whole image")
+
+
+def register(sub) -> None:
+    ntfs = sub.add_parser("ntfs", help="NTFS filesystems: info, list, read files (read-only)",
+                          description="Read an NTFS volume on a whole image or a partition "
+                          "(--part N): usage, directory listings, file contents. Paths use '/' "
+                          "and are case-insensitive, as on Windows. Nothing is ever written.")
+    cmds = ntfs.add_subparsers(dest="ntfs_command", metavar="COMMAND")
+    cmds.required = True
+
+    p = cmds.add_parser("info", help="version, label, dirty flag, cluster size, used/free, MFT",
+                        description="Used and free space come from the volume's cluster "
+                        "bitmap ($Bitmap), as Windows counts them.")
+    _image(p)
+    add_json(p)
+    p.set_defaults(func=cmd_info)
+
+    p = cmds.add_parser("ls", help="list directories",
+                        description="List directories (default /). Flags in -l: d directory, "
+                        "a archive, r read-only, h hidden, s system, c compressed (LZNT1 or "
+                        "CompactOS), p sparse, l reparse point, e encrypted.")
+    _image(p)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="directories or files (default /)")
+    p.add_argument("-l", "--long", action="store_true", help="flags, size and modification time")
+    p.add_argument("-r", "--recursive", action="store_true", help="list whole trees")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="include the volume's metafiles ($MFT, $Bitmap, $Extend ...)")
+    add_json(p)
+    p.set_defaults(func=cmd_ls)
+
+    p = cmds.add_parser("stat", help="details of files or directories",
+                        description="Size, times, attributes, MFT record, short name, streams, "
+                        "compression (LZNT1 or CompactOS algorithm) and reparse tag.")
+    _image(p)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    add_json(p)
+    p.set_defaults(func=cmd_stat)
+
+    p = cmds.add_parser("cat", help="write files' contents to stdout",
+                        description="Sparse, compressed and CompactOS files are written "
+                        "decompressed, as Windows reads them.")
+    _image(p)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--stream", metavar="NAME", help="read the alternate data stream NAME")
+    p.set_defaults(func=cmd_cat)
+
+    p = cmds.add_parser("get", help="copy files out to the host",
+                        description="Copy PATH... out of the image to host DEST (into it when "
+                        "it is a directory). -r copies trees; names that could escape DEST are "
+                        "refused and symbolic links on the host are never written through.")
+    _image(p)
+    p.add_argument("paths", nargs="+", metavar="PATH... DEST")
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories recursively")
+    p.set_defaults(func=cmd_get)

@@ -1,0 +1,177 @@
+"""Directory indexes ($I30): the B+ tree of $FILE_NAME keys in $INDEX_ROOT and
+$INDEX_ALLOCATION, ordered and searched as Windows does with the volume's $UpCase table.
+
+Names are compared as UTF-16 code units after upper-casing through $UpCase; names equal that
+way are ordered by their exact code units (so ``a`` and ``A`` can both exist under POSIX
+rules). Each walk visits an index block at most once and never deeper than ``MAX_DEPTH``,
+so a hostile index with loops ends with an error instead of running forever.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..errors import CorruptImage
+from .attributes import DOS, parse_file_name
+from .record import REF_MASK, apply_fixups
+
+INDEX_ROOT = struct.Struct("<IIIB3x")  # indexed attribute type, collation rule, block size, clusters per block
+INDEX_HEADER = struct.Struct("<IIIB3x")  # entries offset, index length, allocated size, flags
+INDEX_BLOCK = struct.Struct("<4sHHQq")  # magic, usa offset, usa count, lsn, block vcn
+INDEX_ENTRY = struct.Struct("<QHHH2x")  # file reference, entry length, key length, flags
+
+ENTRY_HAS_CHILD = 0x01
+ENTRY_LAST = 0x02
+MAX_DEPTH = 32  # a B+ tree of 64 KiB blocks this deep would hold far more names than an MFT
+
+
+class UpCase:
+    """Windows' case folding for one volume, from its 65,536-entry $UpCase table."""
+
+    def __init__(self, table: bytes, where: str = "$UpCase"):
+        if len(table) < 2 * 65536:
+            raise CorruptImage(f"{where}: {len(table)} bytes, expected 131072")
+        units = struct.unpack("<65536H", table[:2 * 65536])
+        self._map = {i: u for i, u in enumerate(units) if u != i}
+
+    def fold(self, name: str) -> str:
+        return name.translate(self._map)
+
+    def key(self, name: str) -> bytes:
+        """The collation key: upper-cased UTF-16 code units, big-endian so bytes compare as units."""
+        return self.fold(name).encode("utf-16-be", "surrogatepass")
+
+
+def exact_key(name: str) -> bytes:
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+class IndexEntry:
+    __slots__ = ("ref", "sequence", "file_name", "child")
+
+    def __init__(self, ref, sequence, file_name, child):
+        self.ref = ref
+        self.sequence = sequence
+        self.file_name = file_name  # None for the last (key-less) entry of a node
+        self.child = child  # VCN of the child block, or None
+
+
+def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
+    """The entries of one node whose index header sits at ``header_at`` in ``buf``."""
+    if header_at + INDEX_HEADER.size > limit:
+        raise CorruptImage(f"{where}: index header outside the node")
+    entries_off, index_len, _, _ = INDEX_HEADER.unpack_from(buf, header_at)
+    pos, end = header_at + entries_off, header_at + index_len
+    if entries_off < INDEX_HEADER.size or end > limit or pos > end:
+        raise CorruptImage(f"{where}: index entries ({entries_off}..{index_len}) lie outside "
+                           f"the {limit - header_at}-byte node")
+    entries = []
+    while True:
+        if pos + INDEX_ENTRY.size > end:
+            raise CorruptImage(f"{where}: index entries end without a last entry")
+        ref, length, key_len, flags = INDEX_ENTRY.unpack_from(buf, pos)
+        child_room = 8 if flags & ENTRY_HAS_CHILD else 0
+        if length < INDEX_ENTRY.size + child_room or length & 7 or pos + length > end or \
+                INDEX_ENTRY.size + key_len + child_room > length:
+            raise CorruptImage(f"{where}: index entry at byte {pos} has bad length {length}")
+        child = int.from_bytes(buf[pos + length - 8:pos + length], "little", signed=True) \
+            if child_room else None
+        if flags & ENTRY_LAST:
+            entries.append(IndexEntry(0, 0, None, child))
+            return entries
+        key_at = pos + INDEX_ENTRY.size
+        name = parse_file_name(buf[key_at:key_at + key_len], f"{where}: index entry at byte {pos}")
+        entries.append(IndexEntry(ref & REF_MASK, ref >> 48, name, child))
+        pos += length
+
+
+class DirectoryIndex:
+    """The $I30 index of one directory: in-order iteration and name lookup."""
+
+    def __init__(self, root_value: bytes, allocation, cluster_size: int, upcase: UpCase,
+                 where: str):
+        """``allocation`` is the $INDEX_ALLOCATION stream (``pread``), or None for small indexes."""
+        self.where = where
+        if len(root_value) < INDEX_ROOT.size + INDEX_HEADER.size:
+            raise CorruptImage(f"{where}: $INDEX_ROOT of {len(root_value)} bytes is too short")
+        _, _, block_size, _ = INDEX_ROOT.unpack_from(root_value)
+        self.root = parse_node(root_value, INDEX_ROOT.size, len(root_value),
+                               f"{where} $INDEX_ROOT")
+        self.allocation = allocation
+        self.block_size = block_size
+        self.vcn_size = cluster_size if block_size >= cluster_size else 512
+        self.upcase = upcase
+        if any(e.child is not None for e in self.root):
+            if allocation is None:
+                raise CorruptImage(f"{where}: index has child blocks but no $INDEX_ALLOCATION")
+            if block_size < 512 or block_size & (block_size - 1) or block_size > 65536:
+                raise CorruptImage(f"{where}: index block size {block_size}")
+
+    def block(self, vcn: int) -> list[IndexEntry]:
+        where = f"{self.where} index block at VCN {vcn}"
+        offset = vcn * self.vcn_size
+        if vcn < 0 or offset + self.block_size > self.allocation.size:
+            raise CorruptImage(f"{where}: outside the {self.allocation.size}-byte "
+                               "$INDEX_ALLOCATION")
+        buf = bytearray(self.allocation.pread(offset, self.block_size))
+        apply_fixups(buf, b"INDX", where)
+        if INDEX_BLOCK.unpack_from(buf)[4] != vcn:
+            raise CorruptImage(f"{where}: block says it is VCN {INDEX_BLOCK.unpack_from(buf)[4]}")
+        return parse_node(buf, INDEX_BLOCK.size, len(buf), where)
+
+    def __iter__(self):
+        """Every entry with a name (DOS names included), in collation order."""
+        seen: set[int] = set()
+
+        def visit(entries, depth):
+            for e in entries:
+                if e.child is not None:
+                    if e.child in seen:
+                        raise CorruptImage(f"{self.where}: index block at VCN {e.child} is "
+                                           "reached twice (loop in the index)")
+                    if depth >= MAX_DEPTH:
+                        raise CorruptImage(f"{self.where}: index deeper than {MAX_DEPTH} levels")
+                    seen.add(e.child)
+                    yield from visit(self.block(e.child), depth + 1)
+                if e.file_name is not None:
+                    yield e
+
+        return visit(self.root, 0)
+
+    def names(self):
+        """Entries as a directory lists them: no DOS-only aliases."""
+        return (e for e in self if e.file_name.namespace != DOS)
+
+    def find(self, name: str) -> IndexEntry | None:
+        """The entry named exactly ``name``, else one equal ignoring case (Windows' rule)."""
+        folded = self.upcase.key(name)
+        target = (folded, exact_key(name))
+        found = self._descend(lambda e: _cmp((self.upcase.key(e.file_name.name),
+                                              exact_key(e.file_name.name)), target))
+        if found is None:
+            found = self._descend(lambda e: _cmp(self.upcase.key(e.file_name.name), folded))
+        return found
+
+    def _descend(self, compare) -> IndexEntry | None:
+        entries, depth, seen = self.root, 0, set()
+        while True:
+            for e in entries:
+                if e.file_name is not None:
+                    c = compare(e)
+                    if c == 0:
+                        return e
+                    if c < 0:
+                        continue
+                if e.child is None:
+                    return None
+                if e.child in seen or depth >= MAX_DEPTH:
+                    raise CorruptImage(f"{self.where}: loop or runaway depth in the index at "
+                                       f"VCN {e.child}")
+                seen.add(e.child)
+                depth += 1
+                entries = self.block(e.child)
+                break  # parse_node ends every node with a last entry, so this always happens
+
+
+def _cmp(a, b) -> int:
+    return (a > b) - (a < b)

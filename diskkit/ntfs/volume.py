@@ -1,0 +1,486 @@
+"""NtfsVolume: files, directories and cluster allocation of an NTFS volume, read-only.
+
+Works over any BlockDevice (a partition slice or a whole image). Paths use ``/`` (``\\`` is
+accepted too) and are looked up case-insensitively through the volume's $UpCase table, as
+Windows does. Everything read from the image is bounded: attribute lists may only name
+extension records that belong to their file, index walks stop at loops, and directory walks
+never enter a directory twice.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ..errors import CorruptImage, NotFound, Unsupported, UsageError
+from . import attributes as av
+from .bitmap import set_runs
+from .bootsector import Geometry, parse_boot_sector
+from .index import DirectoryIndex, UpCase
+from .record import (ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE, ATTRIBUTE_LIST, BITMAP, DATA,
+                     FILE_NAME, INDEX_ALLOCATION, INDEX_ROOT, REPARSE_POINT,
+                     STANDARD_INFORMATION, VOLUME_INFORMATION, VOLUME_NAME, Attribute,
+                     parse_record)
+from .runlist import RunMap, decode_runs
+from .stream import ClusterStream, CompressedStream, ResidentStream, Stream, StreamFile, WofStream
+
+# well-known MFT records
+MFT_RECORD, VOLUME_RECORD, ROOT_RECORD, BITMAP_RECORD, UPCASE_RECORD = 0, 3, 5, 6, 10
+FIRST_USER_RECORD = 16  # records below are the volume's metafiles ($MFT .. $Extend, reserved)
+MAX_ATTRIBUTE_LIST = 1 << 20  # Windows keeps attribute lists under 256 KiB
+RECORD_CACHE = 1024
+
+
+@dataclass
+class Entry:
+    """One file or directory, as ``listdir`` and ``stat`` report it.
+
+    Times are POSIX seconds (UTC) from $STANDARD_INFORMATION, None when unset.
+    """
+
+    name: str
+    is_dir: bool
+    size: int
+    mft_ref: int  # MFT record number
+    sequence: int
+    attributes: int  # FILE_ATTRIBUTE_* bits (readonly, hidden, ..., compressed, sparse)
+    created: float | None = None
+    modified: float | None = None
+    mft_changed: float | None = None
+    accessed: float | None = None
+    allocated_size: int = 0  # bytes of clusters the data occupies (after compression)
+    link_count: int = 1
+    short_name: str | None = None  # the DOS 8.3 alias, when the file has a separate one
+    compressed: bool = False  # LZNT1 ("compressed" attribute)
+    sparse: bool = False
+    encrypted: bool = False
+    reparse: str | None = None  # reparse tag: symlink, junction, wof, ... or hex
+    wof: str | None = None  # CompactOS algorithm (XPRESS4K, LZX, ...) when reparse == "wof"
+    streams: list[str] = field(default_factory=list)  # named data streams
+
+    @property
+    def mtime(self) -> float | None:
+        """The modification time (the name every diskkit filesystem entry shares)."""
+        return self.modified
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return av.flag_names(self.attributes)
+
+    @property
+    def is_metafile(self) -> bool:
+        return self.mft_ref < FIRST_USER_RECORD and self.mft_ref != ROOT_RECORD
+
+
+class Inode:
+    """A file's attributes gathered from its base record and any extension records."""
+
+    __slots__ = ("number", "sequence", "is_dir", "link_count", "attributes", "where")
+
+    def __init__(self, number, sequence, is_dir, link_count, attributes, where):
+        self.number = number
+        self.sequence = sequence
+        self.is_dir = is_dir
+        self.link_count = link_count
+        self.attributes = attributes
+        self.where = where
+
+    def extents(self, type_: int, name: str = "") -> list[Attribute]:
+        found = [a for a in self.attributes if a.type == type_ and a.name == name]
+        if len(found) > 1:
+            found.sort(key=lambda a: a.lowest_vcn)
+        return found
+
+    def first(self, type_: int, name: str = "") -> Attribute | None:
+        for a in self.attributes:
+            if a.type == type_ and a.name == name and a.lowest_vcn == 0:
+                return a
+        return None
+
+    def file_names(self) -> list[av.FileName]:
+        return [av.parse_file_name(a.value, a.describe()) for a in self.attributes
+                if a.type == FILE_NAME and a.resident]
+
+
+def split_path(path: str) -> list[str]:
+    """``/Windows//System32/`` -> ``['Windows', 'System32']``; ``..`` is refused."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
+    if ".." in parts:
+        raise UsageError(f"{path}: '..' is not supported in NTFS paths")
+    return parts
+
+
+def join(parent: str, name: str) -> str:
+    return parent.rstrip("/") + "/" + name
+
+
+class NtfsVolume:
+    """Read-only access to an NTFS volume on ``dev``; see the module docstring."""
+
+    def __init__(self, dev, name: str | None = None):
+        self.dev = dev
+        self.name = name or getattr(dev, "name", "<ntfs>")
+        self.geometry: Geometry = parse_boot_sector(dev.read_at(0, 512),
+                                                    f"{self.name}: NTFS boot sector")
+        g = self.geometry
+        self._records: OrderedDict = OrderedDict()
+        self._upcase: UpCase | None = None
+        self._bitmap: bytes | None = None
+        # bootstrap: record 0 straight from the boot sector's LCN maps the start of the MFT,
+        # which is enough to reach the extension records of a fragmented $MFT
+        raw = dev.read_at(g.mft_lcn * g.cluster_size, g.record_size)
+        record = parse_record(raw, MFT_RECORD, f"{self.name}: MFT record 0")
+        first = [a for a in record.attributes if a.type == DATA and not a.name]
+        if not first or first[0].resident:
+            raise CorruptImage(f"{self.name}: MFT record 0 has no non-resident $DATA")
+        self._mft: Stream = self._attribute_stream(first, f"{self.name}: $MFT")
+        self._mft = self.stream(self.inode(MFT_RECORD), DATA)
+
+    # -- records and attributes ---------------------------------------------------------
+    def record(self, number: int):
+        cached = self._records.get(number)
+        if cached is not None:
+            self._records.move_to_end(number)
+            return cached
+        rs = self.geometry.record_size
+        if number < 0 or (number + 1) * rs > self._mft.size:
+            raise CorruptImage(f"{self.name}: MFT record {number} is beyond the "
+                               f"{self._mft.size // rs}-record MFT")
+        rec = parse_record(self._mft.pread(number * rs, rs), number,
+                           f"{self.name}: MFT record {number}")
+        self._records[number] = rec
+        if len(self._records) > RECORD_CACHE:
+            self._records.popitem(last=False)
+        return rec
+
+    def inode(self, number: int, sequence: int = 0) -> Inode:
+        """The file in MFT record ``number``; ``sequence`` (when not 0) must match it."""
+        where = f"{self.name}: MFT record {number}"
+        rec = self.record(number)
+        if not rec.in_use:
+            raise CorruptImage(f"{where}: referenced but not in use")
+        if rec.base:
+            raise CorruptImage(f"{where}: referenced as a file but is an extension of record "
+                               f"{rec.base}")
+        if sequence and rec.sequence != sequence:
+            raise CorruptImage(f"{where}: stale reference (sequence {sequence}, record has "
+                               f"{rec.sequence})")
+        attrs = rec.attributes
+        lists = [a for a in attrs if a.type == ATTRIBUTE_LIST]
+        if lists:
+            attrs = [a for a in attrs if a.type != ATTRIBUTE_LIST]
+            stream = self._attribute_stream(lists, f"{where} $ATTRIBUTE_LIST")
+            if stream.size > MAX_ATTRIBUTE_LIST:
+                raise CorruptImage(f"{where}: $ATTRIBUTE_LIST of {stream.size} bytes")
+            seen = {number}
+            for item in av.parse_attribute_list(stream.read_all(), f"{where} $ATTRIBUTE_LIST"):
+                if item.record in seen:
+                    continue
+                seen.add(item.record)
+                ext = self.record(item.record)
+                if not ext.in_use or ext.base != number:
+                    raise CorruptImage(f"{where}: attribute list names record {item.record}, "
+                                       f"which does not belong to this file")
+                attrs = attrs + ext.attributes
+        return Inode(number, rec.sequence, rec.is_directory, rec.link_count, attrs, where)
+
+    def _attribute_stream(self, extents: list[Attribute], where: str) -> Stream:
+        first = extents[0]
+        if first.resident:
+            if len(extents) > 1:
+                raise CorruptImage(f"{where}: resident attribute with several extents")
+            return ResidentStream(first.value)
+        if first.lowest_vcn != 0:
+            raise CorruptImage(f"{where}: first extent starts at VCN {first.lowest_vcn}")
+        g = self.geometry
+        runs = []
+        for ext in extents:
+            if ext.resident:
+                raise CorruptImage(f"{where}: resident extent in a non-resident attribute")
+            runs += decode_runs(ext.runs_data, ext.lowest_vcn, ext.highest_vcn,
+                                g.total_clusters, where)
+        runmap = RunMap(runs, where)
+        size, init = first.data_size, first.initialized_size
+        if init > size or size > runmap.clusters * g.cluster_size:
+            raise CorruptImage(f"{where}: sizes do not fit the run list (data {size}, "
+                               f"initialized {init}, mapped {runmap.clusters * g.cluster_size})")
+        if first.flags & ATTR_ENCRYPTED:
+            raise Unsupported(f"{where}: EFS-encrypted data cannot be read offline")
+        if first.flags & ATTR_COMPRESSED and first.compression_unit:
+            return CompressedStream(self.dev, g.cluster_size, runmap, size, init,
+                                    first.compression_unit, where)
+        return ClusterStream(self.dev, g.cluster_size, runmap, size, init, where)
+
+    def stream(self, inode: Inode, type_: int = DATA, name: str = "") -> Stream | None:
+        """One attribute of ``inode`` as a stream (None if absent)."""
+        extents = inode.extents(type_, name)
+        if not extents:
+            return None
+        label = f"{inode.where} {extents[0].type_name}" + (f":{name}" if name else "")
+        return self._attribute_stream(extents, label)
+
+    # -- volume metadata ----------------------------------------------------------------
+    @property
+    def upcase(self) -> UpCase:
+        if self._upcase is None:
+            stream = self.stream(self.inode(UPCASE_RECORD))
+            if stream is None:
+                raise CorruptImage(f"{self.name}: $UpCase has no data")
+            self._upcase = UpCase(stream.pread(0, 131072), f"{self.name}: $UpCase")
+        return self._upcase
+
+    def bitmap(self) -> bytes:
+        """The cluster allocation bitmap ($Bitmap), one bit per cluster, 1 = in use."""
+        if self._bitmap is None:
+            stream = self.stream(self.inode(BITMAP_RECORD))
+            need = (self.geometry.total_clusters + 7) // 8
+            if stream is None or stream.size < need:
+                raise CorruptImage(f"{self.name}: $Bitmap holds {stream.size if stream else 0} "
+                                   f"bytes, {need} needed for {self.geometry.total_clusters} "
+                                   "clusters")
+            self._bitmap = stream.pread(0, need)
+        return self._bitmap
+
+    def used_clusters(self) -> int:
+        total = self.geometry.total_clusters
+        bits = int.from_bytes(self.bitmap(), "little") & ((1 << total) - 1)
+        return bits.bit_count()
+
+    def used_ranges(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` byte ranges of the volume that hold data: the clusters in use,
+        and the tail after the last whole cluster (the backup boot sector lives there)."""
+        g = self.geometry
+        cs = g.cluster_size
+        ranges = [(lcn * cs, n * cs) for lcn, n in set_runs(self.bitmap(), g.total_clusters)]
+        tail = g.total_clusters * cs
+        end = g.size + g.sector_size
+        if ranges and ranges[-1][0] + ranges[-1][1] == tail:
+            start, _ = ranges.pop()
+            ranges.append((start, end - start))
+        else:
+            ranges.append((tail, end - tail))
+        return ranges
+
+    def free_ranges(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` byte ranges of free clusters (what ``used_ranges`` leaves out)."""
+        cs = self.geometry.cluster_size
+        total = self.geometry.total_clusters
+        return [(lcn * cs, n * cs) for lcn, n in set_runs(self.bitmap(), total, value=0)]
+
+    def _volume_inode(self) -> Inode:
+        return self.inode(VOLUME_RECORD)
+
+    def volume_information(self) -> av.VolumeInformation:
+        attr = self._volume_inode().first(VOLUME_INFORMATION)
+        if attr is None or not attr.resident:
+            raise CorruptImage(f"{self.name}: $Volume has no $VOLUME_INFORMATION")
+        return av.parse_volume_information(attr.value, f"{self.name}: $VOLUME_INFORMATION")
+
+    @property
+    def label(self) -> str:
+        attr = self._volume_inode().first(VOLUME_NAME)
+        if attr is None or not attr.resident:
+            return ""
+        return attr.value.decode("utf-16-le", "replace")
+
+    @property
+    def dirty(self) -> bool:
+        return self.volume_information().dirty
+
+    def info(self) -> dict:
+        g = self.geometry
+        vi = self.volume_information()
+        used = self.used_clusters()
+        mft = self.inode(MFT_RECORD)
+        mft_bitmap = self.stream(mft, BITMAP)
+        records = self._mft.size // g.record_size
+        in_use = None
+        if mft_bitmap is not None:
+            bits = int.from_bytes(mft_bitmap.read_all(), "little") & ((1 << records) - 1)
+            in_use = bits.bit_count()
+        cs = g.cluster_size
+        return {
+            "label": self.label, "version": f"{vi.major}.{vi.minor}", "dirty": vi.dirty,
+            "serial": g.serial_text, "serial64": f"{g.serial:016X}",
+            "sector_size": g.sector_size, "cluster_size": cs, "size": g.size,
+            "clusters": g.total_clusters, "used_clusters": used,
+            "free_clusters": g.total_clusters - used, "total_bytes": g.total_clusters * cs,
+            "used_bytes": used * cs, "free_bytes": (g.total_clusters - used) * cs,
+            "mft_record_size": g.record_size, "mft_records": records,
+            "mft_records_in_use": in_use, "mft_bytes": self._mft.size,
+            "mft_lcn": g.mft_lcn, "mftmirr_lcn": g.mftmirr_lcn,
+            "index_block_size": g.index_block_size, "hidden_sectors": g.hidden_sectors,
+        }
+
+    # -- directories --------------------------------------------------------------------
+    def index(self, inode: Inode) -> DirectoryIndex:
+        root = inode.first(INDEX_ROOT, "$I30")
+        if root is None or not root.resident:
+            raise CorruptImage(f"{inode.where}: directory without an $I30 index root")
+        allocation = self.stream(inode, INDEX_ALLOCATION, "$I30")
+        return DirectoryIndex(root.value, allocation, self.geometry.cluster_size, self.upcase,
+                              f"{inode.where} $I30")
+
+    def _resolve(self, path: str) -> tuple[Inode, str, int]:
+        """The inode at ``path``, its name as stored, and its parent's record number."""
+        node = self.inode(ROOT_RECORD)
+        name, parent, walked = "", ROOT_RECORD, ""
+        for part in split_path(path):
+            walked += "/" + part
+            if not node.is_dir:
+                raise NotFound(f"{path}: {walked.rsplit('/', 1)[0] or '/'} is not a directory")
+            found = self.index(node).find(part)
+            if found is None:
+                raise NotFound(f"{path}: no such file or directory")
+            parent = node.number
+            node = self.inode(found.ref, found.sequence)
+            name = found.file_name.name
+            if found.file_name.namespace == av.DOS:  # reached through the 8.3 alias
+                name = next((fn.name for fn in node.file_names()
+                             if fn.parent == parent and fn.namespace != av.DOS), name)
+        return node, name, parent
+
+    def _entry(self, inode: Inode, name: str, parent: int) -> Entry:
+        si_attr = inode.first(STANDARD_INFORMATION)
+        if si_attr is None or not si_attr.resident:
+            raise CorruptImage(f"{inode.where}: no $STANDARD_INFORMATION")
+        si = av.parse_standard_information(si_attr.value, inode.where)
+        entry = Entry(name=name, is_dir=inode.is_dir, size=0, mft_ref=inode.number,
+                      sequence=inode.sequence, attributes=si.attributes | (0x10 * inode.is_dir),
+                      created=av.to_posix(si.created), modified=av.to_posix(si.modified),
+                      mft_changed=av.to_posix(si.mft_changed), accessed=av.to_posix(si.accessed),
+                      link_count=inode.link_count)
+        for attr in inode.attributes:
+            if attr.type == DATA:
+                if attr.name:
+                    if attr.lowest_vcn == 0:
+                        entry.streams.append(attr.name)
+                elif attr.lowest_vcn == 0:
+                    entry.size = 0 if inode.is_dir else attr.data_size
+                    entry.allocated_size = attr.compressed_size
+                    entry.compressed = bool(attr.flags & ATTR_COMPRESSED)
+                    entry.sparse = bool(attr.flags & ATTR_SPARSE)
+                    entry.encrypted = bool(attr.flags & ATTR_ENCRYPTED)
+            elif attr.type == FILE_NAME and attr.resident:
+                fn = av.parse_file_name(attr.value, inode.where)
+                if fn.parent == parent and fn.namespace == av.DOS:
+                    entry.short_name = fn.name
+            elif attr.type == REPARSE_POINT:
+                point = self._reparse(inode, attr)
+                entry.reparse = point.kind
+                if point.tag == av.REPARSE_WOF:
+                    entry.wof = av.parse_wof(point, inode.where).description
+        if entry.wof and av.WOF_STREAM in entry.streams:
+            entry.streams.remove(av.WOF_STREAM)
+        return entry
+
+    def _reparse(self, inode: Inode, attr: Attribute) -> av.ReparsePoint:
+        value = attr.value if attr.resident else self.stream(inode, REPARSE_POINT).pread(0, 65536)
+        return av.parse_reparse_point(value, f"{inode.where} $REPARSE_POINT")
+
+    def stat(self, path: str) -> Entry:
+        inode, name, parent = self._resolve(path)
+        return self._entry(inode, name or "/", parent)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self._resolve(path)
+        except NotFound:
+            return False
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        return self._resolve(path)[0].is_dir
+
+    def _list(self, inode: Inode, metafiles: bool) -> list[Entry]:
+        out = []
+        for e in self.index(inode).names():
+            if e.ref == inode.number or (not metafiles and e.ref < FIRST_USER_RECORD):
+                continue  # the root's "." entry; $MFT and the other metafiles
+            child = self.inode(e.ref, e.sequence)
+            out.append(self._entry(child, e.file_name.name, inode.number))
+        return out
+
+    def listdir(self, path: str = "/", metafiles: bool = False) -> list[Entry]:
+        """The entries of a directory in the index's order; metafiles ($MFT ...) on request."""
+        inode, _, _ = self._resolve(path)
+        if not inode.is_dir:
+            raise UsageError(f"{path}: not a directory")
+        return self._list(inode, metafiles)
+
+    def walk(self, path: str = "/", metafiles: bool = False):
+        """Like os.walk, top-down: yield ``(dirpath, dirs, files)`` with Entry lists.
+
+        Removing entries from ``dirs`` skips them; a directory reached twice (hard-linked or
+        a hostile index naming an ancestor) is not entered again.
+        """
+        inode, _, _ = self._resolve(path)
+        if not inode.is_dir:
+            raise UsageError(f"{path}: not a directory")
+        start = "/" + "/".join(split_path(path))
+        seen = {inode.number}
+        stack = [(start, inode)]
+        while stack:
+            dpath, node = stack.pop()
+            entries = self._list(node, metafiles)
+            dirs = [e for e in entries if e.is_dir]
+            files = [e for e in entries if not e.is_dir]
+            yield dpath, dirs, files
+            for d in reversed(dirs):
+                if d.mft_ref not in seen:
+                    seen.add(d.mft_ref)
+                    stack.append((join(dpath, d.name), self.inode(d.mft_ref, d.sequence)))
+
+    # -- file data ----------------------------------------------------------------------
+    def _data(self, inode: Inode, path: str, stream: str | None) -> Stream:
+        if stream:
+            found = self.stream(inode, DATA, stream)
+            if found is None:
+                raise NotFound(f"{path}: no stream named {stream!r}")
+            return found
+        if inode.is_dir:
+            raise UsageError(f"{path}: is a directory")
+        reparse = inode.first(REPARSE_POINT)
+        if reparse is not None:
+            point = self._reparse(inode, reparse)
+            if point.tag == av.REPARSE_WOF:
+                return self._wof(inode, point, path)
+        data = self.stream(inode, DATA)
+        return data if data is not None else ResidentStream(b"")
+
+    def _wof(self, inode: Inode, point: av.ReparsePoint, path: str) -> Stream:
+        info = av.parse_wof(point, inode.where)
+        if info.provider != av.WOF_PROVIDER_FILE:
+            raise Unsupported(f"{path}: {info.description}; its data is not in this volume")
+        if info.algorithm not in av.WOF_ALGORITHMS:
+            raise Unsupported(f"{path}: CompactOS algorithm {info.algorithm} is unknown")
+        packed = self.stream(inode, DATA, av.WOF_STREAM)
+        unnamed = inode.first(DATA)
+        if packed is None or unnamed is None:
+            raise CorruptImage(f"{inode.where}: CompactOS file without its "
+                               f"{av.WOF_STREAM} stream or $DATA")
+        algorithm, chunk = av.WOF_ALGORITHMS[info.algorithm]
+        return WofStream(packed, unnamed.data_size, algorithm, chunk,
+                         f"{inode.where} {av.WOF_STREAM}")
+
+    def open(self, path: str, stream: str | None = None) -> StreamFile:
+        """A read-only file object (read, readinto, seek, tell) over a file's data.
+
+        ``stream`` names an alternate data stream; CompactOS files read decompressed.
+        """
+        inode, _, _ = self._resolve(path)
+        return StreamFile(self._data(inode, path, stream), path)
+
+    def iter_read(self, path: str, stream: str | None = None, chunk: int = 4 << 20):
+        inode, _, _ = self._resolve(path)
+        return self._data(inode, path, stream).chunks(chunk)
+
+    def read_file(self, path: str, stream: str | None = None,
+                  max_size: int | None = 1 << 30) -> bytes:
+        """A whole file in memory; files over ``max_size`` are refused (stream them with open)."""
+        inode, _, _ = self._resolve(path)
+        data = self._data(inode, path, stream)
+        if max_size is not None and data.size > max_size:
+            raise UsageError(f"{path}: {data.size} bytes is more than read_file's limit of "
+                             f"{max_size}; use open() to stream it")
+        return data.read_all()
