@@ -229,7 +229,7 @@ def fat_pure_parsers(data: bytes, where: str) -> None:
         directory.parse_directory(data, fat32=False)
         directory.parse_directory(data, fat32=True)
     elif where == "boot":
-        bootsector.parse_boot_sector(data[:512].ljust(512, b"\0"), 40 << 20)
+        bootsector.parse_boot_sector(data[:512].ljust(512, b"\0"))
     elif where == "fsinfo":
         bootsector.parse_fsinfo(data[:512].ljust(512, b"\0"))
 

@@ -11,7 +11,7 @@ from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, ne
 from oracles import diskkit, run
 
 from diskkit.errors import AlreadyExists, DiskkitError, NoSpace, NotFound, UsageError
-from diskkit.fat import FatFS, check, mkfs
+from diskkit.fat import FatFS, check, hosttree, mkfs
 from diskkit.units import MiB
 
 NAMES = ["grub.cfg", "README.md", "Makefile", "A Long File Name With Spaces.txt",
@@ -52,7 +52,7 @@ def test_put_tree_read_back_by_every_oracle(volume, tmp_path):
     src = str(tmp_path / "src")
     make_host_tree(src)
     with FatFS(dev) as fs:
-        fs.put(src, "/", recursive=True)
+        hosttree.put(fs, src, "/", recursive=True)
         expected = {os.path.join("src", k) if k != "." else "src": v
                     for k, v in host_tree(src).items()}
         expected["src"] = None
@@ -175,7 +175,7 @@ def test_host_mtime_kept(volume, tmp_path):
     host.write_bytes(b"data")
     os.utime(host, (1600000000, 1600000000))  # 2020-09-13 12:26:40 UTC
     with FatFS(dev) as fs:
-        fs.put(str(host), "/")
+        hosttree.put(fs, str(host), "/")
         assert fs.stat("/f.txt").mtime == 1600000000
     dev.close()
     out = tmp_path / "out"

@@ -186,17 +186,17 @@ def test_get_single_file_onto_symlink(variants, tmp_path):
 
 
 def test_api_get_refuses_hostile_names(variants, tmp_path):
-    """FatFS.get on every hostile name: a DiskkitError or a file inside the destination."""
+    """hosttree.get on every hostile name: a DiskkitError or a file inside the destination."""
     from diskkit.blockdev import FileDevice
     from diskkit.errors import DiskkitError
 
-    FatFS = need_api("diskkit.fat:FatFS")
+    FatFS, get = need_api("diskkit.fat:FatFS", "diskkit.fat.hosttree:get")
     for name in [n for n in NAMES if n.startswith("name-")]:
         dest = tmp_path / name
         dest.mkdir()
         dev = FileDevice(variants[name].path)
         try:
-            FatFS(dev).get("/", str(dest), recursive=True)
+            get(FatFS(dev), "/", str(dest), recursive=True)
         except DiskkitError:
             pass
         finally:

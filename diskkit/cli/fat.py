@@ -71,13 +71,14 @@ def _entry_dict(entry, path: str) -> dict:
 # -- handlers ---------------------------------------------------------------------------
 def cmd_mkfs(args) -> int:
     from ..fat import mkfs
+    from ..fat.bootsector import format_serial
 
     with _target(args, True) as dev:
         layout = mkfs(dev, fat_type=args.fat, label=args.label, cluster_size=args.cluster_size,
                       volume_id=args.volume_id, hidden_sectors=None)
     data = {"fat_type": layout.fat_type, "cluster_size": layout.cluster_size,
             "clusters": layout.cluster_count, "size": layout.size,
-            "volume_id": f"{layout.volume_id >> 16:04X}-{layout.volume_id & 0xFFFF:04X}",
+            "volume_id": format_serial(layout.serial),
             "label": layout.label.decode("ascii").rstrip(),
             "hidden_sectors": layout.hidden_sectors}
     emit(args, data, lambda d: (f"FAT{d['fat_type']}, {format_size(d['size'])}, "
@@ -149,10 +150,12 @@ def cmd_get(args) -> int:
     *sources, dest = args.paths
     if not sources:
         raise UsageError("get needs at least one PATH and a host DEST")
+    from ..fat import hosttree
+
     with _fs(args) as fs, progress(None, "get") as bar:
         fs.on_progress = bar.update
         for src in sources:
-            fs.get(src, dest, recursive=args.recursive)
+            hosttree.get(fs, src, dest, recursive=args.recursive)
     return 0
 
 
@@ -160,11 +163,13 @@ def cmd_put(args) -> int:
     *sources, dest = args.paths
     if not sources:
         raise UsageError("put needs at least one host SRC and a DEST path in the image")
-    with _fs(args, True) as fs, progress(None, "put") as bar:
+    from ..fat import hosttree
+
+    with _fs(args, True) as fs, progress(None, "put") as bar, fs.transaction():
         fs.on_progress = bar.update
         for src in sources:
-            fs.put(src, dest, recursive=args.recursive,
-                   on_skip=lambda p: warn(f"{p}: not a regular file or directory, skipped"))
+            hosttree.put(fs, src, dest, recursive=args.recursive,
+                         on_skip=lambda p: warn(f"{p}: not a regular file or directory, skipped"))
     return 0
 
 

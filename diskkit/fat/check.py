@@ -12,11 +12,11 @@ from ..errors import DiskkitError
 from ..report import Report
 from . import names
 from .bootsector import parse_fsinfo
-from .directory import MAX_DIR_SLOTS, SLOT, parse_directory
-from .fs import FatFS, cluster_runs
+from .directory import DOT, DOTDOT, MAX_DIR_SLOTS, SLOT, parse_directory
+from .fs import FatFS
+from .table import cluster_runs
 from .table import _INVERT01, _free_map_from_bytes
 
-_DOT, _DOTDOT = b".          ", b"..         "
 _COMPARE_CHUNK = 4 * 1024 * 1024
 
 
@@ -153,7 +153,7 @@ class _Checker:
             for entry in entries:
                 if (cluster, entry.slot) in self.skip:
                     continue
-                if entry.raw11 in (_DOT, _DOTDOT):
+                if entry.raw11 in (DOT, DOTDOT):
                     continue
                 child = FatFS.join(path, entry.name)
                 self.check_name(entry, child)
@@ -184,7 +184,7 @@ class _Checker:
 
     def check_dots(self, entries, own: int, parent: int, path: str) -> None:
         where = f"fat {path}"
-        if len(entries) < 2 or entries[0].raw11 != _DOT or entries[1].raw11 != _DOTDOT:
+        if len(entries) < 2 or entries[0].raw11 != DOT or entries[1].raw11 != DOTDOT:
             self.report.error(where, "directory does not start with '.' and '..'")
             return
         if entries[0].cluster != own:
@@ -321,7 +321,7 @@ def _plan_duplicates(fs: FatFS):
             if any(fs._contains(cluster, d) for d, _, _ in group):
                 raise Unsupported(f"directory at cluster {cluster} is listed inside itself ({paths})")
             sub = fs.directory(cluster, keep[2])
-            dotdot = [e.cluster for e in sub.dots if e.raw11 == _DOTDOT]
+            dotdot = [e.cluster for e in sub.dots if e.raw11 == DOTDOT]
 
             def parent_of(d):
                 return 0 if d.first == fs.root_cluster else d.first

@@ -1,27 +1,29 @@
 """Directory entries: the 32-byte short entry, FAT timestamps, and parsing a directory's bytes.
 
-Directories are parsed with ``struct`` rather than construct: a put of thousands of files
-parses and builds tens of thousands of entries, and construct is slow per item.
+The short entry is a ctypes structure rather than a construct one: a put of thousands of files
+parses and builds tens of thousands of entries, and construct is slow per item. ``Directory``
+is the editor of one directory: its bytes cached, its names indexed, its slots reused.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
-import struct
 import time
 from dataclasses import dataclass, field
 
+from ..errors import AlreadyExists, CorruptImage, NoSpace
 from . import names
+from .table import cluster_runs
 
 ATTR_READ_ONLY, ATTR_HIDDEN, ATTR_SYSTEM = 0x01, 0x02, 0x04
 ATTR_VOLUME_ID, ATTR_DIRECTORY, ATTR_ARCHIVE = 0x08, 0x10, 0x20
 SLOT = 32
 MAX_DIR_SLOTS = 65536  # fatgen103: a directory holds at most 65,536 entries (2 MiB)
 DELETED = 0xE5
-
-SHORT_ENTRY = struct.Struct("<11sBBBHHHHHHHI")
-# name, attr, nt_flags, ctime_tenth, ctime, cdate, adate, cluster_hi, wtime, wdate, cluster_lo, size
-
+DOT, DOTDOT = b".          ", b"..         "
+# first byte of a slot -> 0 if the slot is free (never used or deleted), else 1
+_FREE_SLOT = bytes(0 if b in (0, DELETED) else 1 for b in range(256))
 
 def fat_datetime(ts: float) -> tuple[int, int, int]:
     """``(date, time, tenths)`` of a POSIX time, in UTC, clamped to FAT's 1980..2107 range."""
@@ -63,25 +65,54 @@ def timestamp(host_mtime: float | None = None) -> float:
     return time.time() if host_mtime is None else host_mtime
 
 
-@dataclass
-class Entry:
-    """One file or directory as a directory lists it."""
+class ShortEntry(ctypes.LittleEndianStructure):
+    """The 32-byte short directory entry (fatgen103 section 6); ``bytes(entry)`` is its disk form."""
 
-    name: str  # long name, or the short name with lowercase flags applied
-    raw11: bytes
-    attr: int
-    nt_flags: int
-    cluster: int
-    size: int
-    cdate: int = 0
-    ctime: int = 0
-    ctime_tenth: int = 0
-    adate: int = 0
-    wdate: int = 0
-    wtime: int = 0
-    slot: int = 0  # index of the short entry in its directory
-    first_slot: int = 0  # index of the first LFN slot (== slot without LFN)
-    has_lfn: bool = False
+    _pack_ = 1
+    _fields_ = [
+        ("raw_name", ctypes.c_ubyte * 11),  # 8.3, space padded; a leading 0x05 stands for 0xE5
+        ("attr", ctypes.c_uint8),
+        ("nt_flags", ctypes.c_uint8),  # Windows NT: lowercase base (0x08) / extension (0x10)
+        ("ctime_tenth", ctypes.c_uint8),
+        ("ctime", ctypes.c_uint16),
+        ("cdate", ctypes.c_uint16),
+        ("adate", ctypes.c_uint16),
+        ("cluster_hi", ctypes.c_uint16),  # FAT32 only
+        ("wtime", ctypes.c_uint16),
+        ("wdate", ctypes.c_uint16),
+        ("cluster_lo", ctypes.c_uint16),
+        ("size", ctypes.c_uint32),
+    ]
+
+
+class Entry(ShortEntry):
+    """One file or directory as a directory lists it: its short entry, name and position."""
+
+    name = ""  # long name, or the short name with lowercase flags applied
+    slot = 0  # index of the short entry in its directory
+    first_slot = 0  # index of the first LFN slot (== slot without LFN)
+    has_lfn = False
+
+    def __init__(self, name: str = "", raw11: bytes = b" " * 11, attr: int = 0, cluster: int = 0,
+                 size: int = 0, nt_flags: int = 0):
+        super().__init__(attr=attr, nt_flags=nt_flags, size=size)
+        self.name, self.raw11, self.cluster = name, raw11, cluster
+
+    @property
+    def raw11(self) -> bytes:
+        return bytes(self.raw_name)
+
+    @raw11.setter
+    def raw11(self, value: bytes) -> None:
+        self.raw_name[:] = value
+
+    @property
+    def cluster(self) -> int:
+        return self.cluster_hi << 16 | self.cluster_lo
+
+    @cluster.setter
+    def cluster(self, value: int) -> None:
+        self.cluster_hi, self.cluster_lo = value >> 16, value & 0xFFFF
 
     @property
     def is_dir(self) -> bool:
@@ -99,10 +130,12 @@ class Entry:
     def created(self) -> float | None:
         return from_fat_datetime(self.cdate, self.ctime, self.ctime_tenth)
 
+    def copy(self) -> "Entry":
+        """A new entry with the same fields (name and position not included)."""
+        return Entry.from_buffer_copy(self)
+
     def pack(self) -> bytes:
-        return SHORT_ENTRY.pack(self.raw11, self.attr, self.nt_flags, self.ctime_tenth, self.ctime,
-                                self.cdate, self.adate, self.cluster >> 16, self.wtime, self.wdate,
-                                self.cluster & 0xFFFF, self.size)
+        return bytes(self)
 
     def stamp(self, ts: float) -> None:
         date, tm, tenth = fat_datetime(ts)
@@ -110,13 +143,17 @@ class Entry:
         self.wdate, self.wtime, self.adate = date, tm, date
 
 
-def unpack_short(slot: bytes, index: int, name: str | None = None, first_slot: int | None = None,
-                 fat32: bool = True) -> Entry:
-    (raw11, attr, nt, tenth, ctime, cdate, adate, hi, wtime, wdate, lo, size) = SHORT_ENTRY.unpack(slot)
-    cluster = (hi << 16 | lo) if fat32 else lo
-    return Entry(name or names.decode_short(raw11, nt), raw11, attr, nt, cluster, size, cdate, ctime,
-                 tenth, adate, wdate, wtime, index, index if first_slot is None else first_slot,
-                 name is not None)
+def unpack_short(data, offset: int, index: int, name: str | None = None,
+                 first_slot: int | None = None, fat32: bool = True) -> Entry:
+    """The short entry at ``offset`` of ``data``, as slot ``index`` of its directory."""
+    entry = Entry.from_buffer_copy(data, offset)
+    if not fat32:
+        entry.cluster_hi = 0  # FAT12/16 keep other things there (OS/2 extended attributes)
+    entry.name = name or names.decode_short(entry.raw11, entry.nt_flags)
+    entry.slot = index
+    entry.first_slot = index if first_slot is None else first_slot
+    entry.has_lfn = name is not None
+    return entry
 
 
 @dataclass
@@ -183,7 +220,7 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
                 orphan(lfn_start, len(pending), f"long name with {why} before "
                        f"{names.short_display(slot[:11])!r}")
             pending = []
-        entry = unpack_short(slot, i, long_name, first_slot, fat32)
+        entry = unpack_short(data, i * SLOT, i, long_name, first_slot, fat32)
         if attr & ATTR_VOLUME_ID and not attr & ATTR_DIRECTORY:
             out.label = entry
             continue
@@ -196,8 +233,198 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
 
 def dot_entries(own: int, parent: int, ts: float) -> bytes:
     """The ``.`` and ``..`` entries that open every subdirectory (parent 0 means the root)."""
-    dot = Entry("", b".          ", ATTR_DIRECTORY, 0, own, 0)
-    dotdot = Entry("", b"..         ", ATTR_DIRECTORY, 0, parent, 0)
+    dot = Entry("", DOT, ATTR_DIRECTORY, own)
+    dotdot = Entry("", DOTDOT, ATTR_DIRECTORY, parent)
     dot.stamp(ts)
     dotdot.stamp(ts)
     return dot.pack() + dotdot.pack()
+
+
+class Directory:
+    """One directory cached in memory: its bytes, where they live, and a case-folded index."""
+
+    def __init__(self, fs, first_cluster: int, path: str):
+        self.fs = fs
+        self.first = first_cluster
+        self.path = path
+        layout = fs.layout
+        if first_cluster == 0 and layout.fat_type != 32:
+            self.clusters = None
+            self.data = bytearray(fs.dev.read_at(layout.root_dir_offset, layout.root_entries * SLOT))
+        else:
+            self.clusters = []
+            max_clusters = -(-MAX_DIR_SLOTS * SLOT // layout.cluster_size)
+            for cluster in fs.fat.chain_lazy(first_cluster, f"directory {path}"):
+                self.clusters.append(cluster)
+                if len(self.clusters) > max_clusters:
+                    raise CorruptImage(f"directory {path}: longer than the 65,536 entries FAT allows")
+            if not self.clusters:
+                raise CorruptImage(f"directory {path}: has no clusters")
+            self.data = bytearray()
+            for first, count in cluster_runs(self.clusters):
+                self.data += fs.dev.read_at(layout.cluster_offset(first), count * layout.cluster_size)
+        listing = parse_directory(self.data, layout.fat_type == 32)
+        self.problems = listing.problems
+        self.orphans = listing.orphans
+        self.label = listing.label
+        self.end = listing.end
+        self.deleted = listing.deleted
+        self.by_slot: dict[int, Entry] = {}
+        self.index: dict[str, Entry] = {}
+        self.shorts: set[bytes] = set()
+        self.dots: list[Entry] = []
+        for entry in listing.entries:
+            if entry.raw11 in (DOT, DOTDOT):
+                self.dots.append(entry)
+                continue
+            self._register(entry)
+        if self.label is not None:
+            self.shorts.add(self.label.raw11)
+
+    # -- index --------------------------------------------------------------------------
+    def _register(self, entry: Entry) -> None:
+        self.by_slot[entry.slot] = entry
+        self.shorts.add(entry.raw11)
+        for key in {names.fold(entry.name), names.fold(entry.short_name)}:
+            self.index.setdefault(key, entry)
+
+    def _unregister(self, entry: Entry) -> None:
+        del self.by_slot[entry.slot]
+        self.shorts.discard(entry.raw11)
+        for key in {names.fold(entry.name), names.fold(entry.short_name)}:
+            if self.index.get(key) is entry:
+                del self.index[key]
+
+    def lookup(self, name: str) -> Entry | None:
+        return self.index.get(names.fold(name))
+
+    def entries(self) -> list[Entry]:
+        """Live entries in directory order (without ``.``, ``..`` and the volume label)."""
+        return [self.by_slot[k] for k in sorted(self.by_slot)]
+
+    # -- slots --------------------------------------------------------------------------
+    def _slot_count(self) -> int:
+        return len(self.data) // SLOT
+
+    def _write_slots(self, index: int, blob: bytes) -> None:
+        """Store ``blob`` at slot ``index`` in the cache and on the device."""
+        start = index * SLOT
+        self.data[start:start + len(blob)] = blob
+        layout = self.fs.layout
+        if self.clusters is None:
+            self.fs.dev.write_at(layout.root_dir_offset + start, blob)
+            return
+        cs = layout.cluster_size
+        pos = 0
+        while pos < len(blob):
+            off = start + pos
+            n = min(cs - off % cs, len(blob) - pos)
+            self.fs.dev.write_at(layout.cluster_offset(self.clusters[off // cs]) + off % cs,
+                                 blob[pos:pos + n])
+            pos += n
+
+    def _find_free(self, count: int) -> int:
+        """Index of ``count`` consecutive free slots, growing the directory if needed."""
+        while True:
+            total = self._slot_count()
+            if self.deleted == 0:
+                pos = self.end
+            else:
+                firsts = bytes(self.data[0:self.end * SLOT:SLOT]).translate(_FREE_SLOT)
+                pos = (firsts + bytes(total - self.end)).find(bytes(count))
+            if 0 <= pos and pos + count <= total:
+                return pos
+            self._grow()
+
+    def _grow(self) -> None:
+        layout = self.fs.layout
+        if self.clusters is None:
+            raise NoSpace(f"root directory is full ({layout.root_entries} entries)")
+        if len(self.data) + layout.cluster_size > MAX_DIR_SLOTS * SLOT:
+            raise NoSpace(f"directory {self.path} is full (65,536 entries)")
+        (cluster,) = self.fs.fat.extend(self.clusters[-1], 1)
+        self.fs.dev.write_zeroes(layout.cluster_offset(cluster), layout.cluster_size)
+        self.fs.fat.flush(self.fs.dev)
+        self.clusters.append(cluster)
+        self.data += bytes(layout.cluster_size)
+
+    def add(self, name: str, template: Entry) -> Entry:
+        """Create an entry called ``name`` with ``template``'s attributes, cluster, size, times."""
+        names.check_long_name(name)
+        if self.lookup(name) is not None:
+            raise AlreadyExists(f"{self.fs.join(self.path, name)}: already exists")
+        raw11, nt_flags, need_lfn = names.short_name_for(name, self.shorts)
+        entry = template.copy()
+        entry.name, entry.raw11, entry.nt_flags = name, raw11, nt_flags
+        blob = (names.lfn_entries(name, raw11) if need_lfn else b"") + entry.pack()
+        count = len(blob) // SLOT
+        pos = self._find_free(count)
+        reused = max(0, min(pos + count, self.end) - pos)
+        self._write_slots(pos, blob)
+        self.deleted -= reused
+        self.end = max(self.end, pos + count)
+        entry.first_slot, entry.slot, entry.has_lfn = pos, pos + count - 1, need_lfn
+        self._register(entry)
+        return entry
+
+    def rename_in_place(self, entry: Entry, name: str) -> bool:
+        """Give ``entry`` a new name in the slots it already has (one write); False if it
+        needs more slots than it has."""
+        names.check_long_name(name)
+        taken = self.shorts - {entry.raw11}
+        raw11, nt_flags, need_lfn = names.short_name_for(name, taken)
+        blob = (names.lfn_entries(name, raw11) if need_lfn else b"")
+        old_count = entry.slot + 1 - entry.first_slot
+        new_count = len(blob) // SLOT + 1
+        if new_count > old_count:
+            return False
+        self._unregister(entry)
+        entry.name, entry.raw11, entry.nt_flags, entry.has_lfn = name, raw11, nt_flags, need_lfn
+        entry.slot = entry.first_slot + new_count - 1
+        self._write_slots(entry.first_slot, blob + entry.pack()
+                          + bytes([DELETED] + [0] * (SLOT - 1)) * (old_count - new_count))
+        self.deleted += old_count - new_count
+        self._register(entry)
+        return True
+
+    def update(self, entry: Entry) -> None:
+        """Rewrite ``entry``'s short slot (cluster, size, times changed)."""
+        self._write_slots(entry.slot, entry.pack())
+
+    def delete(self, entry: Entry) -> bytes:
+        """Mark the entry's LFN and short slots deleted; returns their old bytes."""
+        saved = bytes(self.data[entry.first_slot * SLOT:(entry.slot + 1) * SLOT])
+        for i in range(entry.first_slot, entry.slot + 1):
+            self._write_slots(i, bytes([DELETED]))
+        self.deleted += entry.slot + 1 - entry.first_slot
+        self._unregister(entry)
+        return saved
+
+    def restore(self, entry: Entry, saved: bytes) -> None:
+        """Undo ``delete`` (when the operation that needed it failed)."""
+        self._write_slots(entry.first_slot, saved)
+        self.deleted -= entry.slot + 1 - entry.first_slot
+        self._register(entry)
+
+    def drop_orphans(self) -> int:
+        """Mark long-name slots that belong to no entry deleted; how many there were."""
+        for slot in self.orphans:
+            self._write_slots(slot, bytes([DELETED]))
+        self.deleted += len(self.orphans)
+        count, self.orphans = len(self.orphans), []
+        return count
+
+    def slot_offset(self, index: int) -> int:
+        """Device byte offset of slot ``index``."""
+        layout = self.fs.layout
+        if self.clusters is None:
+            return layout.root_dir_offset + index * SLOT
+        cs = layout.cluster_size
+        return layout.cluster_offset(self.clusters[index * SLOT // cs]) + index * SLOT % cs
+
+    def set_parent(self, parent_cluster: int) -> None:
+        """Point ``..`` at a new parent (after a directory moved)."""
+        for entry in self.dots:
+            if entry.raw11 == DOTDOT:
+                entry.cluster = parent_cluster
+                self.update(entry)

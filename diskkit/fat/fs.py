@@ -2,7 +2,8 @@
 
 Write order keeps an interrupted operation harmless: file data first, then the FAT (both
 copies), then the directory entry that makes it visible, and FSInfo last. Removing goes the
-other way (entry first, clusters after), so the worst left behind is lost clusters.
+other way (entry first, clusters after), so the worst left behind is lost clusters. Every
+write runs in a ``transaction()``: the volume's dirty flag is up while it runs.
 """
 
 from __future__ import annotations
@@ -14,28 +15,13 @@ import os
 import stat as statmod
 
 from ..blockdev import COPY_CHUNK
-from ..errors import (AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NoSpace, NotFound,
-                      UsageError)
+from ..errors import AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NotFound, UsageError
 from . import names
-from .bootsector import STATE_DIRTY, build_fsinfo, parse_boot_sector, parse_fsinfo
-from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DELETED, MAX_DIR_SLOTS,
-                        SLOT, Entry, dot_entries, parse_directory, timestamp)
-from .table import FatTable
-
-_DOT_NAMES = (b".          ", b"..         ")
-# first byte of a slot -> 0 if the slot is free (never used or deleted), else 1
-_FREE_SLOT = bytes(0 if b in (0, DELETED) else 1 for b in range(256))
-
-
-def cluster_runs(clusters: list[int]) -> list[tuple[int, int]]:
-    """Group a chain into ``(first, count)`` runs of consecutive clusters (for big I/O)."""
-    runs: list[tuple[int, int]] = []
-    for c in clusters:
-        if runs and runs[-1][0] + runs[-1][1] == c:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((c, 1))
-    return runs
+from .bootsector import (NO_NAME, STATE_DIRTY, build_fsinfo, format_serial, parse_boot_sector,
+                         parse_fsinfo)
+from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DOTDOT, Directory, Entry, dot_entries,
+                        timestamp)
+from .table import FatTable, cluster_runs
 
 
 def split_path(path: str) -> list[str]:
@@ -46,219 +32,12 @@ def split_path(path: str) -> list[str]:
     return parts
 
 
-def safe_host_name(name: str, where: str) -> str:
-    """``name`` if it is safe as one host path component, else CorruptImage (hostile image)."""
-    if (name in ("", ".", "..") or any(c in name for c in "/\\:\x00")
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)):
-        raise CorruptImage(f"{where}: refusing to extract unsafe name {name!r}")
-    return name
-
-
-class Directory:
-    """One directory cached in memory: its bytes, where they live, and a case-folded index."""
-
-    def __init__(self, fs: "FatFS", first_cluster: int, path: str):
-        self.fs = fs
-        self.first = first_cluster
-        self.path = path
-        layout = fs.layout
-        if first_cluster == 0 and layout.fat_type != 32:
-            self.clusters = None
-            self.data = bytearray(fs.dev.read_at(layout.root_dir_offset, layout.root_entries * SLOT))
-        else:
-            self.clusters = []
-            max_clusters = -(-MAX_DIR_SLOTS * SLOT // layout.cluster_size)
-            for cluster in fs.fat.chain_lazy(first_cluster, f"directory {path}"):
-                self.clusters.append(cluster)
-                if len(self.clusters) > max_clusters:
-                    raise CorruptImage(f"directory {path}: longer than the 65,536 entries FAT allows")
-            if not self.clusters:
-                raise CorruptImage(f"directory {path}: has no clusters")
-            self.data = bytearray()
-            for first, count in cluster_runs(self.clusters):
-                self.data += fs.dev.read_at(layout.cluster_offset(first), count * layout.cluster_size)
-        listing = parse_directory(self.data, layout.fat_type == 32)
-        self.problems = listing.problems
-        self.orphans = listing.orphans
-        self.label = listing.label
-        self.end = listing.end
-        self.deleted = listing.deleted
-        self.by_slot: dict[int, Entry] = {}
-        self.index: dict[str, Entry] = {}
-        self.shorts: set[bytes] = set()
-        self.dots: list[Entry] = []
-        for entry in listing.entries:
-            if entry.raw11 in _DOT_NAMES:
-                self.dots.append(entry)
-                continue
-            self._register(entry)
-        if self.label is not None:
-            self.shorts.add(self.label.raw11)
-
-    # -- index --------------------------------------------------------------------------
-    def _register(self, entry: Entry) -> None:
-        self.by_slot[entry.slot] = entry
-        self.shorts.add(entry.raw11)
-        for key in {names.fold(entry.name), names.fold(entry.short_name)}:
-            self.index.setdefault(key, entry)
-
-    def _unregister(self, entry: Entry) -> None:
-        del self.by_slot[entry.slot]
-        self.shorts.discard(entry.raw11)
-        for key in {names.fold(entry.name), names.fold(entry.short_name)}:
-            if self.index.get(key) is entry:
-                del self.index[key]
-
-    def lookup(self, name: str) -> Entry | None:
-        return self.index.get(names.fold(name))
-
-    def entries(self) -> list[Entry]:
-        """Live entries in directory order (without ``.``, ``..`` and the volume label)."""
-        return [self.by_slot[k] for k in sorted(self.by_slot)]
-
-    # -- slots --------------------------------------------------------------------------
-    def _slot_count(self) -> int:
-        return len(self.data) // SLOT
-
-    def _write_slots(self, index: int, blob: bytes) -> None:
-        """Store ``blob`` at slot ``index`` in the cache and on the device."""
-        start = index * SLOT
-        self.data[start:start + len(blob)] = blob
-        layout = self.fs.layout
-        if self.clusters is None:
-            self.fs.dev.write_at(layout.root_dir_offset + start, blob)
-            return
-        cs = layout.cluster_size
-        pos = 0
-        while pos < len(blob):
-            off = start + pos
-            n = min(cs - off % cs, len(blob) - pos)
-            self.fs.dev.write_at(layout.cluster_offset(self.clusters[off // cs]) + off % cs,
-                                 blob[pos:pos + n])
-            pos += n
-
-    def _find_free(self, count: int) -> int:
-        """Index of ``count`` consecutive free slots, growing the directory if needed."""
-        while True:
-            total = self._slot_count()
-            if self.deleted == 0:
-                pos = self.end
-            else:
-                firsts = bytes(self.data[0:self.end * SLOT:SLOT]).translate(_FREE_SLOT)
-                pos = (firsts + bytes(total - self.end)).find(bytes(count))
-            if 0 <= pos and pos + count <= total:
-                return pos
-            self._grow()
-
-    def _grow(self) -> None:
-        layout = self.fs.layout
-        if self.clusters is None:
-            raise NoSpace(f"root directory is full ({layout.root_entries} entries)")
-        if len(self.data) + layout.cluster_size > MAX_DIR_SLOTS * SLOT:
-            raise NoSpace(f"directory {self.path} is full (65,536 entries)")
-        (cluster,) = self.fs.fat.extend(self.clusters[-1], 1)
-        self.fs.dev.write_zeroes(layout.cluster_offset(cluster), layout.cluster_size)
-        self.fs.fat.flush(self.fs.dev)
-        self.clusters.append(cluster)
-        self.data += bytes(layout.cluster_size)
-
-    def add(self, name: str, template: Entry) -> Entry:
-        """Create an entry called ``name`` with ``template``'s attributes, cluster, size, times."""
-        names.check_long_name(name)
-        if self.lookup(name) is not None:
-            raise AlreadyExists(f"{self.fs.join(self.path, name)}: already exists")
-        raw11, nt_flags, need_lfn = names.short_name_for(name, self.shorts)
-        entry = Entry(name, raw11, template.attr, nt_flags, template.cluster, template.size,
-                      template.cdate, template.ctime, template.ctime_tenth, template.adate,
-                      template.wdate, template.wtime)
-        blob = (names.lfn_entries(name, raw11) if need_lfn else b"") + entry.pack()
-        count = len(blob) // SLOT
-        pos = self._find_free(count)
-        reused = max(0, min(pos + count, self.end) - pos)
-        self._write_slots(pos, blob)
-        self.deleted -= reused
-        self.end = max(self.end, pos + count)
-        entry.first_slot, entry.slot, entry.has_lfn = pos, pos + count - 1, need_lfn
-        self._register(entry)
-        return entry
-
-    def rename_in_place(self, entry: Entry, name: str) -> bool:
-        """Give ``entry`` a new name in the slots it already has (one write); False if it
-        needs more slots than it has."""
-        names.check_long_name(name)
-        taken = self.shorts - {entry.raw11}
-        raw11, nt_flags, need_lfn = names.short_name_for(name, taken)
-        blob = (names.lfn_entries(name, raw11) if need_lfn else b"")
-        old_count = entry.slot + 1 - entry.first_slot
-        new_count = len(blob) // SLOT + 1
-        if new_count > old_count:
-            return False
-        self._unregister(entry)
-        entry.name, entry.raw11, entry.nt_flags, entry.has_lfn = name, raw11, nt_flags, need_lfn
-        entry.slot = entry.first_slot + new_count - 1
-        self._write_slots(entry.first_slot, blob + entry.pack()
-                          + bytes([DELETED] + [0] * (SLOT - 1)) * (old_count - new_count))
-        self.deleted += old_count - new_count
-        self._register(entry)
-        return True
-
-    def update(self, entry: Entry) -> None:
-        """Rewrite ``entry``'s short slot (cluster, size, times changed)."""
-        self._write_slots(entry.slot, entry.pack())
-
-    def delete(self, entry: Entry) -> bytes:
-        """Mark the entry's LFN and short slots deleted; returns their old bytes."""
-        saved = bytes(self.data[entry.first_slot * SLOT:(entry.slot + 1) * SLOT])
-        for i in range(entry.first_slot, entry.slot + 1):
-            self._write_slots(i, bytes([DELETED]))
-        self.deleted += entry.slot + 1 - entry.first_slot
-        self._unregister(entry)
-        return saved
-
-    def restore(self, entry: Entry, saved: bytes) -> None:
-        """Undo ``delete`` (when the operation that needed it failed)."""
-        self._write_slots(entry.first_slot, saved)
-        self.deleted -= entry.slot + 1 - entry.first_slot
-        self._register(entry)
-
-    def drop_orphans(self) -> int:
-        """Mark long-name slots that belong to no entry deleted; how many there were."""
-        for slot in self.orphans:
-            self._write_slots(slot, bytes([DELETED]))
-        self.deleted += len(self.orphans)
-        count, self.orphans = len(self.orphans), []
-        return count
-
-    def slot_offset(self, index: int) -> int:
-        """Device byte offset of slot ``index``."""
-        layout = self.fs.layout
-        if self.clusters is None:
-            return layout.root_dir_offset + index * SLOT
-        cs = layout.cluster_size
-        return layout.cluster_offset(self.clusters[index * SLOT // cs]) + index * SLOT % cs
-
-    def set_parent(self, parent_cluster: int) -> None:
-        """Point ``..`` at a new parent (after a directory moved)."""
-        for entry in self.dots:
-            if entry.raw11 == _DOT_NAMES[1]:
-                entry.cluster = parent_cluster
-                self.update(entry)
-
-
-def _operation(method):
-    """A public write: dirty flag up first; FAT, FSInfo and the flag settled at the end, even
-    when it fails half-way (what it did so far is consistent)."""
+def _write(method):
+    """A public write method runs as one transaction (or joins the one under way)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        self._begin()
-        try:
-            result = method(self, *args, **kwargs)
-        except BaseException:
-            with contextlib.suppress(DiskkitError):
-                self._commit()
-            raise
-        self._commit()
-        return result
+        with self.transaction():
+            return method(self, *args, **kwargs)
     return run
 
 
@@ -270,7 +49,10 @@ class FatFS:
         if dev.size < 512:
             raise CorruptImage(f"{dev.name}: too small for a FAT filesystem ({dev.size} bytes)")
         self.layout = parse_boot_sector(dev.read_at(0, min(dev.size, max(512, dev.sector_size))),
-                                        dev.size, f"{dev.name}: boot sector")
+                                        f"{dev.name}: boot sector")
+        if self.layout.size > dev.size:
+            raise CorruptImage(f"{dev.name}: boot sector: filesystem claims {self.layout.size} "
+                               f"bytes but the device holds only {dev.size}")
         self.fat = FatTable.load(dev, self.layout)
         self.root_cluster = self.layout.root_cluster if self.layout.fat_type == 32 else 0
         self._dirs: dict[int, Directory] = {}
@@ -283,6 +65,7 @@ class FatFS:
                 self.fat.cursor = info.next_free
         self._modified = False
         self._flagged = False  # we raised the dirty flag for the write under way
+        self._depth = 0  # nesting of transaction()
         self.on_progress = None  # called with a byte count after each data block copied
 
     # -- context ------------------------------------------------------------------------
@@ -301,23 +84,39 @@ class FatFS:
     def writable(self) -> bool:
         return self.dev.writable
 
-    def _begin(self) -> None:
-        """Start a write: refuse on a read-only device, raise the volume's dirty flag."""
+    @contextlib.contextmanager
+    def transaction(self):
+        """Group writes into one: the dirty flag goes up before the first and down after the
+        last, when the FAT copies and FSInfo are settled. They are settled even when the work
+        fails half-way (what it did so far is consistent). Nested transactions join the outer.
+        """
         if not self.dev.writable:
             raise UsageError(f"{self.dev.name}: opened read-only")
         self._modified = True
         if not self._flagged and not self.dirty:
             self._flagged = self._set_dirty(True)
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            if not self._depth:
+                with contextlib.suppress(DiskkitError):
+                    self._commit()
+            raise
+        self._depth -= 1
+        if not self._depth:
+            self._commit()
 
     @property
     def dirty(self) -> bool:
         """True when the volume says a write was interrupted (or one is under way)."""
-        return bool((self.layout.state or 0) & STATE_DIRTY)
+        return self.layout.has_extended and bool(self.layout.state & STATE_DIRTY)
 
     def _set_dirty(self, flag: bool) -> bool:
         """Set or clear the dirty bit in the boot sector; False when the volume has none."""
         layout = self.layout
-        if layout.state is None:
+        if not layout.has_extended:
             return False
         sector = bytearray(self.dev.read_at(0, layout.sector_size))
         sector[layout.state_offset] = (layout.state & ~STATE_DIRTY) | (STATE_DIRTY if flag else 0)
@@ -327,9 +126,8 @@ class FatFS:
 
     def mark_clean(self) -> None:
         """Clear the dirty bit (after a repair made the volume consistent)."""
-        self._begin()
-        self._flagged = True
-        self._commit()
+        with self.transaction():
+            self._flagged = self.layout.has_extended
 
     def _commit(self) -> None:
         """Flush the FAT to every copy, then FSInfo, then lower the dirty flag we raised."""
@@ -353,9 +151,8 @@ class FatFS:
         layout = self.layout
         if layout.fat_type != 32 or not 0 < layout.fsinfo_sector < layout.reserved_sectors:
             return False
-        self._begin()
-        self._fsinfo_ok = True
-        self._commit()
+        with self.transaction():
+            self._fsinfo_ok = True
         return True
 
     # -- paths --------------------------------------------------------------------------
@@ -376,7 +173,7 @@ class FatFS:
         return d
 
     def _root_entry(self) -> Entry:
-        return Entry("/", b"/          ", ATTR_DIRECTORY, 0, self.root_cluster, 0)
+        return Entry("/", b"/          ", ATTR_DIRECTORY, self.root_cluster)
 
     def _walk_to(self, parts: list[str], path: str) -> Directory:
         d = self.root()
@@ -548,7 +345,7 @@ class FatFS:
             if old:
                 self.fat.free_chain(old)
             return existing
-        template = Entry(name, b"", ATTR_ARCHIVE, 0, first, size)
+        template = Entry(name, b" " * 11, ATTR_ARCHIVE, first, size)
         template.stamp(ts)
         return self._add_or_release(parent, name, template)
 
@@ -562,7 +359,7 @@ class FatFS:
                 self.fat.flush(self.dev)
             raise
 
-    @_operation
+    @_write
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
         """Create or replace a file from bytes, a host file path, or a binary file object."""
         if isinstance(data, (bytes, bytearray, memoryview)):
@@ -600,23 +397,25 @@ class FatFS:
         block = dot_entries(cluster, parent_ref, ts)
         self.dev.write_at(self.layout.cluster_offset(cluster), block + bytes(cs - len(block)))
         self.fat.flush(self.dev)
-        template = Entry(name, b"", ATTR_DIRECTORY, 0, cluster, 0)
+        template = Entry(name, b" " * 11, ATTR_DIRECTORY, cluster)
         template.stamp(ts)
         return self._add_or_release(parent, name, template)
 
-    @_operation
-    def mkdir(self, path: str, parents: bool = False) -> Entry:
-        """Create a directory; with ``parents`` create missing ancestors and accept existing."""
+    @_write
+    def mkdir(self, path: str, parents: bool = False, mtime: float | None = None) -> Entry:
+        """Create a directory (times: ``mtime``, else as ``timestamp`` says); with ``parents``
+        create missing ancestors and accept an existing directory."""
         if parents:
             parts = split_path(path)
             entry = self._root_entry()
             for i in range(1, len(parts) + 1):
-                entry = self._make_dir("/" + "/".join(parts[:i]), True)
+                entry = self._make_dir("/" + "/".join(parts[:i]), True,
+                                       mtime if i == len(parts) else None)
         else:
-            entry = self._make_dir(path, False)
+            entry = self._make_dir(path, False, mtime)
         return entry
 
-    @_operation
+    @_write
     def remove(self, path: str, recursive: bool = False) -> None:
         """Delete a file, an empty directory, or (``recursive``) a whole tree."""
         parent, entry = self._locate(path)
@@ -639,7 +438,7 @@ class FatFS:
         for cluster in dropped:
             self._dirs.pop(cluster, None)
 
-    @_operation
+    @_write
     def rename(self, src: str, dst: str) -> Entry:
         """Move or rename within the volume (into ``dst`` when it is a directory)."""
         sparent, entry = self._locate(src)
@@ -694,108 +493,17 @@ class FatFS:
                 return True
             if d.first == self.root_cluster:
                 return False
-            parents = [e.cluster for e in d.dots if e.raw11 == _DOT_NAMES[1]]
+            parents = [e.cluster for e in d.dots if e.raw11 == DOTDOT]
             if not parents:
                 raise CorruptImage(f"directory {d.path}: has no '..' entry")
             d = self.directory(parents[0], d.path.rsplit("/", 1)[0] or "/")
         raise CorruptImage(f"directory {d.path}: its '..' entries loop")
 
-    # -- host trees ---------------------------------------------------------------------
-    @_operation
-    def put(self, host_src: str, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
-        """Copy a host file (or, ``recursive``, a tree) in; into ``dest`` if it is a directory."""
-        try:
-            st = os.stat(host_src)
-        except OSError as exc:
-            raise ImageIOError(f"{host_src}: {exc.strerror or exc}") from None
-        base = os.path.basename(os.path.normpath(host_src))
-        target = dest
-        if self.exists(dest) and self.stat(dest).is_dir:
-            target = self.join("/" + "/".join(split_path(dest)), base)
-        if statmod.S_ISDIR(st.st_mode):
-            if not recursive:
-                raise UsageError(f"{host_src}: is a directory (use recursive copy)")
-            self._put_tree(host_src, target, on_skip)
-        else:
-            self._put_file(host_src, target)
-
-    def _put_tree(self, host_root: str, target: str, on_skip) -> None:
-        stack = [(host_root, target)]
-        while stack:
-            host_dir, fat_dir = stack.pop()
-            self._make_dir(fat_dir, True, os.stat(host_dir).st_mtime)
-            try:
-                items = sorted(os.scandir(host_dir), key=lambda e: e.name)
-            except OSError as exc:
-                raise ImageIOError(f"{host_dir}: {exc.strerror or exc}") from None
-            subdirs = []
-            for item in items:
-                _check_host_name(item.name, item.path)
-                child = self.join(fat_dir, item.name)
-                if item.is_dir(follow_symlinks=False):
-                    subdirs.append((item.path, child))
-                elif item.is_file():
-                    self._put_file(item.path, child)
-                elif on_skip:
-                    on_skip(item.path)
-            stack.extend(reversed(subdirs))
-
-    def get(self, src: str, host_dest: str, recursive: bool = False) -> None:
-        """Copy a file (or, ``recursive``, a tree) out; never writes outside ``host_dest``."""
-        _, entry = self._locate(src)
-        try:
-            if not entry.is_dir:
-                target = host_dest
-                if os.path.isdir(host_dest):
-                    target = os.path.join(host_dest, safe_host_name(entry.name, src))
-                self._extract_file(src, entry, target)
-                return
-            if not recursive:
-                raise UsageError(f"{src}: is a directory (use recursive copy)")
-            root = host_dest
-            if os.path.isdir(host_dest) and split_path(src):
-                root = os.path.join(host_dest, safe_host_name(entry.name, src))
-            self._extract_tree(src, root)
-        except OSError as exc:
-            raise ImageIOError(f"{exc.filename or host_dest}: {exc.strerror or exc}") from None
-
-    def _extract_file(self, src: str, entry: Entry, target: str) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(target, flags, 0o644)
-        except OSError:
-            if os.path.islink(target):
-                raise UsageError(f"{target}: is a symbolic link; refusing to write through it") from None
-            raise
-        try:
-            for chunk in self.iter_read(src):
-                _write_all(fd, chunk)
-                if self.on_progress:
-                    self.on_progress(len(chunk))
-            mtime = entry.mtime
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
-        finally:
-            os.close(fd)
-
-    def _extract_tree(self, src: str, host_root: str) -> None:
-        _make_host_dir(host_root)
-        prefix = "/" + "/".join(split_path(src))
-        for dpath, entries in self.walk(src):
-            rel = [safe_host_name(p, dpath) for p in split_path(dpath[len(prefix):])]
-            host_dir = os.path.join(host_root, *rel)
-            for entry in entries:
-                name = safe_host_name(entry.name, dpath)
-                target = os.path.join(host_dir, name)
-                if entry.is_dir:
-                    _make_host_dir(target)
-                else:
-                    self._extract_file(self.join(dpath, entry.name), entry, target)
-
     # -- volume -------------------------------------------------------------------------
     @property
     def label(self) -> str:
-        raw = self.root().label.raw11 if self.root().label is not None else self.layout.label
+        raw = (self.root().label.raw11 if self.root().label is not None
+               else self.layout.boot_label or NO_NAME)
         return raw.decode("cp437").rstrip()
 
     def usage(self) -> dict:
@@ -803,12 +511,12 @@ class FatFS:
         cs = layout.cluster_size
         total, free = layout.cluster_count, self.fat.free_count
         return {"fat_type": layout.fat_type, "label": self.label,
-                "volume_id": f"{layout.volume_id >> 16:04X}-{layout.volume_id & 0xFFFF:04X}",
+                "volume_id": format_serial(layout.serial),
                 "cluster_size": cs, "clusters": total, "free_clusters": free,
                 "total_bytes": total * cs, "free_bytes": free * cs, "used_bytes": (total - free) * cs,
                 "size": layout.size}
 
-    @_operation
+    @_write
     def zero_free(self) -> int:
         """Zero (punch out) every free cluster, so compaction can drop them; bytes zeroed."""
         cs = self.layout.cluster_size
@@ -819,30 +527,3 @@ class FatFS:
         self.dev.flush()
         return done
 
-
-def _check_host_name(name: str, path: str) -> None:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"{path!r}: file name is not valid UTF-8") from None
-    try:
-        names.check_long_name(name)
-    except UsageError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-
-
-def _make_host_dir(path: str) -> None:
-    """mkdir that refuses to reuse anything but a real directory (never a symlink)."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        st = os.lstat(path)
-        if not statmod.S_ISDIR(st.st_mode):
-            raise UsageError(f"{path}: exists and is not a directory (symbolic links are not "
-                             "followed)") from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while len(view):
-        view = view[os.write(fd, view):]

@@ -13,8 +13,8 @@ import zlib
 from ..errors import UsageError
 from ..units import MiB, format_size
 from . import names
-from .bootsector import (FAT12_MAX_CLUSTERS, FAT16_MAX_CLUSTERS, Layout, build_boot_sector,
-                         build_fsinfo)
+from .bootsector import (EXTENDED_BPB, FAT12_MAX_CLUSTERS, FAT16_MAX_CLUSTERS, NO_NAME, Layout,
+                         build_boot_sector, build_fsinfo)
 from .directory import ATTR_VOLUME_ID, Entry, fixed_epoch, timestamp
 from .table import EOC
 
@@ -54,22 +54,30 @@ def default_cluster_size(fat_type: int, size: int, sector_size: int) -> int:
 def plan(total_sectors: int, fat_type: int, cluster_size: int, sector_size: int,
          hidden_sectors: int = 0) -> Layout:
     """The layout for one FAT type and cluster size; FAT sized to cover every cluster."""
-    spc = cluster_size // sector_size
-    reserved = 32 if fat_type == 32 else 1
-    root_entries = 0 if fat_type == 32 else ROOT_ENTRIES
-    layout = Layout(fat_type=fat_type, sector_size=sector_size, sectors_per_cluster=spc,
-                    reserved_sectors=reserved, num_fats=2, root_entries=root_entries,
-                    total_sectors=total_sectors, fat_sectors=1, hidden_sectors=hidden_sectors,
-                    state=0)
-    if fat_type == 32:
-        layout.root_cluster, layout.fsinfo_sector, layout.backup_boot_sector = 2, 1, 6
+    fat32 = fat_type == 32
+    small = total_sectors < 0x10000 and not fat32
+    layout = Layout(
+        jump=b"\xeb\x00\x90", oem=b"DISKKIT ", sector_size=sector_size,
+        sectors_per_cluster=cluster_size // sector_size, reserved_sectors=32 if fat32 else 1,
+        num_fats=2, root_entries=0 if fat32 else ROOT_ENTRIES,
+        total_sectors_16=total_sectors if small else 0, media=0xF8,
+        fat_sectors_16=0 if fat32 else 1, sectors_per_track=63, heads=255,
+        hidden_sectors=hidden_sectors, total_sectors_32=0 if small else total_sectors,
+        fat_sectors_32=1 if fat32 else 0, ext_flags=0, fs_version=0,
+        root_cluster=2 if fat32 else 0, fsinfo_sector=1 if fat32 else 0,
+        backup_boot_sector=6 if fat32 else 0, reserved=bytes(12),
+        drive_number=0x80, state=0, boot_signature=0x29, volume_id=0, label=NO_NAME,
+        fs_type=f"FAT{fat_type}".ljust(8).encode())
+    # jump over the BPB to the boot code that follows the extended BPB
+    layout.jump = bytes([0xEB, layout.extended_offset + EXTENDED_BPB.sizeof() - 2, 0x90])
+    size_field = "fat_sectors_32" if fat32 else "fat_sectors_16"
     while True:
         clusters = max(0, layout.cluster_count)
         fat_bytes = ((clusters + 2) * fat_type + 7) // 8
         need = -(-fat_bytes // sector_size)
         if need <= layout.fat_sectors:
             return layout
-        layout.fat_sectors = need
+        layout[size_field] = need
 
 
 def _count_ok(fat_type: int, clusters: int) -> bool:
@@ -141,7 +149,7 @@ def mkfs(dev, fat_type: int | None = None, label: str | None = None,
     hidden = _hidden_sectors(dev) if hidden_sectors is None else hidden_sectors
     layout = choose_layout(dev.size, ss, fat_type, cluster_size, hidden)
     raw_label = names.validate_label(label) if label else None
-    layout.label = raw_label or b"NO NAME    "
+    layout.label = raw_label or NO_NAME
     if volume_id is not None and not 0 <= volume_id <= 0xFFFFFFFF:
         raise UsageError(f"volume ID {volume_id:#x} does not fit in 32 bits")
     layout.volume_id = _volume_id(dev.size, hidden) if volume_id is None else volume_id
@@ -165,7 +173,7 @@ def mkfs(dev, fat_type: int | None = None, label: str | None = None,
     else:
         root_offset = layout.root_dir_offset
     if raw_label:
-        entry = Entry("", raw_label, ATTR_VOLUME_ID, 0, 0, 0)
+        entry = Entry("", raw_label, ATTR_VOLUME_ID)
         entry.stamp(timestamp())
         dev.write_at(root_offset, entry.pack())
 

@@ -52,6 +52,17 @@ def encode_fat12(values: array) -> bytearray:
     return out
 
 
+def cluster_runs(clusters: list[int]) -> list[tuple[int, int]]:
+    """Group a chain into ``(first, count)`` runs of consecutive clusters (for big I/O)."""
+    runs: list[tuple[int, int]] = []
+    for c in clusters:
+        if runs and runs[-1][0] + runs[-1][1] == c:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((c, 1))
+    return runs
+
+
 class FatTable:
     """Cluster chains of one volume: read from the active FAT, written to all copies."""
 
