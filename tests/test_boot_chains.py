@@ -49,10 +49,8 @@ def target(path="/ramos/win.vhd", title="RAMOS", **kw):
 def test_grub_configs_pass_grub_script_check_for_hostile_input(title, dirs, name):
     path = "/" + "/".join([*dirs, name])
     t = BootTarget.make(facts(), path, title)
-    for chain in GRUB_CHAINS:
-        if chain == "ntloader" and " " in path:
-            continue
-        text = render(chain, t, check_file="/marker.txt", halt=True).text
+    for chain, version in [(c, None) for c in GRUB_CHAINS] + [("ntloader", (2, 6))]:
+        text = render(chain, t, check_file="/marker.txt", halt=True, grub_version=version).text
         proc = grub_script_check(text)
         assert proc.returncode == 0, (chain, text, proc.stdout, proc.stderr)
         # The title opens the first menu entry's single-quoted word, escaped, nothing lost.
@@ -185,10 +183,17 @@ def test_vhd_native_uses_vhd_device_and_accepts_dynamic():
     assert 'device "vhd=[C:]\\w\\win.vhd"' in text and "ramdisk" not in text
 
 
-@pytest.mark.parametrize("chain", ["grub2-map", "grub4efi", "ntloader", "bootmgr-ramdisk"])
-def test_ram_chains_refuse_dynamic_vhd(chain):
+@pytest.mark.parametrize("chain", ["ntloader", "bootmgr-ramdisk", "loopback-test"])
+def test_chains_reading_the_file_flat_refuse_dynamic_vhd(chain):
     with pytest.raises(Unsupported, match="fixed"):
         render(chain, target(container="dynamic"))
+
+
+@pytest.mark.parametrize("chain", ["grub2-map", "grub4efi"])
+def test_chains_expanding_a_dynamic_vhd_say_what_it_buys_and_costs(chain):
+    (note,) = [w for w in render(chain, target(container="dynamic")).warnings if "dynamic" in w]
+    assert "smaller file to read at boot" in note and "full virtual size" in note
+    assert ("vhd module" in note) == (chain == "grub2-map")
 
 
 def test_warnings_for_missing_esp_raw_image_and_missing_drive():
@@ -197,9 +202,7 @@ def test_warnings_for_missing_esp_raw_image_and_missing_drive():
     assert any("drive letter" in w for w in render("bootmgr-ramdisk", target()).warnings)
 
 
-def test_ntloader_refuses_spaces_and_leading_dash_titles_refused():
-    with pytest.raises(UsageError, match="spaces"):
-        render("ntloader", target("/my dir/win.vhd"))
+def test_leading_dash_titles_refused():
     for bad in ("--class evil", "=x", "   "):
         with pytest.raises(UsageError):
             target(title=bad)
@@ -242,3 +245,73 @@ def test_chain_facts_drive_the_ramos_layout_and_refuse_non_ramos_chains():
         assert chain.needs_svbus == (name in ("grub2-map", "grub4efi"))
         assert chain.ms_ramdisk == (name in ("ntloader", "bootmgr-ramdisk"))
         assert chain.in_ram == (name != "vhd-native")
+
+
+# -- ntloader: the form the GRUB in hand can start -------------------------------------------------
+
+def ntloader_line(text: str) -> list[str]:
+    """The words GRUB passes for the line that loads ntloader (GRUB quoting = sh quoting)."""
+    (line,) = [ln.strip() for ln in text.splitlines()
+               if re.match(r"\s*(linux|chainloader) '/EFI/ntloader/ntloader'", ln)]
+    return shlex.split(line.replace('"uuid=$vhd_uuid"', "uuid=UUID"))
+
+
+def test_ntloader_linux_form_for_grub_212_and_chainloader_form_below():
+    t = target("/RAM OS/win 11.vhd", offset=1048576)
+    new = render("ntloader", t, grub_version=(2, 12))
+    assert ntloader_line(new.text) == ["linux", "/EFI/ntloader/ntloader", "uuid=UUID",
+                                       "ram=/RAM:OS/win:11.vhd", "imgofs=1048576"]
+    assert "\n    initrd '/EFI/ntloader/initrd.cpio'\n" in new.text and not new.warnings
+    old = render("ntloader", t, grub_version=(2, 6))
+    assert ntloader_line(old.text) == ["chainloader", "/EFI/ntloader/ntloader",
+                                       "initrd=/EFI/ntloader/initrd.cpio", "uuid=UUID",
+                                       "ram=/RAM:OS/win:11.vhd", "imgofs=1048576"]
+    assert "initrd '" not in old.text and not old.warnings
+    unknown = render("ntloader", t)
+    assert unknown.text == new.text and any("--grub-version" in w for w in unknown.warnings)
+
+
+def test_ntloader_warns_on_non_ascii_paths_only_below_grub_212():
+    t = target("/系统/win.vhd")
+    assert any("ASCII" in w for w in render("ntloader", t, grub_version=(2, 6)).warnings)
+    assert not render("ntloader", t, grub_version=(2, 12)).warnings
+
+
+def test_ntloader_loader_args_are_appended_quoted():
+    text = render("ntloader", target(), grub_version=(2, 12), loader_args=["pause", "a b"]).text
+    assert ntloader_line(text)[-2:] == ["pause", "a b"]
+
+
+def test_config_form_checked_against_the_grub_that_runs_it():
+    from diskkit.boot.chains import check_config
+
+    linux = render("ntloader", target(), grub_version=(2, 12)).text
+    chain = render("ntloader", target(), grub_version=(2, 6)).text
+    with pytest.raises(UsageError, match="--grub-version 2.06"):
+        check_config("ntloader", linux, (2, 6))
+    assert check_config("ntloader", linux, (2, 12)) == []
+    assert check_config("ntloader", chain, (2, 6)) == []
+    assert "never seen working" in check_config("ntloader", chain, (2, 12))[0]
+    assert check_config("ntloader", linux, None) == []
+
+
+# -- facts other parts of diskkit read -----------------------------------------------------------
+
+def test_size_warning_names_0xc00000bb_from_4_gib_on_microsoft_ramdisk_chains_only():
+    from diskkit.boot.chains import size_warning
+
+    for chain in ("ntloader", "bootmgr-ramdisk"):
+        assert size_warning(chain, (4 << 30) - (1 << 20)) is None
+        text = size_warning(chain, 4 << 30)
+        assert "0xc00000bb" in text and "grub2-map and grub4efi" in text and "3,990 MiB" in text
+    for chain in ("grub2-map", "grub4efi", "vhd-native"):
+        assert size_warning(chain, 40 << 30) is None
+    assert any("0xc00000bb" in w for w in render("ntloader", target()).warnings) is False
+
+
+def test_ntloader_version_note_is_a_chain_fact():
+    from diskkit.boot.chains import NTLOADER_VERSION_NOTE, get_chain
+
+    assert NTLOADER_VERSION_NOTE in get_chain("ntloader").notes
+    assert "3.0.0" in NTLOADER_VERSION_NOTE and "Unrecognised argument" in NTLOADER_VERSION_NOTE
+    assert get_chain("ntloader").esp_files == ("/EFI/ntloader/ntloader", "/EFI/ntloader/initrd.cpio")

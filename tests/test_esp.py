@@ -16,6 +16,20 @@ from diskkit.errors import NotFound, UsageError
 from oracles import ENV, diskkit, need, run
 
 
+def efi_stub(size: int, machine: int = 0x8664, subsystem: int = 10) -> bytes:
+    """The PE/COFF headers a firmware checks (x86-64 EFI application), then filler."""
+    pe = 0x80
+    head = bytearray(size)
+    head[:2] = b"MZ"
+    head[0x3C:0x40] = pe.to_bytes(4, "little")
+    head[pe:pe + 4] = b"PE\0\0"
+    head[pe + 4:pe + 6] = machine.to_bytes(2, "little")
+    head[pe + 24:pe + 26] = (0x20B).to_bytes(2, "little")
+    head[pe + 24 + 68:pe + 24 + 70] = subsystem.to_bytes(2, "little")
+    head[0x200:] = os.urandom(size - 0x200)
+    return bytes(head)
+
+
 def mtype(image: str, path: str) -> bytes:
     need("mtype")
     # UTF-8 locale so mtools can match non-ASCII long names given on its command line.
@@ -26,7 +40,7 @@ def mtype(image: str, path: str) -> bytes:
 @pytest.fixture
 def files(tmp_path):
     loader = tmp_path / "grubx64.efi"
-    loader.write_bytes(os.urandom(70_000))
+    loader.write_bytes(efi_stub(70_000))
     cfg = tmp_path / "grub.cfg"
     cfg.write_text("echo hi\n")
     extra = tmp_path / "ntl"
@@ -72,10 +86,11 @@ def test_build_on_fat_image_is_read_back_by_mtools_and_passes_fsck(tmp_path, fil
     assert mtype(image, "/EFI/ntloader/sub/initrd.cpio") == b"I" * 3000
     run("fsck.fat", "-n", image)
     # Updating replaces in place and leaves no temporary files behind.
+    new = efi_stub(5000)
     with open(files["loader"], "wb") as fh:
-        fh.write(b"new loader")
+        fh.write(new)
     diskkit("esp", "build", image, "--loader", files["loader"])
-    assert mtype(image, "/EFI/ramos/grubx64.efi") == b"new loader"
+    assert mtype(image, "/EFI/ramos/grubx64.efi") == new
     listing = run("mdir", "-i", image, "-b", "-/", "::/").stdout
     assert "~" not in listing and ".new" not in listing.lower()
     run("fsck.fat", "-n", image)
@@ -84,10 +99,11 @@ def test_build_on_fat_image_is_read_back_by_mtools_and_passes_fsck(tmp_path, fil
 def test_build_on_image_partition_finds_the_esp(tmp_path, files):
     image = str(tmp_path / "disk.vhd")
     diskkit("esp", "create", image, "--size", "40M", "--loader", files["loader"])
-    diskkit("esp", "build", image, "--loader", files["cfg"], "--loader-path", "/EFI/x/y.cfg")
+    diskkit("esp", "build", image, "--loader", files["loader"], "--loader-path", "/EFI/x/y.efi",
+            "--add", f"{files['cfg']}=/EFI/x/y.cfg")
     assert mtype(f"{image}@@1M", "/EFI/x/y.cfg") == b"echo hi\n"
     assert mtype(f"{image}@@1M", "/EFI/ramos/grubx64.efi") == open(files["loader"], "rb").read()
-    bad = diskkit("esp", "build", image, "--part", "7", "--loader", files["cfg"], check=False)
+    bad = diskkit("esp", "build", image, "--part", "7", "--loader", files["loader"], check=False)
     assert bad.returncode == 2 and "partition 7" in bad.stderr
 
 
@@ -132,7 +148,7 @@ def test_hostile_esp_paths_round_trip_through_fat(tmp_path_factory, parts):
     src = tmp / "f.bin"
     src.write_bytes(b"payload")
     dest = "/" + "/".join(parts)
-    esp.build(image, esp.plan(str(src), dest))
+    esp.build(image, [esp.Placement(str(src), esp.normalize_file_path(dest, "dest")[1])])
     assert mtype(image, dest) == b"payload"
 
 

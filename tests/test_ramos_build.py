@@ -17,6 +17,9 @@ STEPS = ["plan", "vhd", "drivers", "apply", "deploy-script", "boot-config", "esp
 
 def workdir(tmp_path, size=None):
     shutil.copytree(os.path.join(FIXTURES, "drivers"), tmp_path / "drivers")
+    (tmp_path / "ntloader").mkdir()  # stand-ins for ntloader's release files
+    (tmp_path / "ntloader" / "ntloader").write_bytes(b"ntloader stand-in")
+    (tmp_path / "ntloader" / "initrd.cpio").write_bytes(b"initrd stand-in")
     text = open(os.path.join(FIXTURES, "ramos.toml"), encoding="utf-8").read()
     if size:
         text = text.replace('size = "5G"', f'size = "{size}"')
@@ -71,6 +74,7 @@ def test_real_run_on_linux_then_everything_skips(tmp_path):
     assert diskkit("part", "verify", esp).returncode == 0
     listing = run("mdir", "-b", "-i", f"{esp}@@1M", "::/EFI/ramos").stdout
     assert "grubx64.efi" in listing and "grub.cfg" in listing
+    assert run("mtype", "-i", f"{esp}@@1M", "::/EFI/ntloader/initrd.cpio").stdout == "initrd stand-in"
     assert run("mtype", "-i", f"{esp}@@1M", "::/EFI/BOOT/grub.cfg").stdout == cfg
     size = json.loads(run("sfdisk", "--json", esp).stdout)["partitiontable"]["partitions"][0]["size"]
     run("dd", f"if={esp}", f"of={tmp_path / 'e.img'}", "bs=512", "skip=2048", f"count={size}",

@@ -1,19 +1,23 @@
-"""Config renderers for the RAM-boot chains: pure functions from facts to text.
+"""The RAM-boot chains: every fact diskkit knows about each one, and its config renderer.
 
-Each chain is described once in ``CHAINS`` (which loader reads it, under what name, whether
-it needs a fixed VHD, which GRUB modules it uses) and rendered by ``render``. Every value
-that comes from the user or the image passes through ``quoting``; every menu also offers the
-installed Windows, firmware setup and reboot. See docs/chains/<chain>.md for each chain.
+Each chain is described once in ``CHAINS`` — which loader reads its config and under what
+name, whether the VHD must be fixed, who shows Windows its RAM disk, which GRUB modules each
+GRUB flavour needs, what was seen to fail and when — and rendered by ``render``, a pure
+function from facts to text. Every value that comes from the user or the image passes through
+``quoting``; every menu also offers the installed Windows, firmware setup and reboot. What was
+observed with the real loaders: docs/chains/<chain>.md.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .. import __version__
 from ..errors import Unsupported, UsageError
+from ..units import GiB, MiB, format_size
 from .quoting import (check_text, cmd_quote, comment_text, grub_word, menulst_path,
                       menulst_title, normalize_file_path, windows_path)
 from .target import VhdFacts
@@ -23,11 +27,82 @@ NTLOADER_DIR = "/EFI/ntloader"
 # Namespace for the BCD entry ids we mint, so re-rendering the same target gives the same id.
 _BCD_NAMESPACE = uuid.UUID("5d1c2a64-3f0e-4b8e-9a57-6b1f4c2d9e10")
 
-# GRUB modules every GRUB chain's menu uses (search, chainload, firmware setup, reboot).
+# -- GRUB flavours ---------------------------------------------------------------------------
+# A GRUB is known by its module directory (boot/grubimage.py reads it): upstream GRUB by the
+# version in its modinfo.sh, a1ive's fork by its ``map`` module, which upstream has not.
+GRUB_206 = "grub-2.06"      # upstream 2.06 up to 2.11 (Debian 12 ships 2.06)
+GRUB_212 = "grub-2.12"      # upstream 2.12 and later (Debian 13)
+A1IVE = "a1ive"             # github.com/a1ive/grub, unmaintained, 2.11-based master
+GRUB_FLAVOURS = {GRUB_206: "upstream GRUB 2.06 to 2.11", GRUB_212: "upstream GRUB 2.12 or later",
+                 A1IVE: "a1ive's GRUB2 fork (github.com/a1ive/grub)"}
+# ntloader's own docs: `linux`/`initrd` starts it from GRUB >= 2.12; below, `chainloader`.
+NTLOADER_LINUX_FORM_SINCE = (2, 12)
+
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)")
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``2.12``, ``2.06-13+deb12u2``, ``2.12~rc1`` -> (2, 12); anything else is a usage error."""
+    match = _VERSION.match(text.strip())
+    if not match:
+        raise UsageError(f"GRUB version {text!r}: expected a version like 2.06 or 2.12")
+    return int(match.group(1)), int(match.group(2))
+
+
+def format_version(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]:02d}"
+
+
+def grub_flavour(version: tuple[int, int] | None, modules) -> str | None:
+    """The flavour of a GRUB with these modules; None for an unknown or too old upstream."""
+    if "map" in modules:
+        return A1IVE
+    if version is None or version < (2, 6):
+        return None
+    return GRUB_212 if version >= NTLOADER_LINUX_FORM_SINCE else GRUB_206
+
+
+# Modules every GRUB chain's menu uses (search, chainload, firmware setup, reboot).
 GRUB_BASE_MODULES = ("part_gpt", "part_msdos", "fat", "ntfs", "exfat", "normal", "configfile",
                      "echo", "test", "search", "search_fs_file", "search_fs_uuid",
                      "search_label", "chain", "efifwsetup", "reboot", "halt", "ls", "cat",
                      "probe", "all_video", "sleep")
+# The fork has no efifwsetup: its `fwsetup` command lives in `reboot`.
+A1IVE_BASE_MODULES = tuple(m for m in GRUB_BASE_MODULES if m != "efifwsetup")
+
+# -- what the loaders were seen to do (docs/chains/*.md; notes/loaders-observed.md) -------------
+NTLOADER_MIN_VERSION = "3.0.0"
+NTLOADER_VERSION_NOTE = (
+    "ntloader v3.0.0 (February 2025) or later is needed: ram= and imgofs= do not exist in "
+    "older releases, which stop with `Unrecognised argument \"ram=...\"`; get the current "
+    "release from github.com/grub4dos/ntloader")
+SVBUS_NOTE = ("the SVBus driver must be installed inside the image, or Windows stops with "
+              "INACCESSIBLE_BOOT_DEVICE (0x7B) at the first RAM boot")
+DYNAMIC_VHD_TRADE = ("a dynamic VHD is a smaller file to read at boot (load time = file size / "
+                     "disk speed), but the RAM disk still takes the full virtual size")
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """A VHD size a chain was seen to fail at; ``size_warning`` words it for the user."""
+
+    fails_from: int          # VHDs of this size or larger failed
+    largest_loaded: int      # the largest VHD seen to load
+    smallest_failed: int     # the smallest VHD seen to fail
+    error: str               # what the loader showed
+    seen_with: str           # the setup it was seen with
+    carried_more: tuple[str, ...]  # chains seen to carry more
+    carried: int             # how much they carried
+
+
+MS_RAMDISK_4GIB = SizeLimit(
+    fails_from=4 * GiB, largest_loaded=3990 * MiB, smallest_failed=4200 * MiB,
+    error="0xc00000bb (\"A required device isn't connected or can't be accessed\")",
+    seen_with="ntloader v3.0.7 with the boot manager it bundles (10.0.20348) under QEMU + OVMF, "
+              "VHD on an NTFS partition, 12-16 GiB of RAM; real machines and other boot "
+              "manager builds are unverified",
+    carried_more=("grub2-map", "grub4efi"), carried=5 * GiB)
 
 
 @dataclass(frozen=True)
@@ -68,16 +143,23 @@ class Chain:
 
     name: str
     summary: str
-    filename: str                       # the config's name the loader reads
-    language: str                       # grub | menulst | cmd
-    needs_fixed: bool
-    grub_modules: tuple[str, ...] | None  # None: not a GRUB chain (no --grub-mkimage)
-    needs_fork: str | None               # the GRUB fork providing a non-upstream command
-    boots_vhd_esp: bool                  # starts \EFI\BOOT\BOOTX64.EFI inside the VHD
-    renderer: Callable[["BootTarget", dict], str] = field(repr=False)
-    in_ram: bool = True                  # the whole VHD is copied into RAM at boot
-    ram_driver: str | None = None        # SVBUS | MS_RAMDISK: who shows Windows its RAM disk
-    vhd_table: str | None = None         # gpt | mbr: the layout `ramos init` makes; None: no RAMOS
+    filename: str                   # the config's name the loader reads
+    language: str                   # grub | menulst | cmd
+    renderer: Callable[["BootTarget", dict, list], str] = field(repr=False)
+    in_ram: bool = True             # the whole VHD is copied into RAM at boot
+    ram_driver: str | None = None   # SVBUS | MS_RAMDISK: who shows Windows its RAM disk
+    vhd_table: str | None = None    # gpt | mbr: the layout `ramos init` makes; None: no RAMOS
+    boots_vhd_esp: bool = False     # starts \EFI\BOOT\BOOTX64.EFI inside the VHD
+    # The loader reads the VHD file flat: a dynamic VHD's metadata would be its "disk".
+    needs_fixed: bool = False
+    # Where a dynamic VHD is accepted: what it needs, if anything, besides the chain itself.
+    dynamic_needs: str | None = None
+    # GRUB modules per GRUB flavour (GRUB_206, GRUB_212, A1IVE); empty: not a GRUB chain.
+    grub_modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    grub_needs: str | None = None   # which GRUB, in words, for messages
+    esp_files: tuple[str, ...] = ()  # what the config loads from the ESP besides GRUB
+    size_limit: SizeLimit | None = None
+    notes: tuple[str, ...] = ()     # what the user must know before the first boot
 
     @property
     def needs_svbus(self) -> bool:
@@ -86,6 +168,10 @@ class Chain:
     @property
     def ms_ramdisk(self) -> bool:
         return self.ram_driver == MS_RAMDISK
+
+    @property
+    def is_grub(self) -> bool:
+        return bool(self.grub_modules)
 
 
 def _describe(target: BootTarget) -> list[str]:
@@ -130,7 +216,7 @@ def _find_vhd(target: BootTarget, var: str) -> str:
     return f"search --no-floppy --set={var} --file {grub_word(target.vhd_path)}"
 
 
-def render_grub2_map(target: BootTarget, opts: dict) -> str:
+def render_grub2_map(target: BootTarget, opts: dict, warnings: list) -> str:
     path = grub_word(target.vhd_path)
     body = [_find_vhd(target, "root"),
             f"echo {grub_word('Copying ' + target.vhd_path + ' into RAM ...')}",
@@ -140,18 +226,40 @@ def render_grub2_map(target: BootTarget, opts: dict) -> str:
                       *_grub_common_entries()])
 
 
-def render_ntloader(target: BootTarget, opts: dict) -> str:
-    if " " in target.vhd_path:
-        raise UsageError(f"--vhd-path {target.vhd_path!r}: ntloader's kernel command line splits "
-                         "ram= at spaces; use a path without spaces")
-    loader_dir = opts.get("ntloader_dir", NTLOADER_DIR)
-    ntloader, initrd = f"{loader_dir}/ntloader", f"{loader_dir}/initrd.cpio"
+def ntloader_path(path: str) -> str:
+    """A path as ntloader reads it from its command line: ':' stands for a space (FAT and
+    NTFS names cannot hold ':', so it is never ambiguous)."""
+    return path.replace(" ", ":")
+
+
+def render_ntloader(target: BootTarget, opts: dict, warnings: list) -> str:
+    """``linux``/``initrd`` for GRUB >= 2.12; ``chainloader ... initrd=...`` below, where
+    ntloader reads initrd.cpio itself (its docs' form for GRUB < 2.12 on UEFI).
+
+    ``grub_version`` (a tuple) picks the form; ``loader_args`` are appended to ntloader's
+    command line (its own options such as ``pause`` or ``text``).
+    """
+    version = opts.get("grub_version")
+    ntloader, initrd = f"{NTLOADER_DIR}/ntloader", f"{NTLOADER_DIR}/initrd.cpio"
+    args = ['"uuid=$vhd_uuid"', grub_word("ram=" + ntloader_path(target.vhd_path)),
+            f"imgofs={target.facts.windows_offset}",
+            *(grub_word(check_text(a, "loader argument")) for a in opts.get("loader_args", ()))]
     body = [f"search --no-floppy --set=root --file {grub_word(ntloader)}",
             _find_vhd(target, "vhd_dev"),
-            'probe --set=vhd_uuid --fs-uuid "$vhd_dev"',
-            f"linux {grub_word(ntloader)} \"uuid=$vhd_uuid\" "
-            f"{grub_word('ram=' + target.vhd_path)} imgofs={target.facts.windows_offset}",
-            f"initrd {grub_word(initrd)}"]
+            'probe --set=vhd_uuid --fs-uuid "$vhd_dev"']
+    if version is None or tuple(version) >= NTLOADER_LINUX_FORM_SINCE:
+        body += [f"linux {grub_word(ntloader)} {' '.join(args)}", f"initrd {grub_word(initrd)}"]
+        if version is None:
+            warnings.append("GRUB's version not given: the entry starts ntloader with "
+                            "linux/initrd, which needs GRUB 2.12 or later (an older GRUB resets "
+                            "the machine); for GRUB 2.06 give --grub-version 2.06")
+    else:
+        body.append(f"chainloader {grub_word(ntloader)} {grub_word('initrd=' + initrd)} "
+                    + " ".join(args))
+        if not target.vhd_path.isascii():
+            warnings.append(f"--vhd-path {target.vhd_path!r} is not plain ASCII: GRUB before "
+                            "2.12 garbles non-ASCII characters on ntloader's command line "
+                            "(ntloader's docs); rename the folder/file or use GRUB 2.12 or later")
     return "\n".join([*_grub_header(target, opts),
                       *_grub_entry(f"{target.title} (RAM, Microsoft ramdisk)", body, "windows"),
                       *_grub_common_entries()])
@@ -161,7 +269,7 @@ def _loop_partition(facts: VhdFacts, index: int) -> str:
     return f"(vhd_loop,{'gpt' if facts.table == 'gpt' else 'msdos'}{index})"
 
 
-def render_loopback_test(target: BootTarget, opts: dict) -> str:
+def render_loopback_test(target: BootTarget, opts: dict, warnings: list) -> str:
     """Upstream GRUB only: find the VHD, open it with loopback, show what GRUB sees inside.
 
     ``check_file`` (a path inside the Windows partition) is printed with ``cat``; the second
@@ -192,7 +300,7 @@ def render_loopback_test(target: BootTarget, opts: dict) -> str:
 
 # -- grub4dos menu.lst ---------------------------------------------------------------------------
 
-def render_grub4efi(target: BootTarget, opts: dict) -> str:
+def render_grub4efi(target: BootTarget, opts: dict, warnings: list) -> str:
     lines = [*(f"# {line}" for line in _describe(target)),
              f"timeout {int(opts.get('timeout', 5))}", f"default {int(opts.get('default', 0))}", "",
              f"title {menulst_title(target.title + ' (RAM, SVBus)')}",
@@ -254,7 +362,7 @@ def _drive(target: BootTarget) -> str:
     return target.drive or "C:"
 
 
-def render_bootmgr_ramdisk(target: BootTarget, opts: dict) -> str:
+def render_bootmgr_ramdisk(target: BootTarget, opts: dict, warnings: list) -> str:
     offset = target.facts.windows_offset
     file_ref = f"[{_drive(target)}]{windows_path(target.vhd_path)}"
     pre = ["bcdedit /enum {ramdiskoptions} >nul 2>&1 || "
@@ -266,31 +374,45 @@ def render_bootmgr_ramdisk(target: BootTarget, opts: dict) -> str:
                       "RAM boot through Microsoft's ramdisk: the whole VHD is read into RAM.")
 
 
-def render_vhd_native(target: BootTarget, opts: dict) -> str:
+def render_vhd_native(target: BootTarget, opts: dict, warnings: list) -> str:
     device = cmd_quote(f"vhd=[{_drive(target)}]{windows_path(target.vhd_path)}", "--vhd-path")
     return _cmd_lines(target, "vhd-native", device, [],
                       "Native (file-backed) VHD boot: Windows runs from the file, not from RAM.")
 
 
 CHAINS: dict[str, Chain] = {c.name: c for c in [
-    Chain("grub2-map", "a1ive GRUB2 'map --mem --rt' + SVBus", "grub.cfg", "grub", True,
-          GRUB_BASE_MODULES + ("map",), "a1ive GRUB2 (github.com/a1ive/grub)", True,
-          render_grub2_map, ram_driver=SVBUS, vhd_table="gpt"),
-    Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst", True,
-          None, None, True, render_grub4efi, ram_driver=SVBUS, vhd_table="gpt"),
-    Chain("ntloader", "GRUB >= 2.12 + ntloader ram= (Microsoft ramdisk)", "grub.cfg", "grub",
-          True, GRUB_BASE_MODULES + ("linux",), None, False, render_ntloader,
-          ram_driver=MS_RAMDISK, vhd_table="mbr"),
+    Chain("grub2-map", "a1ive GRUB2 'map --mem --rt' + SVBus", "grub.cfg", "grub",
+          render_grub2_map, ram_driver=SVBUS, vhd_table="gpt", boots_vhd_esp=True,
+          dynamic_needs="the fork's vhd module in the GRUB image (esp build --grub-mkimage "
+                        "puts it in; without it the fork copies the file flat)",
+          grub_modules={A1IVE: A1IVE_BASE_MODULES + ("map", "vhd")},
+          grub_needs=f"{GRUB_FLAVOURS[A1IVE]}: upstream GRUB has no map command",
+          notes=(SVBUS_NOTE,)),
+    Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst",
+          render_grub4efi, ram_driver=SVBUS, vhd_table="gpt", boots_vhd_esp=True,
+          dynamic_needs="", notes=(SVBUS_NOTE,)),
+    Chain("ntloader", "upstream GRUB + ntloader >= 3.0 ram= (Microsoft ramdisk)", "grub.cfg",
+          "grub", render_ntloader, ram_driver=MS_RAMDISK, vhd_table="mbr", needs_fixed=True,
+          grub_modules={GRUB_206: GRUB_BASE_MODULES, GRUB_212: GRUB_BASE_MODULES + ("linux",)},
+          grub_needs="upstream GRUB 2.06 or later",
+          esp_files=(f"{NTLOADER_DIR}/ntloader", f"{NTLOADER_DIR}/initrd.cpio"),
+          size_limit=MS_RAMDISK_4GIB, notes=(NTLOADER_VERSION_NOTE,)),
     Chain("bootmgr-ramdisk", "Windows Boot Manager ramdisk entry (bcdedit)", "ramos-bcd.cmd",
-          "cmd", True, None, None, False, render_bootmgr_ramdisk, ram_driver=MS_RAMDISK,
-          vhd_table="mbr"),
+          "cmd", render_bootmgr_ramdisk, ram_driver=MS_RAMDISK, vhd_table="mbr",
+          needs_fixed=True, size_limit=MS_RAMDISK_4GIB),
     Chain("vhd-native", "Windows Boot Manager native VHD boot (bcdedit, not RAM)",
-          "vhd-native-bcd.cmd", "cmd", False, None, None, False, render_vhd_native,
-          in_ram=False, vhd_table="gpt"),
+          "vhd-native-bcd.cmd", "cmd", render_vhd_native, in_ram=False, vhd_table="gpt",
+          dynamic_needs=""),
     Chain("loopback-test", "upstream GRUB: open the VHD with loopback and show it (test)",
-          "grub.cfg", "grub", False, GRUB_BASE_MODULES + ("loopback",), None, False,
-          render_loopback_test, in_ram=False),
+          "grub.cfg", "grub", render_loopback_test, in_ram=False,
+          # GRUB's loopback reads raw and fixed VHDs only
+          needs_fixed=True,
+          grub_modules={f: GRUB_BASE_MODULES + ("loopback",) for f in (GRUB_206, GRUB_212)},
+          grub_needs="upstream GRUB 2.06 or later"),
 ]}
+GRUB_CHAINS = tuple(name for name, c in CHAINS.items() if c.is_grub)
+# The chains whose loader reads a config from the ESP (GRUB and grub4efi), not a BCD script.
+LOADER_CHAINS = tuple(name for name, c in CHAINS.items() if c.language != "cmd")
 # The chains a RAMOS image is built for (`ramos plan/init/script --chain`).
 RAMOS_CHAINS = tuple(name for name, c in CHAINS.items() if c.vhd_table)
 
@@ -311,16 +433,69 @@ def ramos_chain(name: str) -> Chain:
     return chain
 
 
+def size_warning(chain_name: str, vhd_size: int) -> str | None:
+    """What was seen when a VHD this large went through ``chain_name``; None if nothing."""
+    chain = get_chain(chain_name)
+    limit = chain.size_limit
+    if limit is None or vhd_size < limit.fails_from:
+        return None
+    return (f"a {format_size(vhd_size)} VHD through {chain.name}: Microsoft's ramdisk failed at "
+            f"once with {limit.error} for VHDs of {format_size(limit.fails_from)} or more in "
+            f"tests ({limit.largest_loaded // MiB:,} MiB loaded, "
+            f"{limit.smallest_failed // MiB:,} MiB and larger failed; {limit.seen_with}); "
+            f"{' and '.join(limit.carried_more)} carried {format_size(limit.carried)}: keep the "
+            f"VHD below {format_size(limit.fails_from)} or use one of them")
+
+
+def dynamic_note(chain_name: str) -> str | None:
+    """What a dynamic VHD means with ``chain_name``: None where it is refused."""
+    chain = get_chain(chain_name)
+    if chain.needs_fixed or chain.dynamic_needs is None:
+        return None
+    if not chain.in_ram:
+        return ("a dynamic VHD grows to its full size on the host partition as Windows writes")
+    needs = f"; it needs {chain.dynamic_needs}" if chain.dynamic_needs else ""
+    return f"{chain.name} expands a dynamic VHD into RAM itself{needs}: {DYNAMIC_VHD_TRADE}"
+
+
+_NTLOADER_LINUX = re.compile(r"^\s*linux\s+\S*ntloader", re.M)
+_NTLOADER_CHAIN = re.compile(r"^\s*chainloader\s+\S*ntloader", re.M)
+
+
+def check_config(chain_name: str, text: str, grub_version: tuple[int, int] | None) -> list[str]:
+    """Check a config about to be installed beside a GRUB of ``grub_version``: refuse one that
+    GRUB cannot start, return warnings for what was never seen to work."""
+    if chain_name != "ntloader" or grub_version is None:
+        return []
+    shown = format_version(grub_version)
+    if tuple(grub_version) < NTLOADER_LINUX_FORM_SINCE and _NTLOADER_LINUX.search(text):
+        raise UsageError(f"the config starts ntloader with linux/initrd, which GRUB {shown} "
+                         "cannot do (the machine resets); render it for this GRUB: diskkit boot "
+                         f"config --chain ntloader ... --grub-version {shown}")
+    if tuple(grub_version) >= NTLOADER_LINUX_FORM_SINCE and _NTLOADER_CHAIN.search(text):
+        return [f"the config starts ntloader with chainloader, ntloader's form for GRUB before "
+                f"2.12, never seen working with GRUB {shown}; render it with --grub-version "
+                f"{shown} for the linux/initrd form"]
+    return []
+
+
 def render(chain_name: str, target: BootTarget, **opts) -> Rendered:
-    """Render ``chain_name``'s config for ``target``; refuse what the chain cannot boot."""
+    """Render ``chain_name``'s config for ``target``; refuse what the chain cannot boot.
+
+    Options: ``timeout``, ``default`` (menus); ``grub_version`` and ``loader_args`` (ntloader);
+    ``check_file`` and ``halt`` (loopback-test).
+    """
     chain = get_chain(chain_name)
     facts = target.facts
     warnings = []
-    if chain.needs_fixed and facts.container == "dynamic":
-        raise Unsupported(f"{facts.image}: is a dynamic VHD; the {chain.name} chain reads the "
-                          "file as a flat disk and needs a fixed VHD "
-                          "(convert it: diskkit convert --to fixed IN OUT)")
-    if chain.needs_fixed and facts.container == "raw":
+    if facts.container == "dynamic":
+        if chain.needs_fixed or chain.dynamic_needs is None:
+            raise Unsupported(f"{facts.image}: is a dynamic VHD; the {chain.name} chain reads the "
+                              "file as a flat disk and needs a fixed VHD "
+                              "(convert it: diskkit convert --to fixed IN OUT)")
+        if chain.in_ram:
+            warnings.append(dynamic_note(chain.name))
+    if chain.in_ram and facts.container == "raw":
         warnings.append(f"{facts.image}: is a raw image, not a VHD; fine for the loader, but "
                         "Windows tools expect a fixed .vhd")
     if chain.boots_vhd_esp and facts.esp_index is None:
@@ -329,4 +504,8 @@ def render(chain_name: str, target: BootTarget, **opts) -> Rendered:
     if chain.language == "cmd" and target.drive is None:
         warnings.append("--vhd-path has no drive letter; the BCD entry assumes C: "
                         "(give it as D:\\ramos\\win.vhd)")
-    return Rendered(chain.name, chain.filename, chain.renderer(target, opts), tuple(warnings))
+    limit = size_warning(chain.name, facts.disk_size)
+    if limit:
+        warnings.append(limit)
+    text = chain.renderer(target, opts, warnings)
+    return Rendered(chain.name, chain.filename, text, tuple(warnings))

@@ -1,22 +1,26 @@
 """Fill an EFI System Partition: the loader, its removable-media copy, its config, extras.
 
 The ESP can be a directory (a mounted ESP such as ``S:\\`` after ``mountvol S: /s``), a FAT
-image, or a partition of a disk image. ``plan`` decides what goes where (pure); an
-``DirectoryEsp`` or ``FatEsp`` puts it there. Replacing a file never leaves a half-written
-loader: a directory ESP writes under a temporary name and renames, and FatFS replaces files
-interruption-safely.
+image, or a partition of a disk image. ``plan`` decides what goes where (pure, and refuses a
+loader the firmware cannot start or a config under a name no loader reads); a ``DirectoryEsp``
+or ``FatEsp`` puts it there. Replacing a file never leaves a half-written loader: a directory
+ESP writes through ``fileio.atomic_output`` (temporary name, fsync, rename) and FatFS replaces
+files interruption-safely. A chain's loader is refused inside a Windows (RAMOS) image's own
+ESP: it belongs on the machine's ESP, outside the VHD it loads.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..errors import AlreadyExists, ImageIOError, NotFound, UsageError
+from ..errors import AlreadyExists, DiskkitError, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
+from .chains import CHAINS, Chain
+from .efiapp import check_loader
 from .quoting import normalize_file_path
-from .target import is_esp
+from .target import MSR_GUID, is_esp
 
 DEFAULT_LOADER_PATH = "/EFI/ramos/grubx64.efi"
 REMOVABLE_PATH = "/EFI/BOOT/BOOTX64.EFI"
@@ -37,10 +41,30 @@ def parse_add(spec: str) -> Placement:
     return Placement(src, normalize_file_path(dest, "--add destination")[1])
 
 
+# The names loaders read their config under (GRUB, grub4dos for UEFI).
+CONFIG_NAMES = sorted({c.filename for c in CHAINS.values() if c.language != "cmd"})
+
+
+def config_name(config: str, chain: Chain | None) -> str:
+    """The name ``config`` is installed under: what the chain's loader reads, else its own
+    name if some loader reads that; anything else would never be read, so it is refused."""
+    name = os.path.basename(config)
+    if chain is not None:
+        if chain.language == "cmd":
+            raise UsageError(f"--config: the {chain.name} chain is a bcdedit script to run on "
+                             "Windows, not a loader config on the ESP")
+        return chain.filename
+    if name.lower() not in CONFIG_NAMES:
+        raise UsageError(f"--config {config}: no loader reads a file named {name}; name the "
+                         f"chain with --chain (it is then installed as {' or '.join(CONFIG_NAMES)})")
+    return name.lower()
+
+
 def plan(loader: str, loader_path: str = DEFAULT_LOADER_PATH, removable: bool = False,
-         config: str | None = None, adds: list[Placement] = ()) -> list[Placement]:
-    """Where every file goes. The config sits beside the loader under its own file name
-    (name it grub.cfg for GRUB); with ``removable`` it is also beside BOOTX64.EFI."""
+         config: str | None = None, adds: list[Placement] = (),
+         chain: Chain | None = None) -> list[Placement]:
+    """Where every file goes. The config sits beside the loader under the name the chain's
+    loader reads; with ``removable`` it is also beside BOOTX64.EFI."""
     loader_path = normalize_file_path(loader_path, "--loader-path")[1]
     out = [Placement(loader, loader_path)]
     dirs = [os.path.dirname(loader_path)]
@@ -48,7 +72,7 @@ def plan(loader: str, loader_path: str = DEFAULT_LOADER_PATH, removable: bool = 
         out.append(Placement(loader, REMOVABLE_PATH))
         dirs.append(os.path.dirname(REMOVABLE_PATH))
     if config:
-        name = os.path.basename(config)
+        name = config_name(config, chain)
         seen = set()
         for d in dirs:
             if d.upper() not in seen:
@@ -57,6 +81,7 @@ def plan(loader: str, loader_path: str = DEFAULT_LOADER_PATH, removable: bool = 
     for p in out:  # loader and config: single files
         if not os.path.isfile(p.source):
             raise NotFound(f"{p.source}: no such file (for {p.dest})")
+    check_loader(loader)
     out.extend(adds)
     for p in adds:  # extras: files or whole directories
         if not os.path.exists(p.source):
@@ -109,14 +134,17 @@ class DirectoryEsp:
         final = self._resolve(esp_path, create_dirs=True)
         if os.path.isdir(final):
             raise AlreadyExists(f"{final}: is a directory")
-        tmp = final + ".diskkit-new"
         try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, final)
+            with atomic_output(final, force=True) as tmp:
+                shutil.copyfile(src, tmp)
         except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
             raise ImageIOError(f"{final}: {exc.strerror or exc}") from None
+
+    def exists(self, esp_path: str) -> bool:
+        try:
+            return os.path.isfile(self._resolve(esp_path, create_dirs=False))
+        except ImageIOError:  # a folder on the way does not exist
+            return False
 
     def close(self) -> None:
         pass
@@ -138,6 +166,9 @@ class FatEsp:
             self.fs.mkdir(parent, parents=True)
         self.fs.write_file(esp_path, src)  # FatFS replaces a file interruption-safely
 
+    def exists(self, esp_path: str) -> bool:
+        return self.fs.exists(esp_path)
+
     def close(self) -> None:
         self.fs.close()
         self.owner.close()
@@ -153,12 +184,36 @@ def find_esp_partition(table, image: str) -> int:
     raise UsageError(f"{image}: has several ESPs ({', '.join(map(str, esps))}); pass --part N")
 
 
-def open_esp(target: str, part: int | None = None, allow_device: bool = False):
+def windows_image(dev, table) -> str | None:
+    """Why ``dev`` looks like a Windows (RAMOS) disk image rather than a machine's boot disk
+    being prepared: a Microsoft reserved partition, or an NTFS partition. None if neither."""
+    from ..part import partition_device
+
+    for p in table.partitions:
+        if table.kind == "gpt" and (p.type_guid or "").lower() == MSR_GUID:
+            return f"partition {p.index} is a Microsoft reserved partition"
+        if is_esp(table.kind, p):
+            continue
+        try:
+            if partition_device(dev, p.index).read_at(3, 8) == b"NTFS    ":
+                return f"partition {p.index} holds NTFS"
+        except DiskkitError:  # a partition past the end of the disk: not ours to judge here
+            continue
+    return None
+
+
+@dataclass
+class Opened:
+    esp: object                  # DirectoryEsp | FatEsp
+    windows: str | None = None   # why the image looks like a Windows/RAMOS VHD
+
+
+def open_esp(target: str, part: int | None = None, allow_device: bool = False) -> Opened:
     """A directory, a FAT image, or (the ESP / partition ``part`` of) a disk image."""
     if os.path.isdir(target):
         if part is not None:
             raise UsageError(f"{target}: is a directory; --part applies to images only")
-        return DirectoryEsp(target)
+        return Opened(DirectoryEsp(target))
     from ..image import open_image
     from ..part import partition_device, read_table
 
@@ -169,35 +224,53 @@ def open_esp(target: str, part: int | None = None, allow_device: bool = False):
             if part is not None:
                 raise UsageError(f"{target}: has no partition table; drop --part to use the "
                                  "whole image as a FAT filesystem")
-            return FatEsp(dev)
+            return Opened(FatEsp(dev))
         index = part if part is not None else find_esp_partition(table, target)
-        return FatEsp(partition_device(dev, index), owner=dev)
+        windows = windows_image(dev, table)
+        return Opened(FatEsp(partition_device(dev, index), owner=dev), windows)
     except BaseException:
         dev.close()
         raise
 
 
-def install(esp, placements: list[Placement]) -> list[str]:
-    """Copy every placement onto ``esp``; return the ESP paths written, in order."""
+@dataclass
+class Installed:
+    written: list[str]                                   # ESP paths, in order
+    warnings: list[str] = field(default_factory=list)
+
+
+def install(esp, placements: list[Placement], chain: Chain | None = None) -> Installed:
+    """Copy every placement onto ``esp``; say which files the chain's config loads are still
+    missing there afterwards."""
     written = []
     for placement in placements:
         for src, dest in _walk(placement):
             esp.install(src, dest)
             written.append(dest)
-    return written
+    warnings = [f"{path} is not on the ESP, and the {chain.name} config loads it: add it with "
+                f"--add FILE={path}" for path in (chain.esp_files if chain else ())
+                if not esp.exists(path)]
+    return Installed(written, warnings)
 
 
 def build(target: str, placements: list[Placement], part: int | None = None,
-          allow_device: bool = False) -> list[str]:
-    esp = open_esp(target, part, allow_device)
+          allow_device: bool = False, chain: Chain | None = None,
+          force: bool = False) -> Installed:
+    """Install onto an existing ESP. A chain's loader (``chain`` given) is refused inside a
+    Windows image's own ESP unless ``force``: the VHD cannot load itself."""
+    opened = open_esp(target, part, allow_device)
     try:
-        return install(esp, placements)
+        if chain is not None and chain.language != "cmd" and opened.windows and not force:
+            raise UsageError(f"{target}: looks like a Windows (RAMOS) VHD ({opened.windows}); "
+                             f"the {chain.name} loader belongs on the machine's own ESP, not "
+                             "inside the VHD it loads (--force to install it there anyway)")
+        return install(opened.esp, placements, chain)
     finally:
-        esp.close()
+        opened.esp.close()
 
 
 def create(out: str, size: int, placements: list[Placement], fat_type: int | None = None,
-           label: str = "ESP", force: bool = False) -> list[str]:
+           label: str = "ESP", force: bool = False, chain: Chain | None = None) -> Installed:
     """A new GPT disk image (fixed VHD for ``*.vhd``, else raw) with one formatted, filled ESP."""
     from ..fat import mkfs
     from ..image import open_image
@@ -222,6 +295,6 @@ def create(out: str, size: int, placements: list[Placement], fat_type: int | Non
             dev.close()
             raise
         try:
-            return install(esp, placements)
+            return install(esp, placements, chain)
         finally:
             esp.close()

@@ -34,6 +34,9 @@ def register(sub):
                      help="menu timeout in seconds (GRUB, grub4efi)")
     cfg.add_argument("--default", type=int, default=0, metavar="N",
                      help="menu entry booted at timeout, counted from 0 (GRUB, grub4efi)")
+    cfg.add_argument("--grub-version", metavar="VER",
+                     help="ntloader: the version of the GRUB that will run the config (2.12 or "
+                     "later: linux/initrd; 2.06: chainloader); default 2.12, with a warning")
     cfg.add_argument("--check-file", metavar="PATH",
                      help="loopback-test: a file inside the Windows partition to print")
     cfg.add_argument("--halt", action="store_true", help="loopback-test: power off afterwards")
@@ -64,8 +67,9 @@ def register(sub):
 def cmd_config(args) -> int:
     facts = read_facts(args.vhd, args.part, allow_device=getattr(args, "device", False))
     target = chains.BootTarget.make(facts, args.vhd_path, args.title)
+    version = chains.parse_version(args.grub_version) if args.grub_version else None
     rendered = chains.render(args.chain, target, timeout=args.timeout, default=args.default,
-                             check_file=args.check_file, halt=args.halt)
+                             check_file=args.check_file, halt=args.halt, grub_version=version)
     for message in rendered.warnings:
         warn(message)
     if args.out:
@@ -74,6 +78,7 @@ def cmd_config(args) -> int:
                 fh.write(rendered.text)
     data = {"chain": rendered.chain, "filename": rendered.filename, "out": args.out,
             "vhd_path": target.vhd_path, "drive": target.drive, "title": target.title,
+            "grub_version": args.grub_version, "notes": list(chains.get_chain(args.chain).notes),
             "facts": facts.to_dict(), "warnings": list(rendered.warnings),
             "text": rendered.text}
     if args.out:

@@ -32,7 +32,8 @@ SCHEMA = {
                 "apply_on_linux": (bool, False)},
     "boot": {"vhd_path": (str, True), "title": (str, False), "config": (str, True)},
     "esp": {"target": (str, True), "size": (str, False), "loader": (str, False),
-            "loader_path": (str, False), "removable": (bool, False), "add": (list, False)},
+            "loader_path": (str, False), "removable": (bool, False), "add": (list, False),
+            "grub_modules": (str, False)},
     "entry": {"label": (str, True), "out": (str, True), "platform": (str, False),
               "disk": (str, False), "part": (int, False)},
 }
@@ -277,20 +278,36 @@ def _boot_config(r: _Runner, recipe: Recipe, vhd: str, chain: str) -> None:
     vhd_path = recipe.get("boot", "vhd_path")
     title = recipe.get("boot", "title", "RAMOS")
 
+    grub_version = _grub_version(recipe)
+
     def action():
         target = chains.BootTarget.make(read_facts(vhd), vhd_path, title)
-        rendered = chains.render(chain, target)
+        rendered = chains.render(chain, target, grub_version=grub_version)
         _write_text(out, rendered.text)
         return f"wrote {out} ({chain}, read by the loader as {rendered.filename})" + \
             "".join(f"; warning: {w}" for w in rendered.warnings)
 
     r.step("boot-config", f"{chain} config {out}",
-           {"vhd": r.run_id("vhd"), "vhd_path": vhd_path, "title": title, "chain": chain}, [],
+           {"vhd": r.run_id("vhd"), "vhd_path": vhd_path, "title": title, "chain": chain,
+            "grub_version": grub_version}, [],
            [out], action)
+
+
+def _grub_version(recipe: Recipe) -> tuple[int, int] | None:
+    """The version of the GRUB the [esp] step builds (the config's form depends on it)."""
+    if recipe.get("esp", "loader") != "grub-mkimage":
+        return None
+    from ..boot.grubimage import read_module_dir
+
+    try:
+        return read_module_dir(recipe.file("esp", "grub_modules")).version
+    except NotFound:  # the [esp] step says what is missing
+        return None
 
 
 def _esp(r: _Runner, recipe: Recipe, chain: str) -> None:
     from ..boot import esp
+    from ..boot.chains import get_chain
 
     target = recipe.file("esp", "target")
     loader_path = recipe.get("esp", "loader_path", esp.DEFAULT_LOADER_PATH)
@@ -307,15 +324,17 @@ def _esp(r: _Runner, recipe: Recipe, chain: str) -> None:
             from ..boot import grubimage
 
             prefix = os.path.dirname(loader_path.replace("\\", "/"))
-            notes += grubimage.build(built_loader, prefix, chain)
-        placements = esp.plan(built_loader, loader_path, removable, config, adds) \
+            grubimage.build(built_loader, prefix, chain, recipe.file("esp", "grub_modules"))
+        chain_facts = get_chain(chain)
+        placements = esp.plan(built_loader, loader_path, removable, config, adds, chain_facts) \
             if built_loader else list(adds)
         if os.path.exists(target):  # a mounted ESP folder or an existing image
-            written = esp.build(target, placements)
+            done = esp.build(target, placements, chain=chain_facts)
         else:
             size = parse_size(recipe.get("esp", "size", "256M"))
-            written = esp.create(target, size, placements)
-        return f"ESP {target}: " + ", ".join(written) + "".join(f"; warning: {n}" for n in notes)
+            done = esp.create(target, size, placements, chain=chain_facts)
+        notes += done.warnings
+        return f"ESP {target}: " + ", ".join(done.written) + "".join(f"; warning: {n}" for n in notes)
 
     if not loader:
         r.note("esp", "skipped", "no [esp] loader: nothing to place")
