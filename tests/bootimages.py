@@ -11,6 +11,21 @@ from diskkit.part import add_partition, init_gpt, partition_device
 from diskkit.units import MiB
 
 
+def efi_stub(size: int, machine: int = 0x8664, subsystem: int = 10) -> bytes:
+    """A file with the PE/COFF headers a firmware checks (default: an x86-64 EFI
+    application), then random filler: what ``esp build --loader`` accepts."""
+    pe = 0x80
+    head = bytearray(size)
+    head[:2] = b"MZ"
+    head[0x3C:0x40] = pe.to_bytes(4, "little")
+    head[pe:pe + 4] = b"PE\0\0"
+    head[pe + 4:pe + 6] = machine.to_bytes(2, "little")
+    head[pe + 24:pe + 26] = (0x20B).to_bytes(2, "little")
+    head[pe + 24 + 68:pe + 24 + 70] = subsystem.to_bytes(2, "little")
+    head[0x200:] = os.urandom(size - 0x200)
+    return bytes(head)
+
+
 def payload_vhd(path: str, marker: str, esp_size: int = 8 * MiB, size: int = 40 * MiB) -> dict:
     """A fixed VHD like a RAMOS image: GPT, an ESP, and a 'Windows' partition (FAT here)
     holding ``/marker.txt``. Returns the partition indexes."""

@@ -13,21 +13,8 @@ from hypothesis import strategies as st
 
 from diskkit.boot import esp
 from diskkit.errors import NotFound, UsageError
+from bootimages import efi_stub
 from oracles import ENV, diskkit, need, run
-
-
-def efi_stub(size: int, machine: int = 0x8664, subsystem: int = 10) -> bytes:
-    """The PE/COFF headers a firmware checks (x86-64 EFI application), then filler."""
-    pe = 0x80
-    head = bytearray(size)
-    head[:2] = b"MZ"
-    head[0x3C:0x40] = pe.to_bytes(4, "little")
-    head[pe:pe + 4] = b"PE\0\0"
-    head[pe + 4:pe + 6] = machine.to_bytes(2, "little")
-    head[pe + 24:pe + 26] = (0x20B).to_bytes(2, "little")
-    head[pe + 24 + 68:pe + 24 + 70] = subsystem.to_bytes(2, "little")
-    head[0x200:] = os.urandom(size - 0x200)
-    return bytes(head)
 
 
 def mtype(image: str, path: str) -> bytes:
@@ -182,3 +169,74 @@ def test_grub_mkimage_builds_a_pe_binary_with_the_chain_modules(tmp_path):
     for module in (b"loopback", b"search_fs_file", b"efifwsetup"):
         assert module in binary
     assert b"/EFI/ramos" in binary  # the prefix: grub.cfg is read from the loader's directory
+
+
+# -- what esp build refuses or warns about ---------------------------------------------------------
+
+@pytest.mark.parametrize("head,reason", [
+    (b"echo hi\n" * 20, "no MZ header"),
+    (efi_stub(4096, machine=0xAA64), "ARM64, not x86-64"),
+    (efi_stub(4096, machine=0x14C), "32-bit x86, not x86-64"),
+    (efi_stub(4096, subsystem=3), "Windows console program, not an EFI application"),
+    (b"MZ" + bytes(62) + b"ELF!" + bytes(200), "no PE header"),
+])
+def test_loader_that_is_not_an_x86_64_efi_application_is_refused(tmp_path, head, reason):
+    loader = tmp_path / "loader.efi"
+    loader.write_bytes(head)
+    proc = diskkit("esp", "build", tmp_path, "--loader", loader, check=False)
+    assert proc.returncode == 2 and reason in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "EFI").exists()
+
+
+def test_real_grub_efi_binary_passes_the_pe_check(tmp_path):
+    from diskkit.boot.efiapp import check_loader
+
+    need("grub-mkimage")
+    out = tmp_path / "g.efi"
+    run("grub-mkimage", "-O", "x86_64-efi", "-p", "/x", "-o", out, "normal")
+    check_loader(str(out))  # no exception
+
+
+def test_config_is_installed_under_the_name_its_loader_reads(tmp_path, files):
+    cfg = tmp_path / "lt.cfg"
+    cfg.write_text("timeout 1\n")
+    (tmp_path / "a").mkdir()
+    proc = diskkit("esp", "build", tmp_path / "a", "--loader", files["loader"], "--config", cfg,
+                   check=False)
+    assert proc.returncode == 2 and "--chain" in proc.stderr and "lt.cfg" in proc.stderr
+    (tmp_path / "b").mkdir()
+    out = diskkit("esp", "build", tmp_path / "b", "--loader", files["loader"], "--chain",
+                  "grub4efi", "--loader-path", r"\EFI\grub\BOOTX64.EFI", "--config", cfg,
+                  "--removable", "--json").stdout
+    assert json.loads(out)["written"] == ["/EFI/grub/BOOTX64.EFI", "/EFI/BOOT/BOOTX64.EFI",
+                                          "/EFI/grub/menu.lst", "/EFI/BOOT/menu.lst"]
+    proc = diskkit("esp", "build", tmp_path / "b", "--loader", files["loader"], "--chain",
+                   "bootmgr-ramdisk", check=False)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_chain_files_missing_from_the_esp_are_named(tmp_path, files):
+    (tmp_path / "esp").mkdir()
+    proc = diskkit("esp", "build", tmp_path / "esp", "--loader", files["loader"], "--chain",
+                   "ntloader", "--config", files["cfg"])
+    assert "/EFI/ntloader/ntloader is not on the ESP" in proc.stderr
+    assert "/EFI/ntloader/initrd.cpio is not on the ESP" in proc.stderr
+    proc = diskkit("esp", "build", tmp_path / "esp", "--loader", files["loader"], "--chain",
+                   "ntloader", "--add", f"{files['extra']}/ntloader=/EFI/ntloader/ntloader",
+                   "--add", f"{files['extra']}/sub/initrd.cpio=/EFI/ntloader/initrd.cpio")
+    assert "not on the ESP" not in proc.stderr
+
+
+def test_chain_loader_refused_inside_a_ramos_vhd_own_esp_without_force(tmp_path, files):
+    vhd = str(tmp_path / "win.vhd")
+    diskkit("ramos", "init", vhd, "--size", "200M", "--chain", "grub2-map", "--no-ntfs")
+    args = ["esp", "build", vhd, "--loader", files["loader"], "--chain", "grub2-map",
+            "--config", files["cfg"]]
+    proc = diskkit(*args, check=False)
+    assert proc.returncode == 2 and "Microsoft reserved partition" in proc.stderr
+    assert "machine's own ESP" in proc.stderr and "--force" in proc.stderr
+    diskkit(*args, "--force")
+    # the VHD's own boot files (bcdboot's job) are not a chain's loader: no refusal
+    diskkit("esp", "build", vhd, "--loader", files["loader"], "--loader-path",
+            r"\EFI\BOOT\BOOTX64.EFI")

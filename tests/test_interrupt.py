@@ -26,6 +26,7 @@ import pytest
 
 from reliability_support import ENV, ROOT, WORKERS, has_command
 from benchmarks import vhdcraft
+from bootimages import efi_stub
 
 MiB = 1 << 20
 POINTS = os.environ.get("DISKKIT_INTERRUPT_POINTS", "12")
@@ -339,7 +340,7 @@ def command_words(argv: list[str]) -> tuple[str, ...]:
 
 def esp_setup(d: Path) -> None:
     fat_image(d, "fat.img", 8 * MiB, files=False)
-    (d / "BOOTX64.EFI").write_bytes(b"MZ" + os.urandom(200_000))
+    (d / "BOOTX64.EFI").write_bytes(efi_stub(200_000))
     (d / "grub.cfg").write_text("echo hello\n")
 
 
@@ -352,8 +353,21 @@ def esp_rebuild_setup(d: Path) -> None:
     esp_setup(d)
     proc = run(ESP_BUILD, d)
     assert proc.returncode == 0, proc.stderr
-    (d / "BOOTX64.EFI").write_bytes(b"MZ" + os.urandom(150_000))
+    (d / "BOOTX64.EFI").write_bytes(efi_stub(150_000))
     (d / "grub.cfg").write_text("echo updated\n")
+
+
+def esp_directory_setup(d: Path) -> None:
+    """A mounted ESP (a folder) that already holds an older loader and config."""
+    esp_setup(d)
+    (d / "mnt" / "EFI" / "BOOT").mkdir(parents=True)
+    (d / "mnt" / "EFI" / "BOOT" / "BOOTX64.EFI").write_bytes(efi_stub(90_000))
+    (d / "mnt" / "EFI" / "BOOT" / "grub.cfg").write_text("echo old\n")
+
+
+def tree_state(root: Path) -> dict:
+    """Every file under ``root`` and its digest (a directory ESP as the firmware sees it)."""
+    return {str(p.relative_to(root)): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 SCENARIOS = [
@@ -398,6 +412,9 @@ SCENARIOS = [
              lambda d: vhd_fat_tree(d / "src.vhd"), lambda d: vhd_fat_healthy(d / "src.vhd")),
     fat_scenario("esp-build", ESP_BUILD, setup=esp_setup, per_file=True),
     fat_scenario("esp-rebuild", ESP_BUILD, setup=esp_rebuild_setup, per_file=True),
+    Scenario("esp-build-directory", ("esp", "build"), esp_directory_setup,
+             ["esp", "build", "mnt", "--loader", "BOOTX64.EFI", "--config", "grub.cfg",
+              "--removable"], lambda d: tree_state(d / "mnt"), lambda d: None, per_file=True),
     new_output("ramos-init", ["ramos", "init", "--size", "3G", "--no-ntfs", "ramos.vhd"],
                "ramos.vhd", "vpc"),
 ]

@@ -253,18 +253,24 @@ def install(esp, placements: list[Placement], chain: Chain | None = None) -> Ins
     return Installed(written, warnings)
 
 
+def fill(opened: Opened, placements: list[Placement], chain: Chain | None = None,
+         force: bool = False, target: str = "the image") -> Installed:
+    """Install onto an opened ESP. A chain's loader (``chain`` given) is refused inside a
+    Windows image's own ESP unless ``force``: the VHD cannot load itself."""
+    if chain is not None and chain.language != "cmd" and opened.windows and not force:
+        raise UsageError(f"{target}: looks like a Windows (RAMOS) VHD ({opened.windows}); "
+                         f"the {chain.name} loader belongs on the machine's own ESP, not "
+                         "inside the VHD it loads (--force to install it there anyway)")
+    return install(opened.esp, placements, chain)
+
+
 def build(target: str, placements: list[Placement], part: int | None = None,
           allow_device: bool = False, chain: Chain | None = None,
           force: bool = False) -> Installed:
-    """Install onto an existing ESP. A chain's loader (``chain`` given) is refused inside a
-    Windows image's own ESP unless ``force``: the VHD cannot load itself."""
+    """Install onto an existing ESP (see ``fill``)."""
     opened = open_esp(target, part, allow_device)
     try:
-        if chain is not None and chain.language != "cmd" and opened.windows and not force:
-            raise UsageError(f"{target}: looks like a Windows (RAMOS) VHD ({opened.windows}); "
-                             f"the {chain.name} loader belongs on the machine's own ESP, not "
-                             "inside the VHD it loads (--force to install it there anyway)")
-        return install(opened.esp, placements, chain)
+        return fill(opened, placements, chain, force, target)
     finally:
         opened.esp.close()
 

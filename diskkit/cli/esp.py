@@ -9,6 +9,7 @@ from ..boot import esp, grubimage
 from ..boot.chains import LOADER_CHAINS, check_config, get_chain, parse_version
 from ..boot.quoting import normalize_file_path
 from ..errors import ImageIOError, UsageError
+from ..fileio import check_new_output
 from .common import add_json, emit, size_arg, warn
 
 
@@ -113,15 +114,19 @@ def _emit(args, target: str, result: esp.Installed, notes: list[str]) -> int:
 
 
 def cmd_build(args) -> int:
-    with tempfile.TemporaryDirectory(prefix="diskkit-esp-") as work:
-        placements, chain, notes = _prepare(args, work)
-        result = esp.build(args.target, placements, args.part,
-                           allow_device=getattr(args, "device", False), chain=chain,
-                           force=args.force)
+    # the target first: a device, a missing ESP or a Windows image is refused before the rest
+    opened = esp.open_esp(args.target, args.part, allow_device=getattr(args, "device", False))
+    try:
+        with tempfile.TemporaryDirectory(prefix="diskkit-esp-") as work:
+            placements, chain, notes = _prepare(args, work)
+            result = esp.fill(opened, placements, chain, args.force, args.target)
+    finally:
+        opened.esp.close()
     return _emit(args, args.target, result, notes)
 
 
 def cmd_create(args) -> int:
+    check_new_output(args.out, args.force)
     with tempfile.TemporaryDirectory(prefix="diskkit-esp-") as work:
         placements, chain, notes = _prepare(args, work)
         result = esp.create(args.out, args.size, placements, args.fat, args.label, args.force,
