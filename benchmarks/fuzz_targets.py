@@ -277,6 +277,36 @@ def recipe_pipeline(data: bytes) -> None:
     build(load_recipe(path), dry_run=True, platform="linux")
 
 
+def efi_loader_pipeline(data: bytes) -> None:
+    """A file given as ``esp build --loader``: its PE/COFF headers, judged as the firmware would."""
+    from diskkit.boot.efiapp import check_loader, describe
+
+    describe(data)
+    check_loader(scratch_file(data, ".efi"))
+
+
+def grub_moddir_pipeline(data: bytes) -> None:
+    """A GRUB module directory's moddep.lst and modinfo.sh (the same bytes as both), read and
+    checked for every chain."""
+    from diskkit.boot import grubimage
+    from diskkit.boot.chains import CHAINS
+
+    folder = os.path.join(os.path.dirname(scratch_file(b"", ".dir")), f"diskkit-grub-{os.getpid()}")
+    os.makedirs(folder, exist_ok=True)
+    for name in ("moddep.lst", "modinfo.sh"):
+        with open(os.path.join(folder, name), "wb") as fh:
+            fh.write(data)
+    moddir = grubimage.read_module_dir(folder)
+    (moddir.flavour, moddir.description)
+    for chain in CHAINS.values():
+        if chain.grub_modules:
+            moddir.missing(next(iter(chain.grub_modules.values())))
+            try:
+                grubimage.modules_for(chain, moddir)
+            except DiskkitError:
+                pass
+
+
 IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
 VHD_COMMANDS = IMAGE_COMMANDS + (("vhd", "info", "{img}"), ("vhd", "check", "{img}"))
 FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "tree", "{img}"),
@@ -318,6 +348,11 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("hwids", "hardware-ID lists (pnputil output, UTF-16 or ANSI) for driver matching",
            ("diskkit.drivers.scan:read_hwids",), hwids_pipeline, suffix=".txt", max_len=1 << 14,
            commands=(("drivers", "scan", "--hwids", "{img}", "{dir}"),)),
+    Target("efi_loader", "EFI loader headers (MZ, PE, COFF machine, optional-header subsystem)",
+           ("diskkit.boot.efiapp:describe",), efi_loader_pipeline, suffix=".efi", max_len=4096),
+    Target("grub_moddir", "GRUB module directory: moddep.lst dependencies, modinfo.sh version",
+           ("diskkit.boot.grubimage:read_module_dir",), grub_moddir_pipeline, suffix=".lst",
+           max_len=1 << 13),
     Target("recipe", "ramos.toml recipe: TOML, schema, sizes, rates, chains, planned steps",
            ("diskkit.ramos.recipe:load_recipe",), recipe_pipeline, suffix=".toml",
            commands=(("ramos", "build", "--dry-run", "{img}"),), max_len=1 << 13),

@@ -240,3 +240,19 @@ def test_chain_loader_refused_inside_a_ramos_vhd_own_esp_without_force(tmp_path,
     # the VHD's own boot files (bcdboot's job) are not a chain's loader: no refusal
     diskkit("esp", "build", vhd, "--loader", files["loader"], "--loader-path",
             r"\EFI\BOOT\BOOTX64.EFI")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 600), st.integers(0, 0xFFFF), st.integers(0, 20))
+def test_pe_check_judges_any_bytes_and_only_accepts_x86_64_efi_apps(data, pe, machine, subsystem):
+    """Hypothesis: arbitrary heads and arbitrary PE fields; a verdict, never an exception."""
+    from diskkit.boot.efiapp import describe
+
+    assert describe(data) is None or isinstance(describe(data), str)
+    head = bytearray(efi_stub(1024, machine, subsystem))
+    head[0x3C:0x40] = pe.to_bytes(4, "little")
+    head[pe:pe + 4] = b"PE\0\0"
+    head[pe + 4:pe + 6] = machine.to_bytes(2, "little")
+    head[pe + 92:pe + 94] = subsystem.to_bytes(2, "little")
+    ok = describe(bytes(head)) is None
+    assert ok == (machine == 0x8664 and subsystem == 10 and pe >= 0x40)

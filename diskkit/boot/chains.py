@@ -453,7 +453,8 @@ def dynamic_note(chain_name: str) -> str | None:
     if chain.needs_fixed or chain.dynamic_needs is None:
         return None
     if not chain.in_ram:
-        return ("a dynamic VHD grows to its full size on the host partition as Windows writes")
+        return ("native VHD boot expands a dynamic VHD to its full size on the host partition "
+                "while Windows runs from it: leave that much free space")
     needs = f"; it needs {chain.dynamic_needs}" if chain.dynamic_needs else ""
     return f"{chain.name} expands a dynamic VHD into RAM itself{needs}: {DYNAMIC_VHD_TRADE}"
 
