@@ -83,3 +83,19 @@ def test_missing_image_is_a_clear_error(tmp_path):
     proc = diskkit("boot", "config", "--chain", "ntloader", "--vhd", tmp_path / "nope.vhd",
                    "--vhd-path", "/w.vhd", check=False)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_ntloader_config_for_a_named_grub_with_its_notes(tmp_path):
+    from diskkit.boot.chains import NTLOADER_VERSION_NOTE
+
+    image = _image(str(tmp_path / "w.img"), "mbr", [("ntfs", None)])
+    out = json.loads(diskkit("boot", "config", "--chain", "ntloader", "--vhd", image,
+                             "--vhd-path", "/RAM OS/w.img", "--grub-version", "2.06",
+                             "--json").stdout)
+    assert "chainloader '/EFI/ntloader/ntloader' 'initrd=/EFI/ntloader/initrd.cpio'" in out["text"]
+    assert "'ram=/RAM:OS/w.img' imgofs=1048576" in out["text"]
+    assert out["notes"] == [NTLOADER_VERSION_NOTE] and out["grub_version"] == "2.06"
+    proc = diskkit("boot", "config", "--chain", "ntloader", "--vhd", image, "--vhd-path",
+                   "/r/w.img", "--grub-version", "two", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "2.06 or 2.12" in proc.stderr

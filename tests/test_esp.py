@@ -236,6 +236,9 @@ def test_chain_loader_refused_inside_a_ramos_vhd_own_esp_without_force(tmp_path,
     proc = diskkit(*args, check=False)
     assert proc.returncode == 2 and "Microsoft reserved partition" in proc.stderr
     assert "machine's own ESP" in proc.stderr and "--force" in proc.stderr
+    proc = diskkit("esp", "build", vhd, "--loader", files["loader"], "--config", files["cfg"],
+                   check=False)
+    assert proc.returncode == 2 and "RAM loader (/EFI/ramos/grub.cfg)" in proc.stderr
     diskkit(*args, "--force")
     # the VHD's own boot files (bcdboot's job) are not a chain's loader: no refusal
     diskkit("esp", "build", vhd, "--loader", files["loader"], "--loader-path",

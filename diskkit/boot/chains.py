@@ -152,7 +152,7 @@ class Chain:
     boots_vhd_esp: bool = False     # starts \EFI\BOOT\BOOTX64.EFI inside the VHD
     # The loader reads the VHD file flat: a dynamic VHD's metadata would be its "disk".
     needs_fixed: bool = False
-    # Where a dynamic VHD is accepted: what it needs, if anything, besides the chain itself.
+    # What a dynamic VHD needs besides the chain itself, where it is accepted at all.
     dynamic_needs: str | None = None
     # GRUB modules per GRUB flavour (GRUB_206, GRUB_212, A1IVE); empty: not a GRUB chain.
     grub_modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -390,7 +390,7 @@ CHAINS: dict[str, Chain] = {c.name: c for c in [
           notes=(SVBUS_NOTE,)),
     Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst",
           render_grub4efi, ram_driver=SVBUS, vhd_table="gpt", boots_vhd_esp=True,
-          dynamic_needs="", notes=(SVBUS_NOTE,)),
+          notes=(SVBUS_NOTE,)),
     Chain("ntloader", "upstream GRUB + ntloader >= 3.0 ram= (Microsoft ramdisk)", "grub.cfg",
           "grub", render_ntloader, ram_driver=MS_RAMDISK, vhd_table="mbr", needs_fixed=True,
           grub_modules={GRUB_206: GRUB_BASE_MODULES, GRUB_212: GRUB_BASE_MODULES + ("linux",)},
@@ -401,8 +401,7 @@ CHAINS: dict[str, Chain] = {c.name: c for c in [
           "cmd", render_bootmgr_ramdisk, ram_driver=MS_RAMDISK, vhd_table="mbr",
           needs_fixed=True, size_limit=MS_RAMDISK_4GIB),
     Chain("vhd-native", "Windows Boot Manager native VHD boot (bcdedit, not RAM)",
-          "vhd-native-bcd.cmd", "cmd", render_vhd_native, in_ram=False, vhd_table="gpt",
-          dynamic_needs=""),
+          "vhd-native-bcd.cmd", "cmd", render_vhd_native, in_ram=False, vhd_table="gpt"),
     Chain("loopback-test", "upstream GRUB: open the VHD with loopback and show it (test)",
           "grub.cfg", "grub", render_loopback_test, in_ram=False,
           # GRUB's loopback reads raw and fixed VHDs only
@@ -450,7 +449,7 @@ def size_warning(chain_name: str, vhd_size: int) -> str | None:
 def dynamic_note(chain_name: str) -> str | None:
     """What a dynamic VHD means with ``chain_name``: None where it is refused."""
     chain = get_chain(chain_name)
-    if chain.needs_fixed or chain.dynamic_needs is None:
+    if chain.needs_fixed:
         return None
     if not chain.in_ram:
         return ("native VHD boot expands a dynamic VHD to its full size on the host partition "
@@ -490,7 +489,7 @@ def render(chain_name: str, target: BootTarget, **opts) -> Rendered:
     facts = target.facts
     warnings = []
     if facts.container == "dynamic":
-        if chain.needs_fixed or chain.dynamic_needs is None:
+        if chain.needs_fixed:
             raise Unsupported(f"{facts.image}: is a dynamic VHD; the {chain.name} chain reads the "
                               "file as a flat disk and needs a fixed VHD "
                               "(convert it: diskkit convert --to fixed IN OUT)")

@@ -255,12 +255,15 @@ def install(esp, placements: list[Placement], chain: Chain | None = None) -> Ins
 
 def fill(opened: Opened, placements: list[Placement], chain: Chain | None = None,
          force: bool = False, target: str = "the image") -> Installed:
-    """Install onto an opened ESP. A chain's loader (``chain`` given) is refused inside a
-    Windows image's own ESP unless ``force``: the VHD cannot load itself."""
-    if chain is not None and chain.language != "cmd" and opened.windows and not force:
+    """Install onto an opened ESP. A RAM loader (a chain named, or a loader config among the
+    files) is refused inside a Windows image's own ESP unless ``force``: the VHD cannot load
+    itself. Its own boot files (bcdboot's \\EFI\\BOOT\\BOOTX64.EFI) are not refused."""
+    configs = [p.dest for p in placements if os.path.basename(p.dest).lower() in CONFIG_NAMES]
+    if (chain is not None or configs) and opened.windows and not force:
+        what = f"the {chain.name} loader" if chain else f"a RAM loader ({configs[0]})"
         raise UsageError(f"{target}: looks like a Windows (RAMOS) VHD ({opened.windows}); "
-                         f"the {chain.name} loader belongs on the machine's own ESP, not "
-                         "inside the VHD it loads (--force to install it there anyway)")
+                         f"{what} belongs on the machine's own ESP, not inside the VHD it "
+                         "loads (--force to install it there anyway)")
     return install(opened.esp, placements, chain)
 
 
