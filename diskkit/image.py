@@ -1,8 +1,8 @@
 """Open any image file as a BlockDevice, whatever its container.
 
-Detection looks at the file's last 512 (or 511) bytes and its first 512 for a VHD footer
-(``conectix``); anything else is a raw image. Every device has ``.container`` set to
-``raw``, ``fixed`` or ``dynamic``. Differencing VHDs are recognised and refused with a
+Detection looks for the VHDX identifier (``vhdxfile`` at offset 0), then at the file's last
+512 (or 511) bytes and its first 512 for a VHD footer (``conectix``); anything else is a raw
+image. Every device has ``.container`` set to ``raw``, ``fixed``, ``dynamic`` or ``vhdx``. Differencing VHDs are recognised and refused with a
 message naming the parent.
 """
 
@@ -28,8 +28,23 @@ def detect(path: str, allow_device: bool = False):
         fh.close()
 
 
+def is_vhdx(path: str, allow_device: bool = False) -> bool:
+    """True when ``path`` starts with the VHDX file type identifier."""
+    from .vhdx import is_vhdx as signature
+
+    fh = open_host_file(str(path), False, allow_device)
+    try:
+        return signature(FileRegion(fh, str(path)).pread(0, 8))
+    finally:
+        fh.close()
+
+
 def open_image(path: str, writable: bool = False, allow_device: bool = False):
-    """Open ``path`` as a BlockDevice: RawDevice, FixedDevice or DynamicDevice."""
+    """Open ``path`` as a BlockDevice: RawDevice, FixedDevice, DynamicDevice or VhdxDevice."""
+    if is_vhdx(path, allow_device):
+        from .vhdx import open_vhdx
+
+        return open_vhdx(str(path), writable=writable, allow_device=allow_device)
     found = detect(path, allow_device)
     if found is None:
         return RawDevice(str(path), writable=writable, allow_device=allow_device)

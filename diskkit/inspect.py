@@ -193,10 +193,30 @@ def _is_esp(p) -> bool:
     return p.type_guid == ESP_GUID or p.type_code == ESP_CODE
 
 
+def _container_info(path: str, allow_device: bool) -> dict:
+    from .image import is_vhdx
+
+    if is_vhdx(path, allow_device):
+        from . import vhdx
+
+        return vhdx.info(path)
+    return vhd.info(path)
+
+
+def _container_check(path: str, allow_device: bool) -> Report:
+    from .image import is_vhdx
+
+    if is_vhdx(path, allow_device):
+        from . import vhdx
+
+        return vhdx.check(path)
+    return vhd.check(path)
+
+
 def info(path: str, allow_device: bool = False) -> dict:
     """Container, table and filesystems of ``path``, with warnings from every layer."""
     path = str(path)
-    container = vhd.info(path)
+    container = _container_info(path, allow_device)
     warnings = [f"container: {w}" for w in container.get("warnings", [])]
     out = {"path": path, "container": container, "table": None, "partitions": [],
            "filesystem": None, "warnings": warnings}
@@ -231,7 +251,7 @@ def check(path: str, allow_device: bool = False) -> Report:
     """Container check, partition-table verify and a FAT check of every FAT volume."""
     path = str(path)
     report = Report(subject=path)
-    report.extend(vhd.check(path))
+    report.extend(_container_check(path, allow_device))
     try:
         dev = open_image(path, allow_device=allow_device)
     except DiskkitError as exc:

@@ -10,8 +10,8 @@ from .. import __version__, progress
 from ..errors import DiskkitError
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
-COMMAND_MODULES = ["vhd", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk", "esp", "boot",
-                   "ramos", "drivers", "vm"]
+COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk",
+                   "esp", "boot", "ramos", "drivers", "vm"]
 # Top-level commands a module registers under another name than its own.
 COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
 

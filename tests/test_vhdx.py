@@ -1,0 +1,236 @@
+"""VHDX containers against qemu-img, qemu-io and libvhdi (pyvhdi), on images made by each side.
+
+qemu-img reads and checks only 512-byte-sector VHDX files, so 4 KiB-sector images are judged
+by libvhdi alone. Hyper-V images come from the foreign-image corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+
+import pytest
+
+from diskkit import vhdx
+from diskkit.errors import CorruptImage, Unsupported, UsageError
+from diskkit.image import open_image
+from oracles import diskkit, need, run
+
+MiB = 1 << 20
+SIZE = 37 * MiB + 3 * 4096  # not a multiple of any block size
+
+
+def sparse_random(path, size: int, seed: int, pieces: int = 30) -> bytes:
+    """A sparse raw file with random runs (some crossing block boundaries); its bytes."""
+    rng = random.Random(seed)
+    data = bytearray(size)
+    for _ in range(pieces):
+        n = rng.randrange(1, 3 * MiB)
+        off = rng.randrange(0, size - n)
+        data[off:off + n] = rng.randbytes(n)
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+        for start in range(0, size, MiB):
+            chunk = data[start:start + MiB]
+            if chunk.strip(b"\0"):
+                fh.seek(start)
+                fh.write(chunk)
+    return bytes(data)
+
+
+def qemu_raw(path, tmp_path) -> bytes:
+    out = tmp_path / (os.path.basename(path) + ".qemu.raw")
+    run("qemu-img", "convert", "-f", "vhdx", "-O", "raw", path, out)
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def libvhdi_read(path) -> tuple[int, int, bytes]:
+    """Media size, bytes per sector and every byte, as libvhdi reads them."""
+    pyvhdi = pytest.importorskip("pyvhdi")
+    handle = pyvhdi.file()
+    handle.open(str(path))
+    try:
+        size = handle.get_media_size()
+        return size, handle.get_bytes_per_sector(), handle.read_buffer_at_offset(size, 0)
+    finally:
+        handle.close()
+
+
+def read_all(path) -> bytes:
+    with open_image(str(path)) as dev:
+        return dev.read_at(0, dev.size)
+
+
+@pytest.mark.parametrize("subformat", ["dynamic", "fixed"])
+@pytest.mark.parametrize("block", [1, 2, 8, 32, 256])
+def test_reads_qemu_images_byte_for_byte(tmp_path, subformat, block):
+    raw = tmp_path / "src.raw"
+    content = sparse_random(raw, SIZE, seed=block)
+    img = tmp_path / "q.vhdx"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o",
+        f"subformat={subformat},block_size={block}M", raw, img)
+    assert qemu_raw(img, tmp_path) == content
+    with open_image(str(img)) as dev:
+        assert dev.container == "vhdx" and dev.size == SIZE and dev.sector_size == 512
+        assert dev.block_size == block * MiB
+        assert dev.read_at(0, SIZE) == content
+        covered = bytearray(SIZE)
+        for off, n in dev.allocated_ranges():
+            covered[off:off + n] = content[off:off + n]
+        assert bytes(covered) == content  # nothing outside allocated_ranges holds data
+    assert vhdx.check(img).clean
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["dynamic", "fixed"])
+@pytest.mark.parametrize("block,sector", [(1, 512), (32, 512), (256, 512), (1, 4096),
+                                          (32, 4096)])
+def test_our_images_read_the_same_in_qemu_and_libvhdi(tmp_path, fixed, block, sector):
+    img = tmp_path / "ours.vhdx"
+    vhdx.create(img, SIZE, block * MiB, sector, fixed)
+    model = bytearray(SIZE)
+    rng = random.Random(block * sector)
+    with open_image(str(img), writable=True) as dev:
+        assert dev.sector_size == sector
+        for _ in range(25):
+            n = rng.randrange(1, 2 * MiB)
+            off = rng.randrange(0, SIZE - n)
+            data = bytes(n) if rng.random() < 0.2 else rng.randbytes(n)
+            dev.write_at(off, data)
+            model[off:off + n] = data
+        dev.write_at(SIZE - 100, b"\x5a" * 100)
+        model[-100:] = b"\x5a" * 100
+    assert read_all(img) == model
+    size, per_sector, data = libvhdi_read(img)
+    assert (size, per_sector) == (SIZE, sector) and data == model
+    if sector == 512:  # qemu refuses 4 KiB logical sectors
+        assert qemu_raw(img, tmp_path) == model
+        check = run("qemu-img", "check", "-f", "vhdx", img, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+    report = vhdx.check(img)
+    assert report.clean, report.to_text()
+    assert not [p for p in report.problems if "fixed" not in p.message], report.to_text()
+
+
+def test_create_refuses_bad_parameters(tmp_path):
+    for kwargs in ({"block_size": 512 * 1024}, {"block_size": 3 * MiB},
+                   {"block_size": 512 * MiB}, {"logical_sector": 1024}):
+        with pytest.raises(UsageError):
+            vhdx.create(tmp_path / "x.vhdx", 64 * MiB, **kwargs)
+    with pytest.raises(UsageError):
+        vhdx.create(tmp_path / "x.vhdx", 64 * MiB + 512, logical_sector=4096)
+    with pytest.raises(UsageError):
+        vhdx.create(tmp_path / "x.vhdx", 65 * 1024**4)
+    assert not (tmp_path / "x.vhdx").exists()
+
+
+def test_4k_gpt_reads_with_4k_sectors(tmp_path):
+    img = tmp_path / "4k.vhdx"
+    diskkit("vhdx", "create", img, "--size", "256M", "--logical-sector", "4096")
+    diskkit("part", "init", img, "--gpt")
+    diskkit("part", "add", img, "--type", "esp", "--size", "64M")
+    shown = json.loads(diskkit("part", "show", img, "--json").stdout)
+    assert shown["sector_size"] == 4096
+    _, per_sector, data = libvhdi_read(img)
+    assert per_sector == 4096 and data[4096:4104] == b"EFI PART"  # the GPT header at LBA 1
+    diskkit("fat", "mkfs", img, "--part", "1")
+    check = json.loads(diskkit("check", img, "--json").stdout)
+    assert check["clean"] and check["fat_checked"] == ["partition 1"]
+
+
+def test_info_and_check_cli(tmp_path):
+    img = tmp_path / "d.vhdx"
+    diskkit("vhdx", "create", img, "--size", "100M", "--block-size", "8M")
+    info = json.loads(diskkit("vhdx", "info", img, "--json").stdout)
+    assert info["container"] == "vhdx" and info["type"] == "dynamic"
+    assert info["virtual_size"] == 100 * MiB and info["block_size"] == 8 * MiB
+    assert info["allocated_blocks"] == 0 and info["log"]["replayed_entries"] == 0
+    qemu = json.loads(run("qemu-img", "info", "--output=json", img).stdout)
+    assert qemu["format"] == "vhdx" and qemu["virtual-size"] == 100 * MiB
+    assert qemu["cluster-size"] == 8 * MiB
+    assert json.loads(diskkit("vhdx", "check", img, "--json").stdout)["clean"]
+    whole = json.loads(diskkit("info", img, "--json").stdout)
+    assert whole["container"]["container"] == "vhdx"
+    fixed = tmp_path / "f.vhdx"
+    diskkit("vhdx", "create", fixed, "--size", "10M", "--fixed", "--block-size", "1M")
+    assert json.loads(diskkit("vhdx", "info", fixed, "--json").stdout)["type"] == "fixed"
+    assert json.loads(run("qemu-img", "info", "--output=json", fixed).stdout)["virtual-size"] \
+        == 10 * MiB
+
+
+# -- Hyper-V images --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus():
+    support = pytest.importorskip("support.corpus", reason="the corpus support layer "
+                                  "(tests/support/corpus.py) is not in this checkout")
+    found = support.load()
+    if found is None:
+        pytest.skip("the foreign-image corpus is not available")
+    return found
+
+
+@pytest.mark.parametrize("name", ["vhd-foreign/dissect-dynamic.vhdx",
+                                  "vhd-foreign/dissect-fixed.vhdx"])
+def test_hyperv_images(corpus, tmp_path, name):
+    path = corpus.path(name)
+    content = read_all(path)
+    assert content == qemu_raw(path, tmp_path)
+    assert libvhdi_read(path)[2] == content
+    assert vhdx.check(path).clean
+    info = vhdx.info(path)
+    assert info["creator"].startswith("Microsoft Windows")
+    assert json.loads(diskkit("part", "show", path, "--json").stdout)["table"] == "mbr"
+
+
+def test_hyperv_differencing_is_refused_with_its_parent(corpus):
+    path = corpus.path("vhd-foreign/dissect-differencing.avhdx")
+    with pytest.raises(Unsupported, match="differencing VHDX.*Generation 1_49C4BAF3"):
+        open_image(str(path))
+    info = vhdx.info(path)
+    assert info["type"] == "differencing"
+    assert info["parent"]["parent_linkage"] == "{ff34003b-11ed-4cf8-a166-b2be05e20b80}"
+    report = vhdx.check(path)
+    assert report.clean and any("parent" in p.message for p in report.problems)
+    proc = diskkit("info", path, check=False)
+    assert proc.returncode == 2 and "differencing VHDX" in proc.stderr
+
+
+# -- damaged images --------------------------------------------------------------------------
+
+def corrupt(path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def test_one_damaged_header_is_survived(tmp_path):
+    img = tmp_path / "d.vhdx"
+    vhdx.create(img, 64 * MiB)
+    with open_image(str(img), writable=True) as dev:
+        dev.write_at(0, b"x" * 4096)
+    corrupt(img, 64 * 1024 + 100, b"\xff")  # header 1 no longer matches its checksum
+    assert read_all(img)[:4096] == b"x" * 4096
+    report = vhdx.check(img)
+    assert report.clean and any("header 1" in p.message for p in report.problems)
+    corrupt(img, 128 * 1024 + 100, b"\xff")
+    with pytest.raises(CorruptImage, match="no valid VHDX header"):
+        open_image(str(img))
+    assert not vhdx.check(img).clean
+
+
+def test_bat_entry_outside_the_file_is_refused_on_read(tmp_path):
+    img = tmp_path / "d.vhdx"
+    vhdx.create(img, 64 * MiB, block_size=MiB)
+    corrupt(img, 3 * MiB + 8 * 5, (6 | (500 * MiB)).to_bytes(8, "little"))
+    with open_image(str(img)) as dev:
+        assert dev.read_at(0, MiB) == bytes(MiB)
+        with pytest.raises(CorruptImage, match="past the end of the file"):
+            dev.read_at(5 * MiB, 512)
+    report = vhdx.check(img)
+    assert not report.clean and "entry 5" in report.to_text()
+    proc = diskkit("convert", img, tmp_path / "out.img", "--to", "raw", check=False)
+    assert proc.returncode == 2 and "past the end of the file" in proc.stderr
