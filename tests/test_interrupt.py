@@ -98,9 +98,19 @@ def disk_content(path: Path, fmt: str, keep: int | None = None) -> str | None:
     """Size and digest of the virtual disk as qemu-img sees it (None if unreadable).
 
     ``keep``: digest only the first ``keep`` bytes (a forced shrink gives up the rest).
+    A VHDX is read from a copy on which qemu replayed the log (an interrupted update leaves
+    entries to replay, and qemu refuses to read such a file without replaying).
     """
     raw = path.with_name(path.name + ".qemu-raw")
-    proc = tool("qemu-img", "convert", "-f", fmt, "-O", "raw", path, raw)
+    if fmt == "vhdx":
+        replayed = path.with_name(path.name + ".replayed")
+        shutil.copyfile(path, replayed)
+        try:
+            tool("qemu-img", "check", "-r", "all", "-f", "vhdx", replayed)
+            return disk_content(replayed, "vhdx-replayed", keep)
+        finally:
+            replayed.unlink()
+    proc = tool("qemu-img", "convert", "-f", fmt.replace("-replayed", ""), "-O", "raw", path, raw)
     if proc.returncode:
         return None
     try:
@@ -148,15 +158,22 @@ def fat_tree(path: Path, offset: int = 0) -> str | None:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def vhd_fat_tree(path: Path) -> dict | None:
-    """The FAT tree inside a VHD, read by mtools from qemu-img's raw view of it."""
+def vhd_fat_tree(path: Path, fmt: str = "vpc") -> dict | None:
+    """The FAT tree inside a VHD (or VHDX, its log replayed by qemu on a copy), read by mtools
+    from qemu-img's raw view of it."""
     raw = path.with_name(path.name + ".as-raw")
+    copy = path.with_name(path.name + ".replayed")
     try:
-        if tool("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, raw).returncode:
+        if fmt == "vhdx":
+            shutil.copyfile(path, copy)
+            tool("qemu-img", "check", "-r", "all", "-f", "vhdx", copy)
+            path = copy
+        if tool("qemu-img", "convert", "-f", fmt, "-O", "raw", path, raw).returncode:
             return None
         return fat_tree(raw)
     finally:
         raw.unlink(missing_ok=True)
+        copy.unlink(missing_ok=True)
 
 
 def vhd_fat_healthy(path: Path) -> str | None:
@@ -307,6 +324,14 @@ def vhd_source(d: Path) -> None:
     (d / "content.raw").unlink()
 
 
+def vhdx_source(d: Path) -> None:
+    """A dynamic VHDX made by qemu-img (1 MiB blocks) holding a FAT volume."""
+    fat_image(d, "content.raw", 4 * MiB)
+    assert tool("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o",
+                "subformat=dynamic,block_size=1M", d / "content.raw", d / "src.vhdx").returncode == 0
+    (d / "content.raw").unlink()
+
+
 def fixed_vhd_source(d: Path) -> None:
     fat_image(d, "content.raw", 4 * MiB)
     (d / "fixed.vhd").write_bytes(vhdcraft.fixed_vhd((d / "content.raw").read_bytes()))
@@ -379,6 +404,20 @@ SCENARIOS = [
     new_output("convert-to-fixed", ["convert", "--to", "fixed", "src.vhd", "out.vhd"],
                "out.vhd", "vpc"),
     new_output("convert-to-raw", ["convert", "--to", "raw", "src.vhd", "out.img"], "out.img", "raw"),
+    new_output("vhdx-create", ["vhdx", "create", "--size", "8M", "--block-size", "1M",
+                               "out.vhdx"], "out.vhdx", "vhdx"),
+    new_output("convert-to-vhdx", ["convert", "--to", "vhdx", "--block-size", "1M", "src.vhd",
+                                   "out.vhdx"], "out.vhdx", "vhdx"),
+    Scenario("fat-put-into-vhdx", ("fat", "put"), vhdx_source,
+             ["fat", "put", "src.vhdx", "new.bin", "/dir/new.bin"],
+             lambda d: vhd_fat_tree(d / "src.vhdx", "vhdx"),
+             lambda d: diskkit_check("vhdx", "check", d / "src.vhdx") or repairable(
+                 d / "src.vhdx", ["fat", "check"], ["fat", "repair"],
+                 lambda p: vhd_fat_tree(p, "vhdx"))),
+    Scenario("resize-vhdx-grow", ("resize",), vhdx_source,
+             ["resize", "src.vhdx", "--size", "+5M"],
+             lambda d: disk_content(d / "src.vhdx", "vhdx"),
+             lambda d: diskkit_check("check", d / "src.vhdx")),
     Scenario("resize-raw-grow-part", ("resize",), gpt_image,
              ["resize", "disk.img", "--size", "24M", "--grow-part", "2"],
              lambda d: table_state(d / "disk.img"), table_healthy),

@@ -234,3 +234,88 @@ def test_bat_entry_outside_the_file_is_refused_on_read(tmp_path):
     assert not report.clean and "entry 5" in report.to_text()
     proc = diskkit("convert", img, tmp_path / "out.img", "--to", "raw", check=False)
     assert proc.returncode == 2 and "past the end of the file" in proc.stderr
+
+
+# -- convert, compact, resize ------------------------------------------------------------------
+
+def allocated(path) -> int:
+    return os.stat(path).st_blocks * 512
+
+
+def test_convert_to_and_from_vhdx_keeps_bytes_and_holes(tmp_path):
+    raw = tmp_path / "src.raw"
+    content = sparse_random(raw, 300 * MiB, seed=3, pieces=8)
+    chain = [("a.vhdx", "vhdx"), ("b.vhd", "dynamic"), ("c.vhdx", "vhdx-fixed"),
+             ("d.vhd", "fixed"), ("e.vhdx", "vhdx"), ("f.img", "raw")]
+    src = raw
+    for name, to in chain:
+        out = tmp_path / name
+        diskkit("convert", src, out, "--to", to, "--block-size", "1M")
+        assert read_all(out) == content, f"{src.name} -> {name}"
+        assert allocated(out) < 60 * MiB, f"{name} lost its holes"
+        src = out
+    assert json.loads(diskkit("vhdx", "info", tmp_path / "c.vhdx", "--json").stdout)["type"] \
+        == "fixed"
+    for name in ("a.vhdx", "c.vhdx", "e.vhdx"):
+        assert qemu_raw(tmp_path / name, tmp_path) == content
+        run("qemu-img", "check", "-f", "vhdx", tmp_path / name)
+
+
+def test_convert_keeps_4k_sectors(tmp_path):
+    src = tmp_path / "4k.vhdx"
+    vhdx.create(src, 64 * MiB, logical_sector=4096)
+    with open_image(str(src), writable=True) as dev:
+        dev.write_at(4096, b"EFI PART".ljust(4096, b"\1"))
+    diskkit("convert", src, tmp_path / "copy.vhdx", "--to", "vhdx")
+    with open_image(str(tmp_path / "copy.vhdx")) as dev:
+        assert dev.sector_size == 4096 and dev.read_at(4096, 8) == b"EFI PART"
+
+
+def test_compact_drops_zero_blocks(tmp_path):
+    img = tmp_path / "d.vhdx"
+    vhdx.create(img, 64 * MiB, block_size=MiB)
+    with open_image(str(img), writable=True) as dev:
+        dev.write_at(0, os.urandom(20 * MiB))
+        dev.write_at(2 * MiB, bytes(10 * MiB))  # blocks 2..11 now hold only zeros
+        content = dev.read_at(0, dev.size)
+    assert vhdx.info(img)["allocated_blocks"] == 20
+    result = json.loads(diskkit("compact", img, "--json").stdout)
+    assert result["container"] == "vhdx"
+    assert vhdx.info(img)["allocated_blocks"] == 10
+    assert read_all(img) == content == qemu_raw(img, tmp_path)
+    fixed = tmp_path / "f.vhdx"
+    vhdx.create(fixed, 16 * MiB, block_size=MiB, fixed=True)
+    with open_image(str(fixed), writable=True) as dev:
+        dev.write_at(0, os.urandom(16 * MiB))
+        dev.write_at(MiB, bytes(8 * MiB))
+        content = dev.read_at(0, dev.size)
+    before = allocated(fixed)
+    diskkit("compact", fixed)
+    assert allocated(fixed) <= before - 8 * MiB
+    assert read_all(fixed) == content and vhdx.info(fixed)["type"] == "fixed"
+
+
+def test_resize_grows_and_moves_a_full_bat(tmp_path):
+    img = tmp_path / "d.vhdx"
+    vhdx.create(img, 64 * MiB, block_size=MiB)  # its 1 MiB BAT region covers 128 GiB
+    with open_image(str(img), writable=True) as dev:
+        dev.write_at(0, b"\x11" * MiB)
+        dev.write_at(64 * MiB - 512, b"\x22" * 512)
+    diskkit("resize", img, "--size", "100M")
+    info = json.loads(run("qemu-img", "info", "--output=json", img).stdout)
+    assert info["virtual-size"] == 100 * MiB
+    run("qemu-io", "-f", "vhdx", "-c", "read -P 0x22 67108352 512", "-c",
+        "read -P 0 64M 36M", img)
+    big = 200 * 1024**3
+    diskkit("resize", img, "--size", str(big))
+    assert vhdx.info(img)["regions"]["bat"]["offset"] > 3 * MiB  # a new, larger BAT region
+    run("qemu-img", "check", "-f", "vhdx", img)
+    assert json.loads(run("qemu-img", "info", "--output=json", img).stdout)["virtual-size"] == big
+    run("qemu-io", "-f", "vhdx", "-c", "read -P 0x11 0 1M", "-c", f"read -P 0 {big - MiB} 1M",
+        img)
+    with open_image(str(img), writable=True) as dev:
+        dev.write_at(big - 4096, b"\x33" * 4096)
+    run("qemu-io", "-f", "vhdx", "-c", f"read -P 0x33 {big - 4096} 4096", img)
+    assert vhdx.check(img).clean
+    proc = diskkit("resize", img, "--size", "1G", "--force", check=False)
+    assert proc.returncode == 2 and "shrinking a VHDX is not supported" in proc.stderr

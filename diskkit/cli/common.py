@@ -20,10 +20,9 @@ def size_arg(text: str) -> int:
 
 def add_new_image_options(parser: argparse.ArgumentParser) -> None:
     """--block-size, --preallocate and --force: how a new image file is laid out."""
-    from ..vhd import DEFAULT_BLOCK_SIZE
-
-    parser.add_argument("--block-size", type=size_arg, default=DEFAULT_BLOCK_SIZE,
-                        help="dynamic VHD block size, a power of two (default 2M)")
+    parser.add_argument("--block-size", type=size_arg, default=None,
+                        help="block size of a dynamic VHD or a VHDX, a power of two (default "
+                        "2M for VHD, 32M for VHDX)")
     parser.add_argument("--preallocate", action="store_true", default=None,
                         help="reserve every block of a raw or fixed image now (fast, no zero "
                         "writing; the default for VHDs on Windows, which refuses sparse VHD files)")

@@ -10,13 +10,15 @@ from .common import add_json, add_new_image_options, emit, warn
 
 
 def register(sub):
-    p = sub.add_parser("convert", help="convert between raw, fixed VHD and dynamic VHD",
+    p = sub.add_parser("convert", help="convert between raw, fixed or dynamic VHD and VHDX",
                        description="Copy IN into a new OUT of another container, keeping the "
                        "exact virtual size; holes and all-zero blocks are skipped, and OUT "
                        "appears only when complete.")
-    p.add_argument("input", metavar="IN", help="source image (raw, fixed or dynamic VHD)")
+    p.add_argument("input", metavar="IN", help="source image (raw, fixed or dynamic VHD, VHDX)")
     p.add_argument("output", metavar="OUT", help="new image")
-    p.add_argument("--to", required=True, choices=CONTAINERS, help="output container")
+    p.add_argument("--to", required=True, choices=CONTAINERS,
+                   help="output container: raw, fixed or dynamic VHD, vhdx (dynamic) or "
+                   "vhdx-fixed")
     add_new_image_options(p)
     add_json(p)
     p.set_defaults(func=cmd_convert)
@@ -34,7 +36,7 @@ def register(sub):
 def cmd_convert(args) -> int:
     result = convert(args.input, args.output, args.to, args.block_size, args.preallocate,
                      args.force, allow_device=args.device)
-    if args.to != "raw":
+    if args.to in ("fixed", "dynamic"):
         for message in vhd.size_warnings(result["virtual_size"]):
             warn(message)
     emit(args, result, lambda r: (

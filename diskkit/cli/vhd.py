@@ -40,7 +40,8 @@ def register(sub):
 
 
 def cmd_create(args) -> int:
-    vhd.create(args.out, args.size, args.vhd_type, args.block_size, args.preallocate, args.force)
+    vhd.create(args.out, args.size, args.vhd_type, args.block_size or vhd.DEFAULT_BLOCK_SIZE,
+               args.preallocate, args.force)
     for message in vhd.size_warnings(args.size):
         warn(message)
     data = vhd.info(args.out)

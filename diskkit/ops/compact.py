@@ -1,9 +1,9 @@
 """``compact``: give back the space of all-zero blocks.
 
-A dynamic VHD is rewritten without its all-zero blocks (temporary file, then rename: an
-interruption leaves the original). Raw and fixed images get holes punched in place where
-64 KiB runs are all zero; punching zeros never changes what the disk reads, so any
-interruption leaves a valid image. ``zero_free`` first zeroes the free clusters of every FAT
+A dynamic VHD or VHDX is rewritten without its all-zero blocks (temporary file, then rename:
+an interruption leaves the original). Raw images, fixed VHDs and the blocks of a fixed VHDX
+get holes punched in place where 64 KiB runs are all zero; punching zeros never changes what
+the disk reads, so any interruption leaves a valid image. ``zero_free`` first zeroes the free clusters of every FAT
 filesystem inside (whole image or partitions), so they can be dropped too.
 """
 
@@ -59,6 +59,18 @@ def punch_zero_runs(dev) -> int:
                 dev.write_zeroes(offset + gap, len(view) - gap)
 
 
+def _rewritten_container(path: str, allow_device: bool) -> str | None:
+    """The container compact rewrites (dynamic VHD or VHDX: all-zero blocks leave the
+    table), or None for images it punches holes into in place."""
+    from ..image import is_vhdx
+
+    if is_vhdx(path, allow_device):
+        with open_image(path, allow_device=allow_device) as dev:
+            return "vhdx" if dev.vhdx_type == "dynamic" else None
+    found = detect(path, allow_device)
+    return "dynamic" if found is not None and found.footer.type_name == "dynamic" else None
+
+
 def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> dict:
     """Drop all-zero blocks of ``path`` in place; returns bytes allocated before and after."""
     path = str(path)
@@ -67,13 +79,15 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
     if zero_free:
         with open_image(path, writable=True, allow_device=allow_device) as dev:
             result["zero_free"] = zero_free_fat(dev)
-    found = detect(path, allow_device)
-    if found is not None and found.footer.type_name == "dynamic":
+    rewrite = _rewritten_container(path, allow_device)
+    if rewrite is not None:
         with open_image(path) as source:
-            result["container"] = "dynamic"
+            result["container"] = source.container
+            unique_id = source.layout.disk_id if rewrite == "vhdx" else source.footer.unique_id
             with atomic_output(path, force=True) as tmp:
-                with new_output(tmp, "dynamic", source.size, source.block_size,
-                                unique_id=source.footer.unique_id, name=path) as target:
+                with new_output(tmp, rewrite, source.size, source.block_size,
+                                unique_id=unique_id, name=path,
+                                sector_size=source.sector_size) as target:
                     copy_device(source, target, f"compact {os.path.basename(path)}")
     else:
         with open_image(path, writable=True, allow_device=allow_device) as dev:

@@ -20,15 +20,26 @@ from ..progress import progress
 from .. import vhd
 from . import allocated_total, data_chunks, nonzero_runs
 
-CONTAINERS = ("raw", "fixed", "dynamic")
+CONTAINERS = ("raw", "fixed", "dynamic", "vhdx", "vhdx-fixed")
 
 
-def new_output(tmp: str, to: str, size: int, block_size: int = vhd.DEFAULT_BLOCK_SIZE,
+def new_output(tmp: str, to: str, size: int, block_size: int | None = None,
                preallocate: bool | None = None, unique_id: bytes | None = None,
-               name: str | None = None):
-    """An empty, writable output container of ``size`` bytes at the temporary path ``tmp``."""
+               name: str | None = None, sector_size: int = 512):
+    """An empty, writable output container of ``size`` bytes at the temporary path ``tmp``.
+
+    ``block_size`` None is each format's default (2 MiB for VHD, 32 MiB for VHDX);
+    ``sector_size`` is the logical sector size a VHDX output keeps (4096 from a 4K disk)."""
     if to not in CONTAINERS:
-        raise UsageError(f"unknown container {to!r} (use raw, fixed or dynamic)")
+        raise UsageError(f"unknown container {to!r} (use {', '.join(CONTAINERS)})")
+    if to.startswith("vhdx"):
+        from .. import vhdx
+
+        if size % sector_size:
+            raise UsageError(f"{name or tmp}: a VHDX needs a size that is a multiple of "
+                             f"{sector_size}; the source has {size} bytes")
+        return vhdx.new_image(tmp, size, to == "vhdx-fixed", block_size, sector_size,
+                              preallocate, unique_id, name)
     if to == "raw":
         try:
             open(tmp, "wb").close()
@@ -42,7 +53,8 @@ def new_output(tmp: str, to: str, size: int, block_size: int = vhd.DEFAULT_BLOCK
     if size % 512:
         raise UsageError(f"{name or tmp}: a VHD needs a size that is a multiple of 512; "
                          f"the source has {size} bytes")
-    return vhd.new_image(tmp, size, to, block_size, preallocate, unique_id, name)
+    return vhd.new_image(tmp, size, to, block_size or vhd.DEFAULT_BLOCK_SIZE, preallocate,
+                         unique_id, name)
 
 
 def copy_device(source, target, desc: str = "copying") -> None:
@@ -84,16 +96,16 @@ def _copy_range(source, target, offset: int, length: int) -> bool:
     return True
 
 
-def convert(src: str, dst: str, to: str, block_size: int = vhd.DEFAULT_BLOCK_SIZE,
+def convert(src: str, dst: str, to: str, block_size: int | None = None,
             preallocate: bool | None = None, force: bool = False, allow_device: bool = False,
             unique_id: bytes | None = None) -> dict:
-    """Convert ``src`` (raw, fixed or dynamic) into a new ``dst`` of container ``to``."""
+    """Convert ``src`` (raw, fixed or dynamic VHD, VHDX) into a new ``dst`` of container ``to``."""
     if to not in CONTAINERS:
-        raise UsageError(f"unknown container {to!r} (use raw, fixed or dynamic)")
+        raise UsageError(f"unknown container {to!r} (use {', '.join(CONTAINERS)})")
     with open_image(src, allow_device=allow_device) as source:
         with atomic_output(str(dst), force) as tmp:
             with new_output(tmp, to, source.size, block_size, preallocate, unique_id,
-                            str(dst)) as target:
+                            str(dst), source.sector_size) as target:
                 copy_device(source, target, f"convert {os.path.basename(str(src))}")
         result = {"source": str(src), "source_container": source.container,
                   "output": str(dst), "container": to, "virtual_size": source.size}

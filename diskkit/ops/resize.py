@@ -13,7 +13,7 @@ Order, so an interruption anywhere leaves an image ``diskkit check`` accepts:
 from __future__ import annotations
 
 from .. import part, vhd
-from ..errors import CorruptImage, UsageError
+from ..errors import CorruptImage, Unsupported, UsageError
 from ..image import open_image
 from ..units import format_size
 
@@ -59,7 +59,8 @@ def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_de
 
 def resize_image(path: str, new_size: int, grow_part: int | None = None, force: bool = False,
                  allow_device: bool = False) -> dict:
-    """Resize IMAGE (raw, fixed or dynamic VHD) in place and fix its partition table.
+    """Resize IMAGE (raw, fixed or dynamic VHD; VHDX grows only) in place and fix its
+    partition table.
 
     Returns old and new size, container, table kind and a list of what changed.
     """
@@ -69,12 +70,20 @@ def resize_image(path: str, new_size: int, grow_part: int | None = None, force: 
     old_size, container, table = _plan(path, new_size, grow_part, force, allow_device)
     changes = []
     shrinking = new_size < old_size
+    if shrinking and container == "vhdx":
+        raise Unsupported(f"{path}: shrinking a VHDX is not supported; convert it to a raw "
+                          "image, resize that, and convert it back")
     if shrinking and table is not None:
         with open_image(path, writable=True, allow_device=allow_device) as dev:
             changes += part.fit_to_disk(dev, new_size, cut=force)
     if new_size != old_size:
         # partitions were checked above; what lies past them (the old backup GPT) may go
-        vhd.resize(path, new_size, force=force or table is not None, allow_device=allow_device)
+        if container == "vhdx":
+            with open_image(path, writable=True, allow_device=allow_device) as dev:
+                dev.resize(new_size)  # grows only; a shrink is refused before anything moves
+        else:
+            vhd.resize(path, new_size, force=force or table is not None,
+                       allow_device=allow_device)
         changes.append(f"{container} image resized from {format_size(old_size)} to "
                        f"{format_size(new_size)}")
     with open_image(path, writable=True, allow_device=allow_device) as dev:

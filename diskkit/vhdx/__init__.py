@@ -44,9 +44,10 @@ def info(path: str) -> dict:
                            for gid, name in ((BAT_REGION, "bat"), (METADATA_REGION, "metadata"))},
                "warnings": list(layout.warnings)}
         if layout.log_sequence:
-            out["warnings"].append(f"the log holds {len(layout.log_sequence)} entries not marked "
-                                   "replayed (an interrupted update); diskkit replays them in "
-                                   "memory to read, and on disk when it writes")
+            out["warnings"].append(f"the log holds {len(layout.log_sequence)} unreplayed "
+                                   "entr" + ("y" if len(layout.log_sequence) == 1 else "ies") +
+                                   " (an interrupted update): diskkit replays the log in memory "
+                                   "to read, and on disk when it writes")
         if layout.parent is not None:
             entries = layout.parent["entries"]
             out["parent"] = {"locator_type": layout.parent["type"], **entries}

@@ -112,10 +112,11 @@ def _check_log(region: FileRegion, header, size: int, report: Report):
                        "(an update interrupted before its first entry): nothing to replay",
                        header.log_offset)
         return region.pread
-    report.facts["log"] = f"{len(sequence)} entries to replay"
-    report.warning("vhdx log", f"{len(sequence)} entries (sequence {sequence[0].sequence_number}"
-                   f"..{sequence[-1].sequence_number}) wait to be replayed: an update was "
-                   "interrupted; opening the image for writing replays them", header.log_offset)
+    count = f"{len(sequence)} entr{'y' if len(sequence) == 1 else 'ies'}"
+    report.facts["log"] = f"{count} to replay"
+    report.warning("vhdx log", f"{count} (sequence {sequence[0].sequence_number}.."
+                   f"{sequence[-1].sequence_number}) wait to be replayed: an update was "
+                   "interrupted; opening the image for writing replays the log", header.log_offset)
     return overlaid(region.pread, logmod.Overlay(logmod.plan_writes(sequence)))
 
 
