@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 from . import vhdcraft
-from .fuzz_targets import CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, Region, fat_region, template
+from .fuzz_targets import (CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, VHDX_LOG_GUID, VHDX_REGIONS,
+                           Region, fat_region, template)
 
 MiB = 1 << 20
 
@@ -163,6 +164,28 @@ def verified_vhd(work: str, raw: bytes, vhd: bytes) -> bytes:
     return vhd
 
 
+def make_vhdx_seeds(work: str, raw: bytes) -> None:
+    """The VHDX template (qemu-img's dynamic VHDX of ``raw`` in 4 MiB, 1 MiB blocks) and, per
+    VHDX target, the template's own bytes where the input lands (plus a replayable log entry)."""
+    from diskkit.vhdx import log as vhdx_log
+
+    src, img = os.path.join(work, "v.raw"), os.path.join(work, "v.vhdx")
+    Path(src).write_bytes(raw.ljust(4 * MiB, b"\0"))
+    sh("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M",
+       src, img)
+    sh("qemu-img", "compare", "-f", "raw", "-F", "vhdx", src, img)
+    with open(img, "rb") as fh, gzip.GzipFile(TEMPLATE_DIR / "vhdx.img.gz", "wb", mtime=0) as dst:
+        shutil.copyfileobj(fh, dst)
+    template.cache_clear()
+    base = template("vhdx")
+    for name, (offset, limit, _) in VHDX_REGIONS.items():
+        write_seed(name, "qemu-template.bin", base[offset:offset + limit].rstrip(b"\0") or b"\0")
+    bat_at = VHDX_REGIONS["vhdx_bat"][0]
+    entry = vhdx_log.build_entry(1, 0, VHDX_LOG_GUID, len(base), len(base),
+                                 [(bat_at, base[bat_at:bat_at + 4096])])
+    write_seed("vhdx_log", "one-entry.bin", entry)
+
+
 def make_corpus() -> None:
     """Rebuild every seed from tools written by others (mkfs.fat, mtools, sgdisk, sfdisk, qemu-img)."""
     with tempfile.TemporaryDirectory() as work:
@@ -198,6 +221,7 @@ def make_corpus() -> None:
         write_seed("vhd_dynamic", "dynamic-4k-blocks.vhd", dyn)
         write_seed("vhd_dynamic", "dynamic-16k-blocks.vhd",
                    verified_vhd(work, raw, vhdcraft.dynamic_vhd(raw, 16384)))
+        make_vhdx_seeds(work, raw)
         write_seed("vhd_dynamic", "dynamic-gpt.vhd",
                    verified_vhd(work, gpt3, vhdcraft.dynamic_vhd(gpt3, 8192)))
         qemu_dyn = os.path.join(work, "q.vhd")

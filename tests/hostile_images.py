@@ -27,7 +27,7 @@ SECTOR = 512
 @dataclass
 class Hostile:
     name: str
-    kind: str  # "raw" (partition table), "vhd", "fat"
+    kind: str  # "raw" (partition table), "vhd", "vhdx", "fat"
     data: bytes
     corrupt: bool = True
     path: str = ""
@@ -35,7 +35,7 @@ class Hostile:
     def __post_init__(self):
         """Spill to a sparse file at once: FAT32 variants are 33 MiB each."""
         if OUTDIR and self.data:
-            suffix = ".vhd" if self.kind == "vhd" else ".img"
+            suffix = {"vhd": ".vhd", "vhdx": ".vhdx"}.get(self.kind, ".img")
             self.path = os.path.join(OUTDIR, self.name + suffix)
             write_sparse(self.path, self.data)
             self.data = b""
@@ -291,6 +291,110 @@ def vhd_variants(work: str) -> list[Hostile]:
     return out
 
 
+# -- VHDX --------------------------------------------------------------------------------------
+
+def vhdx_crc(buf: bytearray, at: int, size: int) -> None:
+    """Recompute the CRC-32C of the ``size``-byte structure at ``at`` (spec: field zeroed)."""
+    from google_crc32c import value
+
+    struct.pack_into("<I", buf, at + 4, 0)
+    struct.pack_into("<I", buf, at + 4, value(bytes(buf[at:at + size])))
+
+
+def vhdx_variants(work: str) -> list[Hostile]:
+    """A qemu-made dynamic VHDX (1 MiB blocks, BAT at 2 MiB, metadata at 3 MiB) damaged."""
+    raw, img = os.path.join(work, "v.raw"), os.path.join(work, "v.vhdx")
+    content = bytearray(vhd_content()).ljust(3 * MiB, b"\0")
+    content[2 * MiB:2 * MiB + 16] = b"second vhdx blk"
+    Path(raw).write_bytes(content)
+    sh("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M",
+       raw, img)
+    base = bytearray(Path(img).read_bytes())
+    h1, h2, rt1, rt2, bat, meta = 64 << 10, 128 << 10, 192 << 10, 256 << 10, 2 * MiB, 3 * MiB
+    out = [Hostile("vhdx-dynamic-clean-control", "vhdx", bytes(base), corrupt=False)]
+
+    def variant(name, change, corrupt=True):
+        buf = bytearray(base)
+        change(buf)
+        out.append(Hostile(f"vhdx-{name}", "vhdx", bytes(buf), corrupt))
+
+    def header(**fields):
+        offsets = {"version": (66, "<H"), "log_version": (64, "<H"), "log_length": (68, "<I"),
+                   "log_offset": (72, "<Q"), "log_guid": (48, "16s")}
+
+        def change(buf):
+            for at in (h1, h2):
+                for key, value in fields.items():
+                    off, fmt = offsets[key]
+                    struct.pack_into(fmt, buf, at + off, value)
+                vhdx_crc(buf, at, 4096)
+        return change
+
+    def region_entry(index, **fields):
+        offsets = {"guid": (0, "16s"), "file_offset": (16, "<Q"), "length": (24, "<I"),
+                   "required": (28, "<I")}
+
+        def change(buf):
+            for at in (rt1, rt2):
+                for key, value in fields.items():
+                    off, fmt = offsets[key]
+                    struct.pack_into(fmt, buf, at + 16 + 32 * index + off, value)
+                vhdx_crc(buf, at, 64 << 10)
+        return change
+
+    def item(item_id_prefix: bytes, value: bytes):
+        def change(buf):
+            count = struct.unpack_from("<H", buf, meta + 10)[0]
+            for i in range(count):
+                e = meta + 32 + 32 * i
+                if bytes(buf[e:e + 4]) == item_id_prefix:
+                    at = meta + struct.unpack_from("<I", buf, e + 16)[0]
+                    buf[at:at + len(value)] = value
+        return change
+
+    def bat_entry(index, value):
+        return lambda buf: struct.pack_into("<Q", buf, bat + 8 * index, value)
+
+    first = struct.unpack_from("<Q", base, bat)[0]
+    variant("both-headers-bad-checksum",
+            lambda b: [b.__setitem__(at + 200, b[at + 200] ^ 1) for at in (h1, h2)])
+    variant("header-version-2", header(version=2))
+    variant("log-version-1-with-log", header(log_version=1, log_guid=b"\1" * 16))
+    variant("log-guid-set-log-outside-file", header(log_guid=b"\1" * 16, log_offset=1 << 40))
+    variant("log-guid-set-log-huge", header(log_guid=b"\1" * 16, log_length=0xFFF00000))
+    variant("region-tables-both-bad-crc",
+            lambda b: [b.__setitem__(at + 300, b[at + 300] ^ 1) for at in (rt1, rt2)])
+    variant("region-table-1-bad-crc", lambda b: b.__setitem__(rt1 + 40, b[rt1 + 40] ^ 1))
+    variant("region-unknown-required", region_entry(0, guid=b"\x42" * 16, required=1))
+    variant("region-bat-outside-file", region_entry(0, file_offset=1 << 40))
+    variant("region-bat-overlaps-metadata", region_entry(0, file_offset=meta))
+    variant("region-length-zero", region_entry(1, length=0))
+    variant("region-entry-count-huge",
+            lambda b: [struct.pack_into("<I", b, at + 8, 0xFFFFFFFF) or vhdx_crc(b, at, 64 << 10)
+                       for at in (rt1, rt2)])
+    variant("metadata-signature-missing", lambda b: b.__setitem__(meta, 0))
+    variant("metadata-entry-count-huge", lambda b: struct.pack_into("<H", b, meta + 10, 0xFFFF))
+    variant("metadata-item-outside-region",
+            lambda b: struct.pack_into("<I", b, meta + 32 + 16, 0x7FFFFFF0))
+    variant("metadata-block-size-3M", item(b"\x37\x67\xa1\xca", struct.pack("<I", 3 * MiB)))
+    variant("metadata-block-size-zero", item(b"\x37\x67\xa1\xca", struct.pack("<I", 0)))
+    variant("metadata-virtual-size-huge", item(b"\x24\x42\xa5\x2f", struct.pack("<Q", 1 << 60)))
+    variant("metadata-virtual-size-odd", item(b"\x24\x42\xa5\x2f", struct.pack("<Q", 3 * MiB + 7)))
+    variant("metadata-logical-sector-1024", item(b"\x1d\xbf\x41\x81", struct.pack("<I", 1024)))
+    variant("metadata-has-parent-no-locator",
+            item(b"\x37\x67\xa1\xca", struct.pack("<II", MiB, 2)))
+    variant("bat-entry-outside-file", bat_entry(0, 6 | (1 << 40)))
+    variant("bat-entries-alias", bat_entry(2, first))
+    variant("bat-entry-into-header-section", bat_entry(0, 6))
+    variant("bat-entry-into-log", bat_entry(0, 6 | MiB))
+    variant("bat-entry-reserved-state", bat_entry(0, 4 | (first & ~7)))
+    variant("bat-entry-partially-present", bat_entry(0, 7 | (first & ~7)))
+    out.append(Hostile("vhdx-truncated-in-bat", "vhdx", bytes(base[:bat + 4096])))
+    out.append(Hostile("vhdx-truncated-in-block", "vhdx", bytes(base[:len(base) - MiB // 2])))
+    out.append(Hostile("vhdx-identifier-only", "vhdx", bytes(base[:64 << 10])))
+    return out
+
+
 # -- FAT ---------------------------------------------------------------------------------------
 
 FAT_FILES = {"README.TXT": b"readme\n", "BIG.BIN": bytes(range(256)) * 64,
@@ -522,6 +626,6 @@ def all_variants(outdir: str) -> list[Hostile]:
     try:
         with tempfile.TemporaryDirectory() as work:
             return (gpt_variants(work) + mbr_variants(work) + vhd_variants(work)
-                    + fat_variants(work) + name_variants(work))
+                    + vhdx_variants(work) + fat_variants(work) + name_variants(work))
     finally:
         OUTDIR = ""

@@ -27,10 +27,12 @@ from benchmarks import fuzz_targets
 COMMANDS = {
     "raw": [("info",), ("check",), ("part", "show"), ("part", "verify")],
     "vhd": [("info",), ("check",), ("vhd", "info"), ("vhd", "check"), ("part", "show")],
+    "vhdx": [("info",), ("check",), ("vhdx", "info"), ("vhdx", "check"), ("part", "show")],
     "fat": [("info",), ("check",), ("fat", "ls", "-l"), ("fat", "tree"), ("fat", "info"),
             ("fat", "check")],
 }
-LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "fat": ("fat", "check")}
+LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "vhdx": ("vhdx", "check"),
+               "fat": ("fat", "check")}
 
 
 _OUTDIR = tempfile.mkdtemp(prefix="diskkit-hostile-")
@@ -84,6 +86,7 @@ def test_read_commands(variants, name):
 PIPELINES = {
     "raw": ("gpt", lambda path: fuzz_targets.table_pipeline(Path(path).read_bytes())),
     "vhd": ("vhd_footer", lambda path: fuzz_targets.vhd_pipeline(Path(path).read_bytes())),
+    "vhdx": ("vhdx_header", fuzz_targets.vhdx_pipeline_on),
     "fat": ("fat_boot", lambda path: fuzz_targets.fat_pipeline_on(
         fuzz_targets.PatchedDevice(Path(path).read_bytes(), 0, b""))),
 }
@@ -214,13 +217,18 @@ def metadata_ranges(name: str, size: int) -> list[tuple[int, int]]:
         return [(0, 34 * 512), (size - 33 * 512, size)]
     if name.startswith("mbr"):
         return [(0, 512), (512 * 512, 513 * 512), (600 * 512 - 512, 600 * 512)]
+    if name.startswith("vhdx"):  # headers and region tables (random bytes mostly break their
+        # CRCs), metadata table and items, BAT, the first log sectors
+        kib = 1024
+        return [(64 * kib, 68 * kib), (192 * kib, 196 * kib), (3 * kib * kib, 3 * kib * kib + 66 * kib),
+                (2 * kib * kib, 2 * kib * kib + 4 * kib), (kib * kib, kib * kib + 8 * kib)]
     if name.startswith("vhd"):
         return [(0, 2048), (size - 512, size)]
     return [(0, 8192)]  # FAT12: boot sector, both FATs and the root directory
 
 
 CONTROLS = ["gpt-clean-control", "mbr-clean-control", "vhd-dynamic-clean-control",
-            "fat-clean-control"]
+            "vhdx-dynamic-clean-control", "fat-clean-control"]
 
 
 @pytest.mark.parametrize("control", CONTROLS)
@@ -260,6 +268,8 @@ def run_pipeline(kind: str, data: bytes) -> None:
         fuzz_targets.table_pipeline(data)
     elif kind == "vhd":
         fuzz_targets.vhd_pipeline(data)
+    elif kind == "vhdx":
+        fuzz_targets.vhdx_pipeline_on(fuzz_targets.scratch_file(data, ".vhdx"))
     else:
         fuzz_targets.fat_pipeline_on(fuzz_targets.PatchedDevice(data, 0, b""))
 
@@ -270,6 +280,8 @@ EDITS = {
     "raw": [("part", "add", "{img}", "--type", "linux", "--size", "64K")],
     "vhd": [("part", "add", "{img}", "--type", "linux", "--size", "16K"),
             ("fat", "put", "{img}", "{src}", "/new.txt")],
+    "vhdx": [("part", "add", "{img}", "--type", "linux", "--size", "16K"),
+             ("resize", "{img}", "--size", "+1M")],
     "fat": [("fat", "put", "{img}", "{src}", "/SUB/new.txt"), ("fat", "mkdir", "{img}", "/newdir"),
             ("fat", "rm", "-r", "{img}", "/SUB"), ("fat", "mv", "{img}", "/BIG.BIN", "/SUB/B.BIN")],
 }
