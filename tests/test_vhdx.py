@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 
 import pytest
 
 from diskkit import vhdx
 from diskkit.errors import CorruptImage, Unsupported, UsageError
 from diskkit.image import open_image
-from oracles import diskkit, need, run
+from oracles import diskkit, run
 
 MiB = 1 << 20
 SIZE = 37 * MiB + 3 * 4096  # not a multiple of any block size
