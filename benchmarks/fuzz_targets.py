@@ -353,6 +353,23 @@ def grub_moddir_pipeline(data: bytes) -> None:
                 pass
 
 
+def bcd_device_pipeline(data: bytes) -> None:
+    """One BCD device element's bytes (partition, ramdisk, vhd ... nested descriptors)."""
+    from diskkit.windows.bcddevice import decode_element
+
+    element = decode_element(data)
+    (element.to_dict(), element.to_text())
+
+
+def bcd_store_pipeline(data: bytes) -> None:
+    """A BCD store hive: regipy underneath, then objects, elements and their decoding."""
+    from diskkit.windows.bcd import read_store
+    from diskkit.windows.hive import hive_from_bytes
+
+    store = read_store(hive_from_bytes(data, "<fuzz BCD>"))
+    (store.to_dict(), store.to_text(), store.default_loader())
+
+
 IMAGE_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("part", "show", "{img}"))
 VHD_COMMANDS = IMAGE_COMMANDS + (("vhd", "info", "{img}"), ("vhd", "check", "{img}"))
 FAT_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("fat", "tree", "{img}"),
@@ -411,5 +428,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("recipe", "ramos.toml recipe: TOML, schema, sizes, rates, chains, planned steps",
            ("diskkit.ramos.recipe:load_recipe",), recipe_pipeline, suffix=".toml",
            commands=(("ramos", "build", "--dry-run", "{img}"),), max_len=1 << 13),
+    Target("bcd_device", "BCD device element: partition, ramdisk, file, vhd, nested descriptors",
+           ("diskkit.windows.bcddevice:decode_element",), bcd_device_pipeline, max_len=1024),
+    Target("bcd_store", "BCD store hive (regipy) with objects, elements and device values",
+           ("diskkit.windows.bcd:read_store", "regipy.registry:RegistryHive"), bcd_store_pipeline,
+           commands=(("bcd", "show", "{img}"),), max_len=1 << 16),
 ]}
 

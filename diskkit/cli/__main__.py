@@ -11,7 +11,7 @@ from ..errors import DiskkitError
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
 COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk",
-                   "esp", "boot", "ramos", "drivers", "vm"]
+                   "esp", "boot", "ramos", "drivers", "vm", "bcd"]
 # Top-level commands a module registers under another name than its own.
 COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
 

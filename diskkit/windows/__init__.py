@@ -1,0 +1,1 @@
+"""Offline Windows: registry hives (via regipy), the BCD store, services, version, settings."""
