@@ -88,6 +88,23 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_slim)
 
+    p = rsub.add_parser("doctor", help="check a RAMOS image offline before the first RAM boot "
+                        "(exit 0 all pass, 1 any FAIL, 2 error)",
+                        description="Reads the VHD, its partitions, its ESP and BCD, the Windows "
+                        "inside (NTFS, registry, drivers) and, with --esp, the machine's ESP; "
+                        "prints PASS/WARN/FAIL lines, each with why and the fixing command. "
+                        "Example: diskkit ramos doctor win.vhd --chain grub2-map --ram 16G")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--chain", choices=CHAINS, help="the boot chain (default: guessed from the "
+                   "layout, GPT grub2-map, MBR ntloader)")
+    p.add_argument("--esp", metavar="DIR|IMAGE", help="the machine's ESP (mounted folder or "
+                   "image) to check the outer layer: loader, config, ntloader files")
+    p.add_argument("--ram", type=size_arg, metavar="SIZE", help="the target machine's RAM")
+    p.add_argument("--hwids", metavar="FILE", help="pnputil /enum-devices /connected /ids "
+                   "output of the target machine: its storage controllers must have drivers")
+    add_json(p)
+    p.set_defaults(func=cmd_doctor)
+
     p = rsub.add_parser("build", help="run a ramos.toml recipe (skips steps already done)",
                         description="One declarative recipe: VHD, chain, drivers, WIM, ESP, "
                         "firmware entry. See fixtures/ramos.toml.")
@@ -194,6 +211,15 @@ def cmd_slim(args) -> int:
     if args.out:
         print(f"wrote {args.out}: run it inside the VM as administrator", file=sys.stderr)
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from ..ramos.doctor import diagnose
+
+    doc = diagnose(args.image, args.chain, args.esp, args.ram, args.hwids,
+                   allow_device=args.device)
+    emit(args, doc.to_dict(), doc.to_text())
+    return doc.exit_code
 
 
 def cmd_build(args) -> int:

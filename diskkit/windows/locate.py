@@ -40,8 +40,25 @@ class FatFiles:
     def open(self, path: str):
         return io.BytesIO(self.fs.read_file(path))  # ESP files are small
 
+    def listdir(self, path: str) -> list[str]:
+        return [e.name for e in self.fs.listdir(path) if e.name not in (".", "..")]
+
+    def files(self) -> list[str]:
+        """Every file's path on the volume."""
+        return [f"{top.rstrip('/')}/{e.name}" for top, entries in self.fs.walk("/")
+                for e in entries if not e.is_dir]
+
+    def dirty(self) -> bool:
+        return False
+
+    def usage(self):
+        return None
+
     def close(self) -> None:
         self.fs.close()
+        owner = getattr(self, "owner", None)
+        if owner is not None:
+            owner.close()
 
 
 class NtfsFiles:
@@ -64,6 +81,17 @@ class NtfsFiles:
 
     def open(self, path: str):
         return self.volume.open(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return [e.name for e in self.volume.listdir(path)]
+
+    def dirty(self) -> bool:
+        return bool(self.volume.dirty)
+
+    def usage(self) -> tuple[int, int]:
+        """(used bytes, total bytes) from the volume's cluster bitmap."""
+        info = self.volume.info()
+        return info["used_bytes"], info["total_bytes"]
 
     def close(self) -> None:
         close = getattr(self.volume, "close", None)

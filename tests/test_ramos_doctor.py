@@ -1,0 +1,194 @@
+"""`ramos doctor` on RAMOS images made by other tools: the good one passes, each broken variant
+gives exactly its own FAIL/WARN and nothing else changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import ramos_images as R
+import winhives as W
+from oracles import diskkit, need, run
+
+from diskkit.ramos.doctor import FAIL, PASS, WARN, diagnose
+
+pytestmark = pytest.mark.slow
+
+
+def doctor(image, **kw):
+    return diagnose(image, open_windows=R.open_windows_files(), **kw)
+
+
+def outcome(doc) -> dict[str, str]:
+    return {f"{c.section}.{c.name}": c.status for c in doc.checks}
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    built = R.build_ramos(tmp_path_factory.mktemp("good"))
+    built["esp"] = R.outer_esp(tmp_path_factory.mktemp("esp"), "grub2-map", built["image"])
+    return built
+
+
+@pytest.fixture(scope="module")
+def baseline(good):
+    return outcome(doctor(good["image"], chain="grub2-map", ram=8 << 30, esp=good["esp"]))
+
+
+def variant(good, tmp_path):
+    """A copy of the good image under the same name (the outer config names win.vhd)."""
+    image = tmp_path / "win.vhd"
+    subprocess.run(["cp", "--sparse=never", good["image"], image], check=True)
+    return str(image)
+
+
+def changed(baseline: dict, doc) -> dict[str, str]:
+    now = outcome(doc)
+    return {k: v for k, v in now.items() if baseline.get(k) != v}
+
+
+def test_good_image_has_no_fail(good, baseline):
+    fails = [k for k, v in baseline.items() if v == FAIL]
+    assert not fails, fails
+    for check in ("container.type", "container.ram", "layout.table", "inner.bootx64",
+                  "inner.bootmgr", "inner.default", "inner.paths", "windows.dirty",
+                  "windows.winload.efi", "windows.ntoskrnl.exe", "drivers.svbus",
+                  "drivers.storahci", "ram.pagefile", "ram.hibernation", "ram.restore",
+                  "outer.loader", "outer.vhd-path"):
+        assert baseline[check] == PASS, check
+
+
+def test_doctor_reads_what_hivex_wrote(good):
+    doc = doctor(good["image"], chain="grub2-map")
+    assert doc.facts["windows"]["build"] == 19045 and doc.facts["windows"]["edition"] == "Professional"
+    assert doc.facts["windows"]["architecture"] == "AMD64"
+    assert doc.facts["default_entry"]["guid"] == W.LOADER
+
+
+def test_wrong_bcd_partition_guid(good, baseline, tmp_path):
+    image = variant(good, tmp_path)
+    t = good["table"]
+    wrong = W.ramos_bcd("gpt", t["disk_guid"], good["parts"][1]["guid"],
+                        "deadbeef-0000-4000-8000-000000000001")  # the build machine's partition
+    bcd = W.build_hive(tmp_path / "BCD", wrong)
+    run("mcopy", "-o", "-i", R.esp_target(image, good["parts"][1]), bcd, "::/EFI/Microsoft/Boot/BCD")
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == {"inner.default": FAIL}
+    assert "deadbeef-0000-4000-8000-000000000001" in next(
+        c.why for c in doc.checks if c.name == "default")
+
+
+@pytest.mark.parametrize("keys,expect", [
+    (dict(svbus=False), {"drivers.svbus": FAIL}),
+    (dict(pagefile=True), {"ram.pagefile": WARN}),
+    (dict(storahci_start=3), {"drivers.storahci": WARN}),
+], ids=["missing-svbus", "pagefile-on", "storahci-start-3"])
+def test_system_hive_variants(good, baseline, tmp_path, keys, expect):
+    image = variant(good, tmp_path)
+    system = W.build_hive(tmp_path / "SYSTEM", W.system_keys(**keys))
+    R.put_in_ntfs(image, good["windows"], system, "/Windows/System32/config/SYSTEM", tmp_path)
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == expect
+
+
+def test_svbus_start_3(good, baseline, tmp_path):
+    image = variant(good, tmp_path)
+    keys = W.system_keys()
+    keys["ControlSet001\\Services\\svbus"]["Start"] = 3
+    system = W.build_hive(tmp_path / "SYSTEM", keys)
+    R.put_in_ntfs(image, good["windows"], system, "/Windows/System32/config/SYSTEM", tmp_path)
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == {"drivers.svbus": FAIL}
+    assert "Start=3" in next(c.why for c in doc.checks if c.name == "svbus")
+
+
+def test_dynamic_vhd(good, baseline, tmp_path):
+    need("qemu-img")
+    image = str(tmp_path / "win.vhd")
+    run("qemu-img", "convert", "-f", "vpc", "-O", "vpc", "-o", "subformat=dynamic",
+        good["image"], image)
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    diff = changed(baseline, doc)
+    assert diff.pop("container.type") == FAIL
+    # qemu-img's dynamic VHD has its own footer geometry; nothing else may change
+    assert not {k: v for k, v in diff.items() if v == FAIL}, diff
+
+
+def test_vhd_too_big_for_ram(good, baseline):
+    doc = doctor(good["image"], chain="grub2-map", ram=256 << 20, esp=good["esp"])
+    assert changed(baseline, doc) == {"container.ram": FAIL}
+    doc = doctor(good["image"], chain="grub2-map", ram=2 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == {"container.ram": WARN}
+
+
+def test_missing_bootx64(good, baseline, tmp_path):
+    image = variant(good, tmp_path)
+    run("mdel", "-i", R.esp_target(image, good["parts"][1]), "::/EFI/BOOT/BOOTX64.EFI")
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == {"inner.bootx64": FAIL}
+
+
+def test_dirty_ntfs(good, baseline, tmp_path):
+    image = variant(good, tmp_path)
+    R.put_in_ntfs(image, good["windows"], None, None, tmp_path, dirty=True)
+    part = tmp_path / "check.ntfs"
+    R.extract_partition(image, good["windows"], part)
+    assert "Volume Flags: 0x0001" in run("ntfsinfo", "-f", "-m", part).stdout  # ntfs-3g agrees
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    assert changed(baseline, doc) == {"windows.dirty": FAIL}
+
+
+def test_outer_config_named_wrong(good, baseline, tmp_path):
+    esp = R.outer_esp(tmp_path / "esp", "grub2-map", good["image"], config_name="lt.cfg")
+    doc = doctor(good["image"], chain="grub2-map", ram=8 << 30, esp=esp)
+    diff = changed(baseline, doc)
+    assert diff.pop("outer.config") == FAIL
+    assert set(diff) <= {"outer.loader", "outer.vhd-path"}  # not reached without the config
+    assert "lt.cfg" in next(c.why for c in doc.checks if c.name == "config")
+
+
+def test_hwids_storage_controllers(good, baseline, tmp_path):
+    hwids = tmp_path / "hwids.txt"
+    hwids.write_text("PCI\\VEN_144D&DEV_A808&SUBSYS_A801144D&REV_00\n"
+                     "PCI\\VEN_144D&DEV_A808&CC_010802\nPCI\\CC_010802\n"
+                     "PCI\\VEN_1B4B&DEV_9230&CC_010601\nPCI\\CC_0106\n")
+    doc = doctor(good["image"], chain="grub2-map", ram=8 << 30, esp=good["esp"], hwids=str(hwids))
+    diff = changed(baseline, doc)
+    assert diff == {"drivers.hwid PCI\\VEN_144D&DEV_A808": PASS,   # stornvme: inbox, boot start
+                    "drivers.hwid PCI\\VEN_1B4B&DEV_9230": FAIL}   # AHCI: no INF in the store
+
+
+@pytest.fixture(scope="module")
+def good_ntloader(tmp_path_factory):
+    built = R.build_ramos(tmp_path_factory.mktemp("nt"), chain="ntloader", size="200M")
+    built["esp"] = R.outer_esp(tmp_path_factory.mktemp("ntesp"), "ntloader", built["image"])
+    return built
+
+
+def test_ntloader_chain(good_ntloader, tmp_path):
+    base = outcome(doctor(good_ntloader["image"], chain="ntloader", ram=8 << 30,
+                          esp=good_ntloader["esp"]))
+    assert not [k for k, v in base.items() if v == FAIL], base
+    assert base["outer.ntloader"] == PASS and base["outer.imgofs"] == PASS
+    esp = R.outer_esp(tmp_path / "esp", "ntloader", good_ntloader["image"], with_ntloader=False)
+    doc = doctor(good_ntloader["image"], chain="ntloader", ram=8 << 30, esp=esp)
+    assert changed(base, doc) == {"outer.ntloader": FAIL}
+
+
+def test_cli_exit_codes_and_json(good, tmp_path):
+    proc = diskkit("ramos", "doctor", good["image"], "--chain", "grub2-map", "--json",
+                   check=False)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == (1 if data["counts"]["FAIL"] else 0)
+    assert data["chain"] == "grub2-map" and not data["chain_guessed"]
+    broken = variant(good, tmp_path)
+    run("mdel", "-i", R.esp_target(broken, good["parts"][1]), "::/EFI/BOOT/BOOTX64.EFI")
+    proc = diskkit("ramos", "doctor", broken, "--chain", "grub2-map", check=False)
+    assert proc.returncode == 1 and "FAIL  no \\EFI\\BOOT\\BOOTX64.EFI" in proc.stdout
+    assert "fix: " in proc.stdout
+    missing = diskkit("ramos", "doctor", tmp_path / "nothing.vhd", check=False)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
