@@ -51,6 +51,10 @@ def cmd_info(args) -> int:
     from ..inspect import info
 
     data = info(args.image, allow_device=args.device)
+    if args.html:
+        from ..htmlreport import page, write_page
+
+        write_page(args.html, page(data))
     emit(args, data, _info_text(data))
     return 0
 
@@ -67,6 +71,8 @@ def register(sub) -> None:
                                    "partition's filesystem, with warnings. Example: diskkit "
                                    "info win.vhd --json")
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
+    p.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page with "
+                   "the partitions drawn to scale (as DiskGenius shows them)")
     add_json(p)
     p.set_defaults(func=cmd_info)
 

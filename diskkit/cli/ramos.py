@@ -102,6 +102,8 @@ def register(sub):
     p.add_argument("--ram", type=size_arg, metavar="SIZE", help="the target machine's RAM")
     p.add_argument("--hwids", metavar="FILE", help="pnputil /enum-devices /connected /ids "
                    "output of the target machine: its storage controllers must have drivers")
+    p.add_argument("--html", metavar="OUT", help="also write one self-contained HTML page: "
+                   "the disk to scale, the two boot layers, the checklist")
     add_json(p)
     p.set_defaults(func=cmd_doctor)
 
@@ -218,6 +220,11 @@ def cmd_doctor(args) -> int:
 
     doc = diagnose(args.image, args.chain, args.esp, args.ram, args.hwids,
                    allow_device=args.device)
+    if args.html:
+        from ..htmlreport import page, write_page
+        from ..inspect import info
+
+        write_page(args.html, page(info(args.image, allow_device=args.device), doc.to_dict()))
     emit(args, doc.to_dict(), doc.to_text())
     return doc.exit_code
 

@@ -1,0 +1,167 @@
+"""One self-contained HTML page picturing a disk image: the partition bar, the boot layers, a checklist.
+
+Pure: ``info`` (what ``diskkit info --json`` prints) and optionally a doctor report in, a
+string out. The bar draws every partition to scale, like DiskGenius's, with the used part of
+each filesystem filled in; free gaps are drawn too, so the widths add up to the disk. No
+network: styles are inline, the one script only measures the drawn widths into ``data-``
+attributes (tests read them back from the rendered page).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .units import format_size
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222}
+h1{font-size:20px} h2{font-size:16px;margin-top:28px}
+.bar{display:flex;width:100%;height:64px;outline:1px solid #555}
+.seg{position:relative;height:100%;box-sizing:border-box;border-right:1px solid #555;
+ overflow:hidden;font-size:11px;min-width:0}
+.seg .used{position:absolute;left:0;top:0;bottom:0;opacity:.55}
+.seg .label{position:relative;padding:3px;white-space:nowrap}
+.free{background:repeating-linear-gradient(45deg,#eee,#eee 4px,#ddd 4px,#ddd 8px)}
+.fat{background:#cfe3ff}.fat .used{background:#3b82f6}
+.ntfs{background:#ffe1c4}.ntfs .used{background:#f97316}
+.other{background:#e5e7eb}.other .used{background:#6b7280}
+.layers{display:flex;gap:12px;align-items:stretch;flex-wrap:wrap}
+.layer{border:2px solid #555;border-radius:6px;padding:8px 12px;min-width:200px}
+.layer h3{margin:0 0 6px;font-size:14px}
+.arrow{align-self:center;font-size:24px}
+table{border-collapse:collapse;margin-top:8px} td,th{padding:3px 8px;border-bottom:1px solid #ddd;
+ text-align:left;vertical-align:top;font-size:13px}
+.PASS{color:#166534}.WARN{color:#a16207}.FAIL{color:#b91c1c;font-weight:bold}.INFO{color:#555}
+code{font-size:12px}
+"""
+
+MEASURE = """
+document.querySelectorAll('.seg').forEach(function(s){
+  s.setAttribute('data-drawn-width', s.getBoundingClientRect().width.toFixed(3));});
+document.querySelector('.bar').setAttribute('data-drawn-width',
+  document.querySelector('.bar').getBoundingClientRect().width.toFixed(3));
+"""
+
+
+def _fs_kind(fs: dict | None) -> str:
+    kind = (fs or {}).get("type") or ""
+    return "fat" if kind.startswith("fat") else "ntfs" if kind == "ntfs" else "other"
+
+
+def _used_fraction(fs: dict | None) -> float | None:
+    if not fs:
+        return None
+    total, free = fs.get("total_bytes"), fs.get("free_bytes")
+    if total and free is not None:
+        return max(0.0, min(1.0, (total - free) / total))
+    if fs.get("used_bytes") is not None and fs.get("size"):
+        return max(0.0, min(1.0, fs["used_bytes"] / fs["size"]))
+    return None
+
+
+def segments(info: dict) -> list[dict]:
+    """The bar from left to right: partitions and the free gaps between them (bytes)."""
+    size = info["container"]["virtual_size"]
+    out, at = [], 0
+    for p in sorted(info.get("partitions", []), key=lambda p: p["start"]):
+        if p["start"] > at:
+            out.append({"kind": "free", "start": at, "size": p["start"] - at})
+        out.append({"kind": "part", "start": p["start"], "size": p["size"], "part": p})
+        at = max(at, p["start"] + p["size"])
+    if at < size:
+        out.append({"kind": "free", "start": at, "size": size - at})
+    return out
+
+
+def _bar(info: dict) -> str:
+    size = info["container"]["virtual_size"] or 1
+    cells = []
+    for seg in segments(info):
+        width = seg["size"] / size * 100
+        attrs = f'style="width:{width:.6f}%" data-start="{seg["start"]}" data-size="{seg["size"]}"'
+        if seg["kind"] == "free":
+            cells.append(f'<div class="seg free" {attrs} title="free {format_size(seg["size"])}">'
+                         "</div>")
+            continue
+        p, fs = seg["part"], seg["part"].get("filesystem")
+        used = _used_fraction(fs)
+        name = p.get("name") or p.get("type_name") or p.get("type") or ""
+        text = f'{p["index"]}: {(fs or {}).get("type", "-")} {format_size(p["size"])}'
+        fill = f'<div class="used" style="width:{used * 100:.3f}%"></div>' if used is not None else ""
+        title = escape(f"partition {p['index']} {name}, {format_size(p['size'])} at byte "
+                       f"{p['start']}" + (f", {used:.0%} used" if used is not None else ""))
+        cells.append(f'<div class="seg {_fs_kind(fs)}" {attrs} data-index="{p["index"]}" '
+                     f'title="{title}">{fill}<div class="label">{escape(text)}</div></div>')
+    return f'<div class="bar">{"".join(cells)}</div>'
+
+
+def _partition_table(info: dict) -> str:
+    rows = []
+    for p in info.get("partitions", []):
+        fs = p.get("filesystem") or {}
+        used = _used_fraction(fs)
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in (
+            p["index"], format_size(p["start"]), format_size(p["size"]),
+            p.get("type_name") or p.get("type") or "", p.get("name", ""), fs.get("type", "-"),
+            fs.get("label", ""), f"{used:.0%}" if used is not None else "-")) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("#", "start", "size", "type", "name",
+                                              "filesystem", "label", "used"))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _layers(doctor: dict) -> str:
+    vhd = doctor.get("facts", {}).get("vhd", {})
+    chain = doctor.get("chain", "")
+    default = doctor.get("facts", {}).get("default_entry") or {}
+    win = doctor.get("facts", {}).get("windows") or {}
+    outer = (f'<div class="layer"><h3>Outer layer: the machine\'s ESP</h3>firmware &rarr; '
+             f"loader of <b>{escape(chain)}</b> &rarr; its config &rarr; copies "
+             f"<code>{escape(vhd.get('image', ''))}</code> into RAM</div>")
+    inner_body = (f"VHD's ESP (partition {vhd.get('esp_index')}) &rarr; "
+                  "<code>\\EFI\\BOOT\\BOOTX64.EFI</code> &rarr; BCD default "
+                  f"{escape(default.get('description') or default.get('guid') or '?')}"
+                  if vhd.get("esp_index") else
+                  "the boot manager (outside the VHD) opens the RAM disk at the Windows offset")
+    inner = (f'<div class="layer"><h3>Inner layer: inside the VHD</h3>{inner_body} &rarr; '
+             f"Windows partition {vhd.get('windows_index')} at byte "
+             f"{vhd.get('windows_offset')}</div>")
+    windows = (f'<div class="layer"><h3>Windows</h3>{escape(win.get("name", "not read"))}'
+               "</div>")
+    return f'<div class="layers">{outer}<div class="arrow">&rarr;</div>{inner}' \
+           f'<div class="arrow">&rarr;</div>{windows}</div>'
+
+
+def _checklist(doctor: dict) -> str:
+    rows = []
+    for c in doctor["checks"]:
+        fix = f"<br><code>{escape(c['fix'])}</code>" if c.get("fix") and c["status"] in (
+            "WARN", "FAIL") else ""
+        rows.append(f'<tr><td class="{c["status"]}">{c["status"]}</td>'
+                    f"<td>{escape(c['section'])}</td><td>{escape(c['why'])}{fix}</td></tr>")
+    return f"<table><tr><th></th><th>section</th><th>finding</th></tr>{''.join(rows)}</table>"
+
+
+def page(info: dict, doctor: dict | None = None) -> str:
+    """The whole page for ``info`` (and a doctor report)."""
+    c = info["container"]
+    title = f"{info['path']}: {c['container']} image, {format_size(c['virtual_size'])}"
+    parts = [f"<h1>{escape(title)}</h1>", _bar(info), _partition_table(info)]
+    if info.get("warnings"):
+        parts.append("<h2>Warnings</h2><ul>" + "".join(
+            f"<li>{escape(w)}</li>" for w in info["warnings"]) + "</ul>")
+    if doctor:
+        n = doctor["counts"]
+        parts += ["<h2>Boot layers</h2>", _layers(doctor),
+                  f"<h2>ramos doctor: {n['PASS']} pass, {n['WARN']} warn, {n['FAIL']} fail</h2>",
+                  _checklist(doctor)]
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+            + "".join(parts) + f"<script>{MEASURE}</script></body></html>")
+
+
+def write_page(path: str, html: str, force: bool = True) -> None:
+    from .fileio import atomic_output
+
+    with atomic_output(path, force) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(html)
