@@ -405,6 +405,10 @@ def _windows(doc: Doctor, facts, vols: Volumes) -> Hives:
                 f"diskkit ramos plan --from {os.path.basename(facts.image)} for the smallest VHD "
                 "that holds it")
     fix = "deploy Windows into the VHD: diskkit ramos script deploy ..."
+    if not win.exists("/Windows"):
+        doc.add("windows", "deployed", FAIL, "no \\Windows folder in the Windows partition: "
+                "Windows is not deployed yet", fix)
+        return hives
     for path, why in (("/Windows/System32/winload.efi", "the boot manager stops with 0xc000000f"),
                       (KERNEL, "winload finds no kernel")):
         if win.exists(path):
