@@ -25,11 +25,14 @@ from reliability_support import (assert_clean_outcome, cli, cli_inprocess, has_c
 from benchmarks import fuzz_targets
 
 COMMANDS = {
-    "raw": [("info",), ("check",), ("part", "show"), ("part", "verify")],
-    "vhd": [("info",), ("check",), ("vhd", "info"), ("vhd", "check"), ("part", "show")],
-    "vhdx": [("info",), ("check",), ("vhdx", "info"), ("vhdx", "check"), ("part", "show")],
+    "raw": [("info",), ("check",), ("part", "show"), ("part", "verify"), ("ramos", "doctor"),
+            ("bcd", "show")],
+    "vhd": [("info",), ("check",), ("vhd", "info"), ("vhd", "check"), ("part", "show"),
+            ("ramos", "doctor"), ("bcd", "show")],
+    "vhdx": [("info",), ("check",), ("vhdx", "info"), ("vhdx", "check"), ("part", "show"),
+             ("ramos", "doctor"), ("bcd", "show")],
     "fat": [("info",), ("check",), ("fat", "ls", "-l"), ("fat", "tree"), ("fat", "info"),
-            ("fat", "check")],
+            ("fat", "check"), ("ramos", "doctor"), ("bcd", "show")],
 }
 LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "vhdx": ("vhdx", "check"),
                "fat": ("fat", "check")}
