@@ -192,3 +192,40 @@ def test_cli_exit_codes_and_json(good, tmp_path):
     assert "fix: " in proc.stdout
     missing = diskkit("ramos", "doctor", tmp_path / "nothing.vhd", check=False)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def machine_esp(folder, offset: int, in_menu: bool = True) -> str:
+    """A machine's ESP whose BCD has a bootmgr-ramdisk entry for \\ramos\\win.vhd, as the
+    chain's bcdedit script makes it: its own device options object with the offset."""
+    host_disk, host_part = "aaaaaaaa-1111-4222-8333-444444444444", "bbbbbbbb-1111-4222-8333-444444444444"
+    options, entry = "{c4b1e0a2-5d3f-4e6a-9b8c-7d6e5f4a3b2c}", "{d5c2f1b3-6e4a-4f7b-8c9d-8e7f6a5b4c3d}"
+    ram = W.ramdisk_element("gpt", host_disk, host_part, "\\ramos\\win.vhd", options=options)
+    keys = W.bcd_keys({
+        W.BOOTMGR: (0x10100002, {0x11000001: W.partition_element("gpt", host_disk, host_part),
+                                  0x12000002: "\\EFI\\Microsoft\\Boot\\bootmgfw.efi",
+                                  0x24000001: [entry] if in_menu else []}),
+        entry: (0x10200003, {0x11000001: ram, 0x21000001: ram, 0x12000004: "RAMOS",
+                             0x12000002: "\\Windows\\system32\\winload.efi",
+                             0x22000002: "\\Windows"}),
+        options: (0x30000000, {0x35000001: W.integer(offset), 0x36000006: W.boolean(False)}),
+    })
+    boot = os.path.join(str(folder), "EFI", "Microsoft", "Boot")
+    os.makedirs(boot)
+    W.build_hive(os.path.join(boot, "BCD"), keys)
+    os.unlink(os.path.join(boot, "BCD.reg"))
+    return str(folder)
+
+
+def test_bootmgr_ramdisk_machine_bcd(good_ntloader, tmp_path):
+    offset = good_ntloader["windows"]["start"]
+    good = doctor(good_ntloader["image"], chain="bootmgr-ramdisk", ram=8 << 30,
+                  esp=machine_esp(tmp_path / "a", offset))
+    base = outcome(good)
+    assert base["outer.bcd"] == PASS and base["outer.imgofs"] == PASS
+    assert not [k for k, v in base.items() if v == FAIL], base
+    wrong = doctor(good_ntloader["image"], chain="bootmgr-ramdisk", ram=8 << 30,
+                   esp=machine_esp(tmp_path / "b", 65536))
+    assert changed(base, wrong) == {"outer.imgofs": FAIL}
+    hidden = doctor(good_ntloader["image"], chain="bootmgr-ramdisk", ram=8 << 30,
+                    esp=machine_esp(tmp_path / "c", offset, in_menu=False))
+    assert changed(base, hidden) == {"outer.bcd": WARN}

@@ -681,8 +681,7 @@ def _outer_checks(doc: Doctor, files: list[str], reader, facts, chain, image: st
     beside = [c for c in configs if any(os.path.dirname(e).upper() == os.path.dirname(c).upper()
                                         for e in efis)]
     if chain.language == "cmd":
-        doc.add("outer", "config", INFO, f"{chain.name} is set up with bcdedit on the machine "
-                f"({chain.filename}); nothing of it lives on the ESP")
+        _machine_bcd(doc, reader, facts, chain, image)
         return
     if not efis:
         doc.add("outer", "loader", FAIL, "no EFI loader on the ESP besides Windows' own",
@@ -736,6 +735,59 @@ def _outer_checks(doc: Doctor, files: list[str], reader, facts, chain, image: st
                     "ntloader=/EFI/ntloader/ntloader --add initrd.cpio=/EFI/ntloader/initrd.cpio")
         else:
             doc.add("outer", "ntloader", PASS, "ntloader and initrd.cpio are on the ESP")
+
+
+def _machine_bcd(doc: Doctor, reader, facts, chain, image: str) -> None:
+    """bootmgr-ramdisk and vhd-native live in the machine's own BCD: an entry must boot this
+    VHD, and a RAM disk entry's options must hold the Windows partition's offset."""
+    from ..windows.bcd import read_store
+    from ..windows.hive import hive_from_stream
+
+    base = os.path.basename(image)
+    fix = (f"diskkit boot config --chain {chain.name} --vhd {base} --vhd-path D:\\ramos\\{base} "
+           f"--out {chain.filename}, then run it on that machine as administrator")
+    if not reader.exists(ESP_BCD):
+        doc.add("outer", "bcd", FAIL, f"no \\EFI\\Microsoft\\Boot\\BCD on this ESP: {chain.name} "
+                "adds its entry to the Windows Boot Manager's store there", fix)
+        return
+    try:
+        with reader.open(ESP_BCD) as fh:
+            store = read_store(hive_from_stream(fh, f"--esp {ESP_BCD}"))
+    except DiskkitError as exc:
+        doc.add("outer", "bcd", FAIL, f"the machine's BCD is unreadable: {exc}")
+        return
+    kind = "ramdisk" if chain.ms_ramdisk else "vhd"
+    entries = []
+    for obj in store.objects.values():
+        value = obj.get("osdevice") or obj.get("device")
+        device = getattr(value, "device", None)
+        if device is not None and device.kind == kind and \
+                (device.path or "").replace("/", "\\").rsplit("\\", 1)[-1].lower() == base.lower():
+            entries.append((obj, value))
+    if not entries:
+        doc.add("outer", "bcd", FAIL, f"no entry in the machine's BCD boots {base} as "
+                f"{kind}=...", fix)
+        return
+    obj, value = entries[0]
+    name = obj.description or obj.guid
+    order = store.bootmgr.get("displayorder") if store.bootmgr else None
+    if not isinstance(order, list) or obj.guid not in order:
+        doc.add("outer", "bcd", WARN, f"entry {name!r} boots {base} but is not in the boot "
+                "menu (displayorder)", f"bcdedit /displayorder {obj.guid} /addlast")
+    else:
+        doc.add("outer", "bcd", PASS, f"entry {name!r} boots {value.device.to_text()}")
+    if kind != "ramdisk":
+        return
+    options = store.objects.get(value.options or "")
+    offset = options.get("ramdiskimageoffset") if options else None
+    if offset != facts.windows_offset:
+        doc.add("outer", "imgofs", FAIL, f"{store.name_of(value.options or '-')} has "
+                f"ramdiskimageoffset {offset}, but Windows starts at byte {facts.windows_offset} "
+                "of the VHD (0xc0000225 at boot)", f"bcdedit /set {store.name_of(value.options or '')} "
+                f"ramdiskimageoffset {facts.windows_offset}")
+    else:
+        doc.add("outer", "imgofs", PASS, f"ramdiskimageoffset {offset} is the Windows partition's "
+                "offset")
 
 
 def _firmware(doc: Doctor, chain) -> None:
