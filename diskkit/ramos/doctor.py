@@ -182,8 +182,10 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
                 "as a flat disk, so Windows would see the VHD's metadata, not its disk",
                 f"diskkit convert {base} fixed-{base} --to fixed")
     elif kind == "dynamic":
-        doc.add("container", "type", WARN, f"dynamic VHD: {chain.name} expands it, but the RAM "
-                "disk still takes the full virtual size", None)
+        from ..boot.chains import dynamic_note
+
+        doc.add("container", "type", WARN, f"dynamic VHD: {dynamic_note(chain.name)}",
+                f"diskkit convert {base} fixed-{base} --to fixed")
     elif kind == "raw":
         doc.add("container", "type", WARN, "raw image: the loaders read it, but Windows tools "
                 "(diskpart attach, Hyper-V) expect a .vhd",
@@ -209,6 +211,13 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
                 "volumes check clean")
     if not chain.in_ram:
         return
+    from ..boot.chains import size_warning
+
+    too_big = size_warning(chain.name, dev.size)
+    if too_big:
+        doc.add("container", "size", WARN, too_big, "re-capture into a VHD below "
+                f"{format_size(chain.size_limit.fails_from)}, or boot it with "
+                f"{' / '.join(chain.size_limit.carried_more)}")
     ram_disk = size if kind != "dynamic" else dev.size
     if ram is None:
         doc.add("container", "ram", INFO, f"the RAM disk takes {format_size(ram_disk)}; give "
@@ -352,10 +361,8 @@ def _inner(doc: Doctor, facts, chain, table, vols: Volumes) -> None:
 
 def _efi_problem(files, path: str) -> str | None:
     """Why ``path`` is not an x86-64 EFI application, or None (boot/efiapp.py decides)."""
-    try:
-        from ..boot.efiapp import describe
-    except ImportError:
-        return None
+    from ..boot.efiapp import describe
+
     with files.open(path) as fh:
         head = fh.read(4096)
     return describe(head)
@@ -723,18 +730,19 @@ def _outer_checks(doc: Doctor, files: list[str], reader, facts, chain, image: st
                     "--vhd-path PATH")
         elif offsets:
             doc.add("outer", "imgofs", PASS, f"imgofs={offsets[0]} is the Windows partition's offset")
+    if chain.esp_files:
         missing = []
-        for word in ("ntloader", "initrd.cpio"):
-            paths = re.findall(r"(/[^\s\"']*" + re.escape(word) + r")(?![\w/.])", text)
-            for p in paths or [f"/EFI/ntloader/{word}"]:
-                if p.upper() not in upper:
-                    missing.append(p)
+        for default in chain.esp_files:  # where the config loads them from, else the default
+            word = os.path.basename(default)
+            paths = re.findall(r"(/[^\s\"'=]*" + re.escape(word) + r")(?![\w/.])", text)
+            missing += [p for p in paths or [default] if p.upper() not in upper]
+        names = " and ".join(os.path.basename(f) for f in chain.esp_files)
         if missing:
-            doc.add("outer", "ntloader", FAIL, f"{', '.join(sorted(set(missing)))} not on the ESP: "
-                    "GRUB stops with 'file not found'", "diskkit esp build ESP --add "
-                    "ntloader=/EFI/ntloader/ntloader --add initrd.cpio=/EFI/ntloader/initrd.cpio")
+            adds = " ".join(f"--add {os.path.basename(f)}={f}" for f in chain.esp_files)
+            doc.add("outer", "esp-files", FAIL, f"{', '.join(sorted(set(missing)))} not on the "
+                    "ESP: GRUB stops with 'file not found'", f"diskkit esp build ESP {adds}")
         else:
-            doc.add("outer", "ntloader", PASS, "ntloader and initrd.cpio are on the ESP")
+            doc.add("outer", "esp-files", PASS, f"{names} are on the ESP")
 
 
 def _machine_bcd(doc: Doctor, reader, facts, chain, image: str) -> None:
