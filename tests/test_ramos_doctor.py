@@ -244,3 +244,16 @@ def test_four_gib_through_microsoft_ramdisk(tmp_path):
     doc = outcome(diagnose(str(image), chain="ntloader", ram=32 << 30))
     assert doc["container.size"] == WARN
     assert "container.size" not in outcome(diagnose(str(image), chain="grub4efi", ram=32 << 30))
+
+
+def test_bcd_show_reads_boot_bcd_from_ntfs(good_ntloader):
+    """MBR images keep \\Boot\\BCD in the NTFS partition (bcdboot /f BIOS): found there."""
+    from diskkit.windows.locate import ntfs_reader_available
+
+    if not ntfs_reader_available():
+        pytest.skip("no NTFS reader in this diskkit")
+    data = json.loads(diskkit("bcd", "show", good_ntloader["image"], "--json").stdout)
+    assert data["source"].endswith("partition 1 /Boot/BCD")
+    loader = next(o for o in data["objects"] if o["guid"] == W.LOADER)
+    device = next(e for e in loader["elements"] if e["name"] == "osdevice")["value"]["device"]
+    assert device["table"] == "mbr" and device["offset"] == good_ntloader["windows"]["start"]
