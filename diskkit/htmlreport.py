@@ -141,8 +141,26 @@ def _checklist(doctor: dict) -> str:
     return f"<table><tr><th></th><th>section</th><th>finding</th></tr>{''.join(rows)}</table>"
 
 
+def _with_ntfs_usage(info: dict, doctor: dict) -> dict:
+    """``info`` with the Windows partition's used space that doctor read from NTFS."""
+    usage = doctor.get("facts", {}).get("ntfs")
+    index = doctor.get("facts", {}).get("vhd", {}).get("windows_index")
+    if not usage or index is None:
+        return info
+    parts = []
+    for p in info.get("partitions", []):
+        if p["index"] == index and p.get("filesystem") and "free_bytes" not in p["filesystem"]:
+            fs = {**p["filesystem"], "total_bytes": usage["total_bytes"],
+                  "free_bytes": usage["total_bytes"] - usage["used_bytes"]}
+            p = {**p, "filesystem": fs}
+        parts.append(p)
+    return {**info, "partitions": parts}
+
+
 def page(info: dict, doctor: dict | None = None) -> str:
     """The whole page for ``info`` (and a doctor report)."""
+    if doctor:
+        info = _with_ntfs_usage(info, doctor)
     c = info["container"]
     title = f"{info['path']}: {c['container']} image, {format_size(c['virtual_size'])}"
     parts = [f"<h1>{escape(title)}</h1>", _bar(info), _partition_table(info)]
