@@ -730,6 +730,15 @@ def _outer_checks(doc: Doctor, files: list[str], reader, facts, chain, image: st
                     "--vhd-path PATH")
         elif offsets:
             doc.add("outer", "imgofs", PASS, f"imgofs={offsets[0]} is the Windows partition's offset")
+        from ..boot.chains import NTLOADER_LINUX_FORM_SINCE, check_config, format_version
+
+        try:  # boot/chains.py knows which form an older GRUB cannot start
+            check_config(chain.name, text, (2, 6))
+        except UsageError:
+            doc.add("outer", "grub-version", INFO, f"{config} starts ntloader with linux/initrd: "
+                    f"the GRUB beside it must be {format_version(NTLOADER_LINUX_FORM_SINCE)} or "
+                    "later (older ones reset the machine); the version is not readable from the "
+                    "EFI file")
     if chain.esp_files:
         missing = []
         for default in chain.esp_files:  # where the config loads them from, else the default
