@@ -124,6 +124,16 @@ def test_dynamic_vhd(good, baseline, good_ntloader, tmp_path):
         assert not {k: v for k, v in diff.items() if v == FAIL}, diff
 
 
+def test_vhdx_is_refused(good, baseline, tmp_path):
+    need("qemu-img")
+    image = str(tmp_path / "win.vhd")  # the name the outer config knows; the content is VHDX
+    run("qemu-img", "convert", "-f", "vpc", "-O", "vhdx", good["image"], image)
+    doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
+    diff = changed(baseline, doc)
+    assert diff.pop("container.type") == FAIL
+    assert not {k: v for k, v in diff.items() if v == FAIL}, diff
+
+
 def test_vhd_too_big_for_ram(good, baseline):
     doc = doctor(good["image"], chain="grub2-map", ram=256 << 20, esp=good["esp"])
     assert changed(baseline, doc) == {"container.ram": FAIL}

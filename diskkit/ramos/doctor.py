@@ -167,17 +167,22 @@ def _open_safely(doc, section, opener, dev, fs_type):
 # -- container ---------------------------------------------------------------------------------
 
 def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
-    from .. import inspect, vhd
+    from .. import inspect
     from .plan import RAM_HEADROOM
 
-    info = vhd.info(image) if os.path.isfile(image) else {"container": dev.container,
-                                                          "file_size": dev.size}
-    kind = info["container"]
-    size = info.get("file_size", dev.size)
+    kind = dev.container
+    size, allocated = dev.size, None
+    if os.path.isfile(image):
+        st = os.stat(image)
+        size, allocated = st.st_size, getattr(st, "st_blocks", 0) * 512 or None
     doc.facts["container"] = {"type": kind, "file_size": size, "virtual_size": dev.size,
-                              "allocated_bytes": info.get("allocated_bytes")}
+                              "allocated_bytes": allocated}
     base = os.path.basename(image)
-    if kind == "dynamic" and chain.needs_fixed:
+    if kind == "vhdx":
+        doc.add("container", "type", FAIL, "VHDX: the RAM loaders read VHD or raw images only, "
+                "and Windows' own ramdisk reads the file flat",
+                f"diskkit convert {base} {os.path.splitext(base)[0]}.vhd --to fixed")
+    elif kind == "dynamic" and chain.needs_fixed:
         doc.add("container", "type", FAIL, f"dynamic VHD: the {chain.name} chain reads the file "
                 "as a flat disk, so Windows would see the VHD's metadata, not its disk",
                 f"diskkit convert {base} fixed-{base} --to fixed")
@@ -192,7 +197,6 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
                 f"diskkit convert {base} {os.path.splitext(base)[0]}.vhd --to fixed")
     else:
         doc.add("container", "type", PASS, f"{kind} VHD: the loader can copy it into RAM as is")
-    allocated = info.get("allocated_bytes")
     if kind == "fixed" and allocated is not None and allocated < size * 0.99:
         doc.add("container", "sparse", WARN, f"sparse file ({format_size(allocated)} of "
                 f"{format_size(size)} allocated): Windows refuses to attach a sparse VHD",
