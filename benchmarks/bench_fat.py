@@ -1,28 +1,28 @@
-"""FAT speed in one run: diskkit vs mkfs.fat + mcopy, and vs pyfatfs (the pure-Python peer).
+"""FAT against mkfs.fat + mcopy (and pyfatfs, the pure-Python peer), whole process, same run.
 
-Workload (as in the FAT issue): a 512 MiB FAT32 image, mkfs, then a recursive copy-in of one
-200 MiB file and 2,000 small files. Every tool runs as its own process, so each ratio includes
-interpreter start-up. pyfatfs runs on a tenth of the workload (it is ~100x slower) and is
-compared with mcopy on that same tenth. Peak RSS of the diskkit process is printed as well.
-Every step ends with ``sync`` so page-cache write-back is charged to whoever caused it
-(diskkit fsyncs the image when a command completes; mtools leaves that to the kernel).
+    python3 -m benchmarks.bench_fat [--quick] [--rounds N] [--dir /var/tmp]
 
-    python3 benchmarks/bench_fat.py [--scale 1.0] [--keep DIR]
+Workload (as in the FAT issue): a 512 MiB FAT32 image; mkfs; copying in one 200 MiB file;
+copying in a tree of 2,000 small files (100 B - 8 KB, in 20 directories); and all three in
+one go, each side with its own mkfs. The copy rows start from the same image, made by
+mkfs.fat. mtools leaves write-back to the kernel, so the image's fsync is timed on both
+sides (harness.py). Results are checked with ``fsck.fat -n`` and the names mtools lists.
+pyfatfs, when installed, copies a tenth of the tree next to diskkit.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import os
 import random
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
-MiB = 1024 * 1024
-ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C.UTF-8")
+from benchmarks.harness import MiB, PYTHON, Bench, BenchError, Side, check_output, diskkit, main, \
+    need
+
+IMAGE_SIZE = 512 * MiB
 PYFATFS_COPY = r"""
 import os, sys
 from pyfatfs.PyFatFS import PyFatFS
@@ -39,100 +39,111 @@ fs.close()
 """
 
 
-def make_tree(root: str, big_mib: int, small_files: int) -> int:
-    """One big file plus many small ones in 20 directories; returns total bytes."""
-    rnd = random.Random(42)
-    os.makedirs(root)
-    total = 0
-    with open(os.path.join(root, "big.bin"), "wb") as fh:
-        block = rnd.randbytes(4 * MiB)
-        for _ in range(big_mib // 4):
-            fh.write(block)
-            total += len(block)
-    for i in range(small_files):
-        d = os.path.join(root, f"dir{i % 20:02d}")
-        os.makedirs(d, exist_ok=True)
-        data = rnd.randbytes(rnd.randint(100, 8000))
-        with open(os.path.join(d, f"small file {i:04d}.txt"), "wb") as fh:
-            fh.write(data)
-        total += len(data)
-    return total
-
-
-def timed(*cmds) -> tuple[float, int]:
-    """Wall time of running ``cmds`` then ``sync``, and the largest child's peak RSS (KiB)."""
-    subprocess.run(["sync"], check=True)
-    start = time.perf_counter()
-    peak = 0
-    for cmd in (*cmds, ["sync"]):
-        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            sys.exit(f"{cmd[0]} failed: {proc.stderr.read().decode()}")
-        peak = max(peak, usage.ru_maxrss)
-    return time.perf_counter() - start, peak
-
-
-def fresh(path: str, size: int) -> str:
-    if os.path.exists(path):
-        os.unlink(path)
+def make_big(path: str, size: int) -> str:
+    block = random.Random(42).randbytes(4 * MiB)
     with open(path, "wb") as fh:
-        fh.truncate(size)
+        for _ in range(size // len(block)):
+            fh.write(block)
     return path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=float, default=1.0, help="shrink the workload (e.g. 0.1)")
-    ap.add_argument("--no-pyfatfs", action="store_true")
-    ap.add_argument("--keep", help="keep work files in this directory")
-    args = ap.parse_args()
-    work = args.keep or tempfile.mkdtemp(prefix="bench_fat_")
-    os.makedirs(work, exist_ok=True)
-    diskkit = [sys.executable, "-m", "diskkit", "--quiet"]
-    try:
-        size = 512 * MiB
-        src = os.path.join(work, "src")
-        if os.path.exists(src):
-            shutil.rmtree(src)
-        total = make_tree(src, int(200 * args.scale), int(2000 * args.scale))
-        img = os.path.join(work, "fat.img")
-        print(f"workload: {total / MiB:.1f} MiB in {int(2000 * args.scale) + 1} files, "
-              f"{size // MiB} MiB FAT32 image")
+def make_tree(root: str, files: int) -> str:
+    """``files`` small files of 100 B - 8 KB in 20 directories, with long names."""
+    rnd = random.Random(files)
+    for i in range(files):
+        d = os.path.join(root, f"dir{i % 20:02d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"small file {i:04d}.txt"), "wb") as fh:
+            fh.write(rnd.randbytes(rnd.randint(100, 8000)))
+    return root
 
-        ref_mkfs, _ = timed(["mkfs.fat", "-F", "32", fresh(img, size)])
-        ref_copy, _ = timed(["mcopy", "-i", img, "-s", "-m", src, "::/"])
-        dk_mkfs, _ = timed([*diskkit, "fat", "mkfs", fresh(img, size), "--fat", "32"])
-        dk_copy, peak = timed([*diskkit, "fat", "put", "-r", img, src, "/"])
-        subprocess.run(["fsck.fat", "-n", img], check=True, capture_output=True)
-        ref, dk = ref_mkfs + ref_copy, dk_mkfs + dk_copy
-        print(f"mkfs.fat:        {ref_mkfs:7.3f} s   diskkit fat mkfs: {dk_mkfs:7.3f} s   "
-              f"ratio {dk_mkfs / ref_mkfs:5.2f}x")
-        print(f"mcopy -s:        {ref_copy:7.3f} s   diskkit fat put:  {dk_copy:7.3f} s   "
-              f"ratio {dk_copy / ref_copy:5.2f}x")
-        print(f"mkfs+copy total: {ref:7.3f} s   diskkit:          {dk:7.3f} s   "
-              f"ratio {dk / ref:5.2f}x  (target <= 2x)")
-        print(f"diskkit peak RSS during put: {peak / 1024:.0f} MiB (target < 200 MiB)")
 
-        if not args.no_pyfatfs:
-            small = os.path.join(work, "small")
-            if os.path.exists(small):
-                shutil.rmtree(small)
-            make_tree(small, max(4, int(20 * args.scale)), int(200 * args.scale))
-            timed(["mkfs.fat", "-F", "32", fresh(img, size)])
-            mc, _ = timed(["mcopy", "-i", img, "-s", "-m", small, "::/"])
-            timed([*diskkit, "fat", "mkfs", fresh(img, size), "--fat", "32"])
-            dk_small, _ = timed([*diskkit, "fat", "put", "-r", img, small, "/"])
-            timed(["mkfs.fat", "-F", "32", fresh(img, size)])
-            pf, _ = timed([sys.executable, "-c", PYFATFS_COPY, img, small])
-            print(f"tenth workload:  mcopy {mc:.3f} s, diskkit {dk_small:.3f} s, pyfatfs {pf:.3f} s "
-                  f"-> pyfatfs/mcopy {pf / mc:.1f}x, diskkit/mcopy {dk_small / mc:.2f}x, "
-                  f"pyfatfs/diskkit {pf / dk_small:.1f}x")
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+def blank(path: str):
+    """A ``prepare``: a new sparse file the size of the image."""
+    def prepare():
+        if os.path.exists(path):
+            os.unlink(path)
+        with open(path, "wb") as fh:
+            fh.truncate(IMAGE_SIZE)
+    return prepare
+
+
+def copy_of(template: str, path: str):
+    """A ``prepare``: a fresh copy of the formatted ``template`` (sparse, like the original)."""
+    def prepare():
+        if os.path.exists(path):
+            os.unlink(path)
+        subprocess.run(["cp", "--sparse=always", template, path], check=True)
+    return prepare
+
+
+def listing(image: str) -> list[str]:
+    out = subprocess.run(["mdir", "-/", "-b", "-i", image, "::/"], capture_output=True,
+                         text=True, env=dict(os.environ, MTOOLS_SKIP_CHECK="1"), check=True)
+    return sorted(out.stdout.split("\n"))
+
+
+def fat_check(ours: str, theirs: str | None = None):
+    """A ``verify``: fsck.fat -n clean, and the same names as the peer's image."""
+    def verify() -> str:
+        text = check_output(["fsck.fat", "-n", ours], "fsck.fat -n clean")
+        if theirs:
+            if listing(ours) != listing(theirs):
+                raise BenchError(f"{ours} and {theirs} list different files")
+            text += ", same files as mcopy's"
+        return text
+    return verify
+
+
+def benchmark(bench: Bench) -> None:
+    missing = need("mkfs.fat", "mcopy", "fsck.fat")
+    if missing:
+        return bench.skip(f"{', '.join(missing)} not installed")
+    big = make_big(bench.path("big.bin"), bench.scale(200 * MiB, 10))
+    files = bench.scale(2000, 10)
+    small = make_tree(bench.path("small"), files)
+    ours, theirs, template = bench.path("ours.img"), bench.path("mtools.img"), bench.path("t.img")
+    blank(template)()
+    subprocess.run(["mkfs.fat", "-F", "32", template], check=True, capture_output=True)
+    mkfs_ours, mkfs_peer = diskkit("fat", "mkfs", ours, "--fat", "32"), ["mkfs.fat", "-F", "32",
+                                                                           theirs]
+    put_big = diskkit("fat", "put", ours, big, "/")
+    put_small = diskkit("fat", "put", "-r", ours, small, "/")
+    mcopy_big = ["mcopy", "-i", theirs, big, "::/"]
+    mcopy_small = ["mcopy", "-i", theirs, "-s", "-m", small, "::/"]
+    mib = os.path.getsize(big) / MiB
+
+    bench.compare(f"fat mkfs {IMAGE_SIZE // MiB} MiB FAT32",
+                  Side("diskkit", [mkfs_ours], [ours], blank(ours)),
+                  Side("mkfs.fat", [mkfs_peer], [theirs], blank(theirs)),
+                  verify=fat_check(ours))
+    bench.compare(f"fat put one {mib:.0f} MiB file",
+                  Side("diskkit", [put_big], [ours], copy_of(template, ours)),
+                  Side("mcopy", [mcopy_big], [theirs], copy_of(template, theirs)),
+                  verify=fat_check(ours, theirs))
+    bench.compare(f"fat put -r {files:,} small files",
+                  Side("diskkit", [put_small], [ours], copy_of(template, ours)),
+                  Side("mcopy -s", [mcopy_small], [theirs], copy_of(template, theirs)),
+                  verify=fat_check(ours, theirs))
+    bench.compare("mkfs + put big + put -r small (one run)",
+                  Side("diskkit", [mkfs_ours, put_big, put_small], [ours], blank(ours)),
+                  Side("mkfs.fat + mcopy", [mkfs_peer, mcopy_big, mcopy_small], [theirs],
+                       blank(theirs)),
+                  verify=fat_check(ours, theirs))
+
+    if importlib.util.find_spec("pyfatfs") is None:
+        bench.note("pyfatfs (the pure-Python peer) is not installed: `pip install -e .[bench]` "
+                   "adds its row.")
+        return
+    tenth = make_tree(bench.path("tenth"), bench.scale(200, 10))
+    bench.compare(f"fat put -r {bench.scale(200, 10)} small files (pure-Python peer)",
+                  Side("diskkit", [diskkit("fat", "put", "-r", ours, tenth, "/")], [ours],
+                       copy_of(template, ours)),
+                  Side("pyfatfs", [[PYTHON, "-c", PYFATFS_COPY, theirs, tenth]], [theirs],
+                       copy_of(template, theirs)),
+                  verify=fat_check(ours), rounds=min(bench.rounds, 3))
+    shutil.rmtree(tenth)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(benchmark, __doc__))

@@ -1,30 +1,23 @@
-"""`diskkit resize` of a fixed VHD with GPT vs what users do today, in one run, as ratios.
+"""`diskkit resize` of a fixed VHD with GPT against what users do today, whole process, same run.
 
-    python3 benchmarks/bench_part.py [--dir /var/tmp] [--size 4G] [--data 512M]
+    python3 -m benchmarks.bench_part [--quick] [--rounds N] [--dir /var/tmp]
 
-Today (qemu-img cannot resize a VHD): qemu-img convert to raw, truncate, ``sgdisk -e`` to
-move the backup GPT, ``sgdisk -d/-n`` to grow the last partition, convert back to a fixed
-VHD. diskkit: ``diskkit resize IMAGE --size 2x --grow-part 2`` in place. Both results are
-checked with ``sgdisk -v`` and ``qemu-img compare`` before the times are printed. Timings
-include a final ``sync``; the extra disk space each way is printed too.
+A 4 GiB fixed VHD (GPT, 100 MiB ESP, a data partition holding 512 MiB) grown to 8 GiB with
+its last partition. Today (qemu-img cannot resize a VHD): qemu-img convert to raw, truncate,
+``sgdisk -e`` to move the backup GPT, ``sgdisk -d/-n`` to grow the last partition, convert
+back to a fixed VHD. diskkit: ``diskkit resize IMAGE --size 8G --grow-part 2`` in place. Both
+results are checked with ``sgdisk -v`` and must show the same partition layout. Timing rules:
+benchmarks/harness.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from diskkit import part, vhd  # noqa: E402
-from diskkit.image import open_image  # noqa: E402
-from diskkit.ops.resize import resize_image  # noqa: E402
-from diskkit.units import MiB, format_size, parse_size  # noqa: E402
+from benchmarks.harness import GiB, MiB, Bench, BenchError, Side, diskkit, main, need, \
+    remover, size_text
 
 
 def sh(*cmd) -> str:
@@ -32,20 +25,11 @@ def sh(*cmd) -> str:
                           text=True).stdout
 
 
-def timed(fn) -> float:
-    os.sync()
-    start = time.perf_counter()
-    fn()
-    os.sync()
-    return time.perf_counter() - start
-
-
-def allocated(path: str) -> int:
-    return os.stat(path).st_blocks * 512
-
-
 def make_source(path: str, size: int, data: int) -> None:
     """Fixed VHD: GPT, 100 MiB ESP, a data partition with ``data`` bytes written into it."""
+    from diskkit import part, vhd
+    from diskkit.image import open_image
+
     vhd.create(path, size, "fixed")
     with open_image(path, writable=True) as dev:
         part.init_gpt(dev)
@@ -57,60 +41,56 @@ def make_source(path: str, size: int, data: int) -> None:
             view.write_at(offset, block[:min(len(block), data - offset)])
 
 
-def users_way(src: str, work: str, new_size: int) -> int:
-    """The qemu-img + truncate + sgdisk round trip; returns peak extra bytes on disk."""
-    raw = os.path.join(work, "tmp.raw")
-    out = os.path.join(work, "users.vhd")
-    sh("qemu-img", "convert", "-f", "vpc", "-O", "raw", src, raw)
-    os.truncate(raw, new_size)
-    sh("sgdisk", "-e", raw)
-    info = sh("sgdisk", "-i", "2", raw)
-    first = info.split("First sector: ")[1].split()[0]
-    sh("sgdisk", "-d", "2", "-n", f"2:{first}:0", "-t", "2:0700", raw)
-    sh("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on",
-       raw, out)
-    peak = allocated(raw) + allocated(out)
-    os.unlink(raw)
-    os.replace(out, src)
-    return peak
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", default=tempfile.gettempdir())
-    ap.add_argument("--size", default="4G")
-    ap.add_argument("--data", default="512M")
-    args = ap.parse_args()
-    size, data = parse_size(args.size), parse_size(args.data)
-    work = tempfile.mkdtemp(prefix="bench-part-", dir=args.dir)
+def layout(vhd_path: str, raw: str) -> list:
+    """``sgdisk -v`` must be clean; the partition lines of ``sgdisk -p``."""
+    sh("qemu-img", "convert", "-f", "vpc", "-O", "raw", vhd_path, raw)
     try:
-        ours, theirs = os.path.join(work, "ours.vhd"), os.path.join(work, "theirs.vhd")
-        make_source(ours, size, data)
-        shutil.copyfile(ours, theirs)
-        peak = []
-        t_users = timed(lambda: peak.append(users_way(theirs, work, 2 * size)))
-        before = allocated(ours)
-        t_ours = timed(lambda: resize_image(ours, 2 * size, grow_part=2))
-        layouts = []
-        for path in (ours, theirs):
-            raw = os.path.join(work, "check.raw")
-            sh("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, raw)
-            assert "No problems found" in sh("sgdisk", "-v", raw), path
-            layouts.append([line.split()[:3] for line in sh("sgdisk", "-p", raw).splitlines()
-                            if line.strip()[:1].isdigit()])
-            os.unlink(raw)
-        assert layouts[0] == layouts[1], layouts
-        print(f"resize fixed VHD {format_size(size)} -> {format_size(2 * size)} with GPT, "
-              f"{format_size(data)} of data, last partition grown (same layout both ways, "
-              "sgdisk -v clean)")
-        print(f"  today (qemu-img convert, truncate, sgdisk -e, convert back): {t_users:8.2f} s"
-              f"   peak extra disk: {format_size(peak[0])}")
-        print(f"  diskkit resize --grow-part 2 (in place):                     {t_ours:8.2f} s"
-              f"   extra disk used: {format_size(max(0, allocated(ours) - before))}")
-        print(f"  ratio today / diskkit: {t_users / t_ours:.1f}x")
+        if "No problems found" not in sh("sgdisk", "-v", raw):
+            raise BenchError(f"sgdisk -v finds problems in {vhd_path}")
+        return [line.split()[:3] for line in sh("sgdisk", "-p", raw).splitlines()
+                if line.strip()[:1].isdigit()]
     finally:
-        shutil.rmtree(work)
+        os.unlink(raw)
+
+
+def benchmark(bench: Bench) -> None:
+    missing = need("qemu-img", "sgdisk")
+    if missing:
+        return bench.skip(f"{', '.join(missing)} not installed")
+    size, data = bench.scale(4 * GiB), bench.scale(512 * MiB)
+    source = bench.path("source.vhd")
+    make_source(source, size, data)
+    ours, theirs = bench.path("ours.vhd"), bench.path("theirs.vhd")
+    raw, out = bench.path("tmp.raw"), bench.path("out.vhd")
+    sh("qemu-img", "convert", "-f", "vpc", "-O", "raw", source, raw)
+    first = sh("sgdisk", "-i", "2", raw).split("First sector: ")[1].split()[0]
+    os.unlink(raw)
+
+    def fresh(path: str):
+        return lambda: (remover(path, raw, out)(),
+                        sh("cp", "--sparse=always", source, path))
+
+    def same_layout() -> str:
+        if layout(ours, raw) != layout(theirs, raw):
+            raise BenchError("diskkit and sgdisk leave different partition layouts")
+        return "sgdisk -v clean, same layout both ways"
+
+    bench.compare(
+        f"resize fixed VHD {size_text(size)} → {size_text(2 * size)}, grow last partition",
+        Side("diskkit", [diskkit("resize", ours, "--size", str(2 * size), "--grow-part", "2")],
+             [ours], fresh(ours)),
+        Side("qemu-img + truncate + sgdisk", [
+            ["qemu-img", "convert", "-f", "vpc", "-O", "raw", theirs, raw],
+            ["truncate", "-s", str(2 * size), raw],
+            ["sgdisk", "-e", raw],
+            ["sgdisk", "-d", "2", "-n", f"2:{first}:0", "-t", "2:0700", raw],
+            ["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o",
+             "subformat=fixed,force_size=on", raw, out],
+            ["mv", out, theirs], ["rm", raw]], [theirs], fresh(theirs)),
+        verify=same_layout)
+    bench.note(f"The source holds {size_text(data)} of data; diskkit grows the file in place, the "
+               "usual way needs a temporary raw copy as large as the disk.")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(benchmark, __doc__))
