@@ -273,7 +273,7 @@ def fat_pure_parsers(data: bytes, where: str) -> None:
 
     if where in ("root", "subdir"):
         directory.parse_directory(data, fat32=False)
-        directory.parse_directory(data, fat32=True)
+        directory.parse_directory(data, fat32=True, codec="cp936")  # double-byte short names
     elif where == "boot":
         bootsector.parse_boot_sector(data[:512].ljust(512, b"\0"))
     elif where == "fsinfo":

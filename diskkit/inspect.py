@@ -107,7 +107,7 @@ def _looks_like_fat(boot: bytes) -> bool:
     per_sector = int.from_bytes(boot[11:13], "little")
     per_cluster = boot[13]
     return (per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
-            and per_cluster & (per_cluster - 1) == 0 and boot[16] in (1, 2))
+            and per_cluster & (per_cluster - 1) == 0 and 1 <= boot[16] <= 4)
 
 
 def detect_filesystem(dev) -> dict | None:
@@ -266,17 +266,17 @@ def check(path: str, allow_device: bool = False) -> Report:
             table = part.read_table(dev)
         except DiskkitError:
             return report
-        volumes = [(None, dev)] if table is None else [
-            (p.index, part.partition_device(dev, p.index)) for p in table.partitions
+        volumes = [(None, dev, False)] if table is None else [
+            (p.index, part.partition_device(dev, p.index), _is_esp(p)) for p in table.partitions
             if not p.is_extended and p.sectors and p.start + p.size <= dev.size]
         checked = []
-        for index, volume in volumes:
+        for index, volume, esp in volumes:
             if not _looks_like_fat(volume.read_at(0, min(512, volume.size))):
                 continue
             from .fat import check as fat_check
 
             prefix = "whole disk" if index is None else f"partition {index}"
-            for prob in fat_check(volume).problems:
+            for prob in fat_check(volume, esp=esp).problems:
                 report.problems.append(Problem(f"{prefix}: {prob.where}", prob.message,
                                                prob.offset, prob.severity))
             checked.append(prefix)

@@ -82,6 +82,24 @@ def test_lfn_round_trip(name):
     assert listing.entries[0].has_lfn == needs_lfn
 
 
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40),
+       st.sampled_from(["cp850", "cp437", "cp936", "cp866"]))
+def test_short_names_in_any_code_page(name, codec):
+    """Any storable name gets a valid 11-byte short name in the code page, found again by it."""
+    try:
+        names.check_long_name(name)
+    except UsageError:
+        return
+    raw, flags, needs_lfn = names.short_name_for(name, set(), codec)
+    assert len(raw) == 11 and names.short_name_problem(raw) is None
+    entry = Entry(name, raw, 0x20, nt_flags=flags)
+    blob = (names.lfn_entries(name, raw) if needs_lfn else b"") + entry.pack()
+    listing = parse_directory(blob + bytes(32), codec=codec)
+    assert [e.name for e in listing.entries] == [name]
+    assert listing.entries[0].short_name == names.short_display(raw, codec)
+    assert names.generate_short_name(name, {raw}, codec) != raw
+
+
 @given(st.lists(st.integers(0, 0xFFF), min_size=2, max_size=300))
 def test_fat12_packing_round_trip(values):
     arr = array("H", values)

@@ -32,7 +32,9 @@ def _fs(args, writable: bool = False):
     from ..fat import FatFS
 
     with _target(args, writable) as dev:
-        fs = FatFS(dev)
+        fs = FatFS(dev, args.codepage)
+        for message in fs.warnings:
+            warn(message)
         try:
             yield fs
         finally:
@@ -75,11 +77,11 @@ def cmd_mkfs(args) -> int:
 
     with _target(args, True) as dev:
         layout = mkfs(dev, fat_type=args.fat, label=args.label, cluster_size=args.cluster_size,
-                      volume_id=args.volume_id, hidden_sectors=None)
+                      volume_id=args.volume_id, hidden_sectors=None, codepage=args.codepage)
     data = {"fat_type": layout.fat_type, "cluster_size": layout.cluster_size,
             "clusters": layout.cluster_count, "size": layout.size,
             "volume_id": format_serial(layout.serial),
-            "label": layout.label.decode("ascii").rstrip(),
+            "label": layout.label.decode(args.codepage).rstrip(),
             "hidden_sectors": layout.hidden_sectors}
     emit(args, data, lambda d: (f"FAT{d['fat_type']}, {format_size(d['size'])}, "
                                 f"{d['clusters']:,} clusters of {format_size(d['cluster_size'])}, "
@@ -197,8 +199,22 @@ def cmd_check(args) -> int:
     from ..fat import check
 
     with _target(args, False) as dev:
-        report = check(dev)
+        esp = args.esp or (args.part is not None and _is_esp_partition(dev.parent, args.part))
+        report = check(dev, esp=esp, codepage=args.codepage)
     return emit_report(args, report)
+
+
+def _is_esp_partition(disk, index: int) -> bool:
+    """Whether partition ``index`` of ``disk`` has the EFI system partition type."""
+    from ..part import read_table, types
+
+    table = read_table(disk)
+    part = next((p for p in table.partitions if p.index == index), None) if table else None
+    if part is None:
+        return False
+    alias = (types.gpt_type_alias(part.type_guid) if part.type_guid
+             else types.mbr_type_alias(part.type_code))
+    return alias == "esp"
 
 
 def cmd_repair(args) -> int:
@@ -217,6 +233,20 @@ def _image(p) -> None:
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
     p.add_argument("--part", type=int, metavar="N",
                    help="use partition N (1-based) instead of the whole image")
+    p.add_argument("--codepage", type=_codepage, default="cp850", metavar="CP",
+                   help="OEM code page of short names and labels (default cp850, as mkfs.fat "
+                   "and mtools; Windows uses its OEM page, e.g. cp437 US, cp936 Chinese)")
+
+
+def _codepage(text: str) -> str:
+    """argparse type: an OEM code page Python can encode short names in."""
+    from ..errors import DiskkitError
+    from ..fat.names import codepage
+
+    try:
+        return codepage(text)
+    except DiskkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub) -> None:
@@ -307,8 +337,12 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_mv)
 
     p = cmds.add_parser("check", help="check the filesystem (read-only)",
-                        description="Exit 0 clean, 1 problems found, 2 error.")
+                        description="Finds what fsck.fat -n finds. Exit 0 clean (warnings "
+                        "allowed), 1 problems found, 2 error.")
     _image(p)
+    p.add_argument("--esp", action="store_true",
+                   help="the volume is an EFI system partition: what UEFI firmware refuses is "
+                   "an error (automatic for a partition of the ESP type)")
     add_json(p)
     p.set_defaults(func=cmd_check)
 

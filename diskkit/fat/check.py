@@ -11,11 +11,11 @@ from array import array
 from ..errors import DiskkitError
 from ..report import Report
 from . import names
-from .bootsector import parse_fsinfo
+from .bootsector import BPB, FAT16_MAX_CLUSTERS, FAT32_BPB, parse_fsinfo
 from .directory import DOT, DOTDOT, MAX_DIR_SLOTS, SLOT, parse_directory
 from .fs import FatFS
 from .table import cluster_runs
-from .table import _INVERT01, _free_map_from_bytes
+from .table import FAT0_HIGH_BITS, _INVERT01, _free_map_from_bytes
 
 _COMPARE_CHUNK = 4 * 1024 * 1024
 
@@ -30,8 +30,20 @@ def _without_state(sector: bytes, layout) -> bytes:
 _INTERRUPTION_RESIDUE = ("lost cluster", "free count", "differs from FAT")
 
 
+def esp_problems(layout) -> list[str]:
+    """Why UEFI firmware would refuse this volume as an EFI system partition (empty: it would
+    not). For ``esp``, ``ramos doctor`` and ``fat check --esp``: elsewhere these are legal."""
+    if layout.fat32 and layout.cluster_count <= FAT16_MAX_CLUSTERS:
+        return [f"FAT32 with only {layout.cluster_count:,} clusters (fatgen103 calls fewer than "
+                f"{FAT16_MAX_CLUSTERS + 1:,} FAT16): UEFI firmware refuses it as an EFI system "
+                "partition; make it FAT16, or larger"]
+    return []
+
+
 class _Checker:
-    def __init__(self, fs: FatFS, report: Report, skip=frozenset(), new_parent=None):
+    def __init__(self, fs: FatFS, report: Report, skip=frozenset(), new_parent=None,
+                 esp: bool = False):
+        self.esp = esp  # the volume is meant as an ESP: what firmware refuses is an error
         self.skip = skip  # (directory cluster, slot) of entries a repair will delete
         self.new_parent = new_parent or {}  # directory cluster -> the '..' a repair will set
         self.fs = fs
@@ -82,22 +94,49 @@ class _Checker:
 
     def check_layout(self) -> None:
         layout, rep = self.layout, self.report
-        expected = layout.expected_type()
-        if expected != layout.fat_type:
-            rep.error("fat boot sector", f"{layout.cluster_count:,} clusters means FAT{expected} "
-                      f"but the volume is laid out as FAT{layout.fat_type}")
+        for problem in esp_problems(layout):
+            if self.esp:
+                rep.error("fat boot sector", problem)
+            else:
+                rep.warning("fat boot sector", f"{problem} (legal elsewhere: Linux and fsck.fat "
+                            "go by the layout; mtools misreads it)")
         if layout.media != 0xF0 and layout.media < 0xF8:
-            rep.error("fat boot sector", f"invalid media byte 0x{layout.media:02x}")
-        if self.fat.get(0) & 0xFF != layout.media:
-            rep.warning("fat table", f"FAT[0] 0x{self.fat.get(0):x} does not repeat the media byte")
-        if layout.fat_type == 32 and layout.backup_boot_sector:
-            ss = layout.sector_size
-            if layout.backup_boot_sector >= layout.reserved_sectors:
-                rep.error("fat boot sector", "backup boot sector lies outside the reserved area")
-            elif _without_state(self.fs.dev.read_at(0, ss), layout) != _without_state(
-                    self.fs.dev.read_at(layout.backup_boot_sector * ss, ss), layout):
-                rep.error("fat boot sector", "boot sector differs from its backup at sector "
-                          f"{layout.backup_boot_sector}", layout.backup_boot_sector * ss)
+            rep.warning("fat boot sector", f"media byte 0x{layout.media:02x} is not one of "
+                        "0xF0, 0xF8-0xFF: the Linux kernel will not mount it")
+        high = FAT0_HIGH_BITS[layout.fat_type]
+        firsts = [self.fat_entry0(copy) for copy in range(layout.num_fats)]
+        if all(v & high != high for v in firsts):
+            rep.error("fat table", f"the first FAT entry ({firsts[layout.active_fat]:#x}) is not "
+                      f"a media marker (0x{high:X} plus the media byte) in any FAT copy",
+                      layout.fat_offset(layout.active_fat))
+        if layout.fat32:
+            self.check_backup_boot()
+
+    def fat_entry0(self, copy: int) -> int:
+        raw = self.fs.dev.read_at(self.layout.fat_offset(copy), 4)
+        if self.layout.fat_type == 12:
+            return int.from_bytes(raw[:2], "little") & 0xFFF
+        return int.from_bytes(raw[:self.layout.fat_type // 8], "little") & 0x0FFFFFFF
+
+    def check_backup_boot(self) -> None:
+        """FAT32's backup boot sector: missing where there is room for one is an error (as for
+        fsck.fat), a copy that differs only a warning (fsck.fat: "mostly harmless")."""
+        layout, rep, ss = self.layout, self.report, self.layout.sector_size
+        backup = layout.backup_boot_sector
+        if backup in (0, 0xFFFF):
+            if layout.reserved_sectors > BACKUP_BOOT_SECTOR:
+                rep.error("fat boot sector", "no backup boot sector (the reserved area has room "
+                          f"for one at sector {BACKUP_BOOT_SECTOR})")
+            else:
+                rep.warning("fat boot sector", f"no backup boot sector, and only "
+                            f"{layout.reserved_sectors} reserved sectors: no room for one")
+        elif backup >= layout.reserved_sectors:
+            rep.error("fat boot sector", f"backup boot sector {backup} lies outside the "
+                      f"{layout.reserved_sectors} reserved sectors")
+        elif _without_state(self.fs.dev.read_at(0, ss), layout) != _without_state(
+                self.fs.dev.read_at(backup * ss, ss), layout):
+            rep.warning("fat boot sector", f"boot sector differs from its backup at sector "
+                        f"{backup}", backup * ss)
 
     def check_copies(self) -> None:
         layout, dev = self.layout, self.fs.dev
@@ -129,7 +168,7 @@ class _Checker:
                         for first, count in cluster_runs(clusters))
 
     def check_tree(self) -> None:
-        fat32 = self.layout.fat_type == 32
+        fat32 = self.layout.fat32
         root = self.fs.root_cluster
         stack = [(root, "/", None)]
         cs = self.layout.cluster_size
@@ -142,14 +181,18 @@ class _Checker:
                 self.report.error(f"fat {path}", "directory is already part of "
                                   f"{self.owners[self.owner[cluster]]} (loop or cross-link)")
                 continue
-            listing = parse_directory(self.read_dir(cluster, path), fat32)
+            listing = parse_directory(self.read_dir(cluster, path), fat32, self.fs.codepage)
             where = f"fat {path}"
             for problem in listing.problems:
-                self.report.error(where, problem)
+                # a long name whose checksum disagrees still names its file (fsck.fat leaves
+                # it); one that names no file is debris (fsck.fat deletes it)
+                report = self.report.warning if "checksum" in problem else self.report.error
+                report(where, problem)
             entries = listing.entries
             if parent is not None:
                 self.check_dots(entries, cluster, parent, path)
             seen: dict[str, str] = {}
+            shorts: dict[bytes, str] = {}
             for entry in entries:
                 if (cluster, entry.slot) in self.skip:
                     continue
@@ -157,10 +200,17 @@ class _Checker:
                     continue
                 child = FatFS.join(path, entry.name)
                 self.check_name(entry, child)
-                key = names.fold(entry.name)
-                if key in seen:
-                    self.report.error(where, f"two entries named {entry.name!r}")
-                seen[key] = entry.name
+                if entry.raw11 in shorts:
+                    self.report.error(where, f"two entries with the short name "
+                                      f"{entry.short_name!r} ({shorts[entry.raw11]!r} and "
+                                      f"{entry.name!r})")
+                else:
+                    key = names.fold(entry.name)
+                    if key in seen:
+                        self.report.warning(where, f"two entries named {entry.name!r}: only the "
+                                            "first is reachable by that name")
+                    seen[key] = entry.name
+                shorts[entry.raw11] = entry.name
                 if entry.is_dir:
                     if entry.size:
                         self.report.error(f"fat {child}", f"directory has non-zero size {entry.size}")
@@ -247,15 +297,22 @@ class _Checker:
             self.report.warning("fat fsinfo", f"next-free hint {info.next_free} is out of range")
 
 
-def check(dev) -> Report:
-    """Check a FAT volume without changing it; problems are reported, never raised."""
+def check(dev, esp: bool = False, codepage: str = names.DEFAULT_CODEPAGE) -> Report:
+    """Check a FAT volume without changing it; problems are reported, never raised.
+
+    Verdicts follow ``fsck.fat -n``: what it calls damage is an error, what it calls harmless
+    a warning. ``esp``: the volume is meant as an EFI system partition, so what firmware refuses
+    (``esp_problems``) is an error too.
+    """
     report = Report(subject=f"fat {dev.name}")
     try:
-        fs = FatFS(dev)
+        fs = FatFS(dev, codepage)
     except DiskkitError as exc:
         report.error("fat boot sector", str(exc))
         return report
-    checker = _Checker(fs, report)
+    for warning in fs.warnings:  # a truncated volume: readable in part, but damaged
+        report.error("fat boot sector", warning)
+    checker = _Checker(fs, report, esp=esp)
     try:
         checker.run()
     except DiskkitError as exc:
@@ -265,8 +322,9 @@ def check(dev) -> Report:
             if any(k in problem.message for k in _INTERRUPTION_RESIDUE):
                 problem.severity = "warning"
                 problem.message += " (left by an interrupted write: `diskkit fat repair` tidies up)"
-        report.warning("fat boot sector", "the volume is marked dirty: a write was interrupted "
-                       "(or is under way)")
+        report.error("fat boot sector", "the volume is marked dirty: it was not unmounted "
+                     "cleanly, or a write was interrupted (`diskkit fat repair` checks and clears "
+                     "it)")
     usage = fs.usage()
     report.facts.update({"fat_type": usage["fat_type"], "clusters": usage["clusters"],
                          "free_clusters": usage["free_clusters"], "cluster_size": usage["cluster_size"]})
@@ -276,7 +334,8 @@ def check(dev) -> Report:
 # Problems ``repair`` fixes without guessing; anything else makes it refuse and change nothing.
 _REPAIRABLE = ("lost cluster", "differs from FAT", "free count", "next-free hint",
                "bad FSInfo signatures", "differs from its backup", "long name",
-               "orphaned long-name", "does not repeat the media byte")
+               "orphaned long-name", "marked dirty", "not a media marker", "no backup boot sector")
+BACKUP_BOOT_SECTOR = 6  # where Windows and mkfs.fat put it
 
 
 def _clone_key(entry):
@@ -334,6 +393,21 @@ def _plan_duplicates(fs: FatFS):
     return drops, new_parent
 
 
+def _add_backup_boot_sector(fs: FatFS) -> None:
+    """Copy the boot sectors to sector 6 (and FSInfo after it where there is room), then
+    point the boot sector at them: an interruption leaves the volume as it was."""
+    layout, dev = fs.layout, fs.dev
+    ss, at = layout.sector_size, BACKUP_BOOT_SECTOR
+    layout.backup_boot_sector = at
+    boot = bytearray(dev.read_at(0, ss))
+    start = BPB.sizeof()
+    boot[start:start + FAT32_BPB.sizeof()] = FAT32_BPB.build(layout)
+    count = min(3, layout.reserved_sectors - at)
+    rest = dev.read_at(ss, (count - 1) * ss) if count > 1 else b""
+    dev.write_at(at * ss, bytes(boot) + rest)
+    dev.write_at(0, boot)
+
+
 def repair(dev) -> Report:
     """Fix the damage an interrupted write can leave, then check again.
 
@@ -381,9 +455,10 @@ def repair(dev) -> Report:
         fat.set(cluster, 0)
     if lost:
         actions.append(f"freed {len(lost)} lost cluster(s)")
-    media = fat.get(0)
-    if media & 0xFF != layout.media:
-        fat.set(0, (media & ~0xFF) | layout.media)
+    high = FAT0_HIGH_BITS[layout.fat_type]
+    if fat.get(0) & high != high:
+        fat.set(0, (high & ~0xFF) | layout.media)
+        actions.append("rewrote the first FAT entry (the media marker)")
     fat.flush(dev)
     ss, length = layout.sector_size, layout.fat_sectors * layout.sector_size
     base = layout.fat_offset(layout.active_fat)
@@ -402,6 +477,9 @@ def repair(dev) -> Report:
                 "differs from its backup" in p.message for p in before.problems):
             dev.write_at(backup * ss, dev.read_at(0, 3 * ss))
             actions.append(f"copied the boot sectors to their backup at sector {backup}")
+    if any("no backup boot sector (" in p.message for p in before.problems):
+        _add_backup_boot_sector(fs)
+        actions.append(f"created the backup boot sector at sector {BACKUP_BOOT_SECTOR}")
     if fs.dirty:
         fs.mark_clean()
         actions.append("cleared the dirty flag")

@@ -89,6 +89,7 @@ class Entry(ShortEntry):
     """One file or directory as a directory lists it: its short entry, name and position."""
 
     name = ""  # long name, or the short name with lowercase flags applied
+    short_name = ""  # the 8.3 name as stored, decoded in the volume's code page
     slot = 0  # index of the short entry in its directory
     first_slot = 0  # index of the first LFN slot (== slot without LFN)
     has_lfn = False
@@ -119,10 +120,6 @@ class Entry(ShortEntry):
         return bool(self.attr & ATTR_DIRECTORY)
 
     @property
-    def short_name(self) -> str:
-        return names.short_display(self.raw11)
-
-    @property
     def mtime(self) -> float | None:
         return from_fat_datetime(self.wdate, self.wtime)
 
@@ -144,12 +141,15 @@ class Entry(ShortEntry):
 
 
 def unpack_short(data, offset: int, index: int, name: str | None = None,
-                 first_slot: int | None = None, fat32: bool = True) -> Entry:
+                 first_slot: int | None = None, fat32: bool = True,
+                 codec: str = names.DEFAULT_CODEPAGE) -> Entry:
     """The short entry at ``offset`` of ``data``, as slot ``index`` of its directory."""
     entry = Entry.from_buffer_copy(data, offset)
     if not fat32:
         entry.cluster_hi = 0  # FAT12/16 keep other things there (OS/2 extended attributes)
-    entry.name = name or names.decode_short(entry.raw11, entry.nt_flags)
+    raw11 = entry.raw11
+    entry.short_name = names.short_display(raw11, codec)
+    entry.name = name or names.decode_short(raw11, entry.nt_flags, codec)
     entry.slot = index
     entry.first_slot = index if first_slot is None else first_slot
     entry.has_lfn = name is not None
@@ -168,7 +168,8 @@ class Listing:
     deleted: int = 0  # deleted slots before ``end``
 
 
-def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
+def parse_directory(data: bytes | bytearray, fat32: bool = True,
+                    codec: str = names.DEFAULT_CODEPAGE) -> Listing:
     """Decode every live entry of a directory's bytes, joining LFN slots to their short entry."""
     out = Listing()
     count = len(data) // SLOT
@@ -204,10 +205,16 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
                 pending.append(piece)
                 expect -= 1
             else:
+                why = "orphaned long-name entry"
                 if pending:
+                    if order == expect:  # in sequence, but its checksum differs
+                        why = "long name whose pieces carry different checksums"
+                        orphan(lfn_start, len(pending) + 1, why)
+                        pending = []
+                        continue
                     orphan(lfn_start, len(pending), "long name with missing pieces")
                     pending = []
-                orphan(i, 1, "orphaned long-name entry")
+                orphan(i, 1, why)
             continue
         long_name = None
         first_slot = i
@@ -218,11 +225,12 @@ def parse_directory(data: bytes | bytearray, fat32: bool = True) -> Listing:
             else:
                 why = "bad checksum" if expect == 0 else "missing pieces"
                 orphan(lfn_start, len(pending), f"long name with {why} before "
-                       f"{names.short_display(slot[:11])!r}")
+                       f"{names.short_display(slot[:11], codec)!r}")
             pending = []
-        entry = unpack_short(data, i * SLOT, i, long_name, first_slot, fat32)
+        entry = unpack_short(data, i * SLOT, i, long_name, first_slot, fat32, codec)
         if attr & ATTR_VOLUME_ID and not attr & ATTR_DIRECTORY:
-            out.label = entry
+            if out.label is None:  # the first one counts, as for blkid and Windows
+                out.label = entry
             continue
         out.entries.append(entry)
     out.end = count
@@ -263,7 +271,7 @@ class Directory:
             self.data = bytearray()
             for first, count in cluster_runs(self.clusters):
                 self.data += fs.dev.read_at(layout.cluster_offset(first), count * layout.cluster_size)
-        listing = parse_directory(self.data, layout.fat_type == 32)
+        listing = parse_directory(self.data, layout.fat32, fs.codepage)
         self.problems = listing.problems
         self.orphans = listing.orphans
         self.label = listing.label
@@ -353,9 +361,10 @@ class Directory:
         names.check_long_name(name)
         if self.lookup(name) is not None:
             raise AlreadyExists(f"{self.fs.join(self.path, name)}: already exists")
-        raw11, nt_flags, need_lfn = names.short_name_for(name, self.shorts)
+        raw11, nt_flags, need_lfn = names.short_name_for(name, self.shorts, self.fs.codepage)
         entry = template.copy()
         entry.name, entry.raw11, entry.nt_flags = name, raw11, nt_flags
+        entry.short_name = names.short_display(raw11, self.fs.codepage)
         blob = (names.lfn_entries(name, raw11) if need_lfn else b"") + entry.pack()
         count = len(blob) // SLOT
         pos = self._find_free(count)
@@ -372,7 +381,7 @@ class Directory:
         needs more slots than it has."""
         names.check_long_name(name)
         taken = self.shorts - {entry.raw11}
-        raw11, nt_flags, need_lfn = names.short_name_for(name, taken)
+        raw11, nt_flags, need_lfn = names.short_name_for(name, taken, self.fs.codepage)
         blob = (names.lfn_entries(name, raw11) if need_lfn else b"")
         old_count = entry.slot + 1 - entry.first_slot
         new_count = len(blob) // SLOT + 1
@@ -380,6 +389,7 @@ class Directory:
             return False
         self._unregister(entry)
         entry.name, entry.raw11, entry.nt_flags, entry.has_lfn = name, raw11, nt_flags, need_lfn
+        entry.short_name = names.short_display(raw11, self.fs.codepage)
         entry.slot = entry.first_slot + new_count - 1
         self._write_slots(entry.first_slot, blob + entry.pack()
                           + bytes([DELETED] + [0] * (SLOT - 1)) * (old_count - new_count))

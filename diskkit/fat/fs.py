@@ -44,15 +44,22 @@ def _write(method):
 class FatFS:
     """An existing FAT volume; writable when its device is. Paths use ``/``, case-insensitive."""
 
-    def __init__(self, dev):
+    def __init__(self, dev, codepage: str = names.DEFAULT_CODEPAGE):
         self.dev = dev
+        self.codepage = names.codepage(codepage)  # of short names and labels
         if dev.size < 512:
             raise CorruptImage(f"{dev.name}: too small for a FAT filesystem ({dev.size} bytes)")
         self.layout = parse_boot_sector(dev.read_at(0, min(dev.size, max(512, dev.sector_size))),
                                         f"{dev.name}: boot sector")
-        if self.layout.size > dev.size:
-            raise CorruptImage(f"{dev.name}: boot sector: filesystem claims {self.layout.size} "
-                               f"bytes but the device holds only {dev.size}")
+        self.warnings: list[str] = []  # what a reader should know before trusting the volume
+        self.truncated = self.layout.size > dev.size
+        if self.truncated:
+            claim = (f"{dev.name}: the filesystem claims {self.layout.size} bytes but the device "
+                     f"holds only {dev.size}")
+            if self.layout.first_data_sector * self.layout.sector_size > dev.size:
+                raise CorruptImage(f"{claim}, not even its FATs and root directory")
+            self.warnings.append(f"{claim}: truncated volume, read-only; data past the end "
+                                 "cannot be read")
         self.fat = FatTable.load(dev, self.layout)
         self.root_cluster = self.layout.root_cluster if self.layout.fat_type == 32 else 0
         self._dirs: dict[int, Directory] = {}
@@ -92,6 +99,9 @@ class FatFS:
         """
         if not self.dev.writable:
             raise UsageError(f"{self.dev.name}: opened read-only")
+        if self.truncated:
+            raise UsageError(f"{self.dev.name}: the volume is truncated (its boot sector claims "
+                             "more than the device holds): read-only")
         self._modified = True
         if not self._flagged and not self.dirty:
             self._flagged = self._set_dirty(True)
@@ -110,8 +120,10 @@ class FatFS:
 
     @property
     def dirty(self) -> bool:
-        """True when the volume says a write was interrupted (or one is under way)."""
-        return self.layout.has_extended and bool(self.layout.state & STATE_DIRTY)
+        """True when the volume says a write was interrupted (or one is under way): the boot
+        sector's dirty bit (Linux) or FAT[1]'s clean-shutdown bit cleared (DOS, Windows)."""
+        return ((self.layout.has_extended and bool(self.layout.state & STATE_DIRTY))
+                or not self.fat.shut_down_cleanly)
 
     def _set_dirty(self, flag: bool) -> bool:
         """Set or clear the dirty bit in the boot sector; False when the volume has none."""
@@ -125,8 +137,9 @@ class FatFS:
         return True
 
     def mark_clean(self) -> None:
-        """Clear the dirty bit (after a repair made the volume consistent)."""
+        """Clear the dirty marks (after a repair made the volume consistent)."""
         with self.transaction():
+            self.fat.mark_shut_down_cleanly()
             self._flagged = self.layout.has_extended
 
     def _commit(self) -> None:
@@ -287,6 +300,9 @@ class FatFS:
             offset = self.layout.cluster_offset(first)
             length = min(count * cs, remaining)
             remaining -= length
+            if offset + length > self.dev.size:
+                raise CorruptImage(f"{path}: its data lies beyond the end of the device (the "
+                                   "volume is truncated)")
             while length:
                 n = min(chunk, length)
                 yield self.dev.read_at(offset, n)
@@ -501,16 +517,24 @@ class FatFS:
 
     # -- volume -------------------------------------------------------------------------
     @property
-    def label(self) -> str:
-        raw = (self.root().label.raw11 if self.root().label is not None
-               else self.layout.boot_label or NO_NAME)
-        return raw.decode("cp437").rstrip()
+    def label(self) -> str | None:
+        """The volume label as Windows, fatlabel and blkid show it: the root directory's label
+        entry; None when there is none (whatever the boot sector says)."""
+        entry = self.root().label
+        return None if entry is None else names.decode_label(entry.raw11, self.codepage)
+
+    @property
+    def boot_label(self) -> str | None:
+        """The boot sector's copy of the label (blkid's LABEL_FATBOOT); None when it is absent or
+        ``NO NAME``. Windows leaves it stale when it changes or erases the label."""
+        raw = self.layout.boot_label
+        return None if raw in (None, NO_NAME) else names.decode_label(raw, self.codepage)
 
     def usage(self) -> dict:
         layout = self.layout
         cs = layout.cluster_size
         total, free = layout.cluster_count, self.fat.free_count
-        return {"fat_type": layout.fat_type, "label": self.label,
+        return {"fat_type": layout.fat_type, "label": self.label, "boot_label": self.boot_label,
                 "volume_id": format_serial(layout.serial),
                 "cluster_size": cs, "clusters": total, "free_clusters": free,
                 "total_bytes": total * cs, "free_bytes": free * cs, "used_bytes": (total - free) * cs,

@@ -141,14 +141,16 @@ def _volume_id(size: int, hidden: int) -> int:
 
 def mkfs(dev, fat_type: int | None = None, label: str | None = None,
          cluster_size: int | None = None, volume_id: int | None = None,
-         hidden_sectors: int | None = None) -> Layout:
-    """Format ``dev`` (a whole image or a partition slice) and return the layout chosen."""
+         hidden_sectors: int | None = None, codepage: str = names.DEFAULT_CODEPAGE) -> Layout:
+    """Format ``dev`` (a whole image or a partition slice) and return the layout chosen.
+
+    ``label`` goes into the boot sector and a root-directory label entry, in ``codepage``."""
     if not dev.writable:
         raise UsageError(f"{dev.name}: opened read-only")
     ss = dev.sector_size
     hidden = _hidden_sectors(dev) if hidden_sectors is None else hidden_sectors
     layout = choose_layout(dev.size, ss, fat_type, cluster_size, hidden)
-    raw_label = names.validate_label(label) if label else None
+    raw_label = names.validate_label(label, names.codepage(codepage)) if label else None
     layout.label = raw_label or NO_NAME
     if volume_id is not None and not 0 <= volume_id <= 0xFFFFFFFF:
         raise UsageError(f"volume ID {volume_id:#x} does not fit in 32 bits")
@@ -173,7 +175,7 @@ def mkfs(dev, fat_type: int | None = None, label: str | None = None,
     else:
         root_offset = layout.root_dir_offset
     if raw_label:
-        entry = Entry("", raw_label, ATTR_VOLUME_ID)
+        entry = Entry("", names.pack_short(raw_label[:8], raw_label[8:]), ATTR_VOLUME_ID)
         entry.stamp(timestamp())
         dev.write_at(root_offset, entry.pack())
 

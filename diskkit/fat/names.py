@@ -2,7 +2,9 @@
 
 Pure functions only. A name that fits 8.3 with a single case in the base and in the extension
 is stored as a short entry with the lowercase flags (``grub.cfg`` -> ``GRUB    CFG`` + 0x18);
-anything else gets a Windows-style ``BASE~N.EXT`` short name plus LFN entries.
+anything else gets a Windows-style ``BASE~N.EXT`` short name plus LFN entries. Short names and
+labels are bytes in an OEM code page (cp850 by default, as mkfs.fat and mtools assume), so
+``NAÏVE-~1.TXT`` is stored with cp850's 0xD8 for the Ï and found by that name again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _INVALID_LONG = set('"*/:<>?\\|')
 # Characters a long name may hold but a short name may not (they become "_").
 _LOSSY_SHORT = set("+,;=[]")
 _SHORT_EXTRA = set("$%'-_@~`!(){}^#&")
+DEFAULT_CODEPAGE = "cp850"  # what mkfs.fat, mtools and Western Windows use
 _LFN_ENTRY = struct.Struct("<B10sBBB12sH4s")
 
 
@@ -40,8 +43,35 @@ def check_long_name(name: str) -> None:
         raise UsageError(f"invalid FAT file name {name[:40]!r}...: longer than {MAX_LONG_NAME} characters")
 
 
-def _short_char_ok(c: str) -> bool:
-    return c.isascii() and (c.isalnum() or c in _SHORT_EXTRA)
+def codepage(name: str) -> str:
+    """The codec for an OEM code page given as ``cp850``, ``850`` or ``CP850``; UsageError if
+    Python has none or it cannot hold 8.3 names (it must keep ASCII as ASCII)."""
+    import codecs
+
+    codec = f"cp{name}" if name.isdigit() else name.lower()
+    try:
+        codec = codecs.lookup(codec).name
+    except LookupError:
+        raise UsageError(f"unknown code page {name!r} (e.g. cp850, cp437, cp936)") from None
+    try:
+        ascii_ok = "AZ09~_".encode(codec) == b"AZ09~_"
+    except (UnicodeError, LookupError):
+        ascii_ok = False
+    if not ascii_ok:
+        raise UsageError(f"code page {name!r} cannot hold FAT short names")
+    return codec
+
+
+def _oem_char(c: str, codec: str) -> bytes | None:
+    """The bytes of one short-name character (already uppercase) in the OEM code page, or None
+    when a short name cannot hold it."""
+    if c.isascii():
+        return c.encode() if c.isalnum() or c in _SHORT_EXTRA else None
+    try:
+        raw = c.encode(codec)
+    except UnicodeEncodeError:
+        return None
+    return raw if raw and raw[0] >= 0x80 else None
 
 
 def _single_case(part: str) -> bool | None:
@@ -54,61 +84,70 @@ def _single_case(part: str) -> bool | None:
     return None
 
 
-def pack_short(base: str, ext: str) -> bytes:
+def pack_short(base: bytes, ext: bytes) -> bytes:
     """11-byte on-disk short name; a leading 0xE5 is stored as 0x05 (0xE5 marks deletion)."""
-    raw = base.encode("ascii").ljust(8, b" ") + ext.encode("ascii").ljust(3, b" ")
+    raw = base.ljust(8, b" ") + ext.ljust(3, b" ")
     return b"\x05" + raw[1:] if raw[0] == 0xE5 else raw
 
 
 def direct_short_name(name: str) -> tuple[bytes, int] | None:
-    """``(raw11, nt_flags)`` if ``name`` is stored exactly by a short entry alone, else None."""
-    if name.startswith("."):
+    """``(raw11, nt_flags)`` if ``name`` is stored exactly by a short entry alone, else None.
+
+    Only ASCII names qualify: a short name in a code page reads differently elsewhere.
+    """
+    if name.startswith(".") or not name.isascii():
         return None
     base, dot, ext = name.partition(".")
     if not base or len(base) > 8 or len(ext) > 3 or "." in ext or (dot and not ext):
         return None
-    if not all(_short_char_ok(c) for c in base + ext):
+    if not all(_oem_char(c, "ascii") for c in (base + ext).upper()):
         return None
     base_lower, ext_lower = _single_case(base), _single_case(ext)
     if base_lower is None or ext_lower is None:
         return None
     flags = (NT_LOWER_BASE if base_lower else 0) | (NT_LOWER_EXT if ext_lower else 0)
-    return pack_short(base.upper(), ext.upper()), flags
+    return pack_short(base.upper().encode(), ext.upper().encode()), flags
 
 
-def _short_basis(name: str) -> tuple[str, str]:
-    """Windows' basis name: uppercase, spaces and extra dots dropped, unusable chars -> '_'."""
-    def clean(text: str) -> str:
-        out = []
-        for c in text.upper().replace(" ", ""):
-            if _short_char_ok(c):
-                out.append(c)
-            elif c != ".":
-                out.append("_")
-        return "".join(out)
+def _short_basis(name: str, codec: str) -> tuple[list[bytes], list[bytes]]:
+    """Windows' basis name, character by character in the OEM code page: uppercase, spaces and
+    extra dots dropped, characters a short name cannot hold become '_'."""
+    def clean(text: str) -> list[bytes]:
+        return [_oem_char(c, codec) or b"_" for c in text.upper().replace(" ", "") if c != "."]
 
     stripped = name.lstrip(".")
     base, dot, ext = stripped.rpartition(".")
     if not dot:
         base, ext = stripped, ""
-    return clean(base)[:8] or "_", clean(ext)[:3]
+    return clean(base) or [b"_"], clean(ext)
 
 
-def generate_short_name(name: str, taken) -> bytes:
+def _fit(chars: list[bytes], limit: int) -> bytes:
+    """As many whole characters as fit in ``limit`` bytes (a DBCS character is never split)."""
+    out = b""
+    for c in chars:
+        if len(out) + len(c) > limit:
+            break
+        out += c
+    return out
+
+
+def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> bytes:
     """A unique ``BASE~N.EXT`` short name for ``name``; ``taken`` holds raw11 names in use."""
-    base, ext = _short_basis(name)
+    base, ext_chars = _short_basis(name, codec)
+    ext = _fit(ext_chars, 3)
 
     def candidates():
         for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
-            yield base[:6] + f"~{n}"
+            yield _fit(base, 6) + b"~%d" % n
         # then, like Windows, two basis characters and a hash of the long name, so that
         # thousands of similar names do not probe thousands of tails each
-        digest = f"{zlib.crc32(name.encode('utf-16-le')) & 0xFFFF:04X}"
+        digest = b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
         for n in range(1, 10):
-            yield base[:2] + digest + f"~{n}"
+            yield _fit(base, 2) + digest + b"~%d" % n
         for n in range(5, 1_000_000):
-            tail = f"~{n}"
-            yield base[: 8 - len(tail)] + tail
+            tail = b"~%d" % n
+            yield _fit(base, 8 - len(tail)) + tail
 
     for short in candidates():
         candidate = pack_short(short, ext)
@@ -117,20 +156,20 @@ def generate_short_name(name: str, taken) -> bytes:
     raise UsageError(f"no free short name for {name!r}")
 
 
-def short_name_for(name: str, taken) -> tuple[bytes, int, bool]:
+def short_name_for(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> tuple[bytes, int, bool]:
     """``(raw11, nt_flags, needs_lfn)`` for a new entry called ``name``."""
     direct = direct_short_name(name)
     if direct is not None and direct[0] not in taken:
         return direct[0], direct[1], False
-    return generate_short_name(name, taken), 0, True
+    return generate_short_name(name, taken, codec), 0, True
 
 
-def decode_short(raw: bytes, nt_flags: int) -> str:
+def decode_short(raw: bytes, nt_flags: int, codec: str = DEFAULT_CODEPAGE) -> str:
     """The name a short entry shows, with the NT lowercase flags applied."""
     if raw[0] == 0x05:
         raw = b"\xe5" + raw[1:]
-    base = raw[:8].rstrip(b" ").decode("cp437")
-    ext = raw[8:11].rstrip(b" ").decode("cp437")
+    base = raw[:8].rstrip(b" ").decode(codec, "replace")
+    ext = raw[8:11].rstrip(b" ").decode(codec, "replace")
     if nt_flags & NT_LOWER_BASE:
         base = base.lower()
     if nt_flags & NT_LOWER_EXT:
@@ -138,9 +177,9 @@ def decode_short(raw: bytes, nt_flags: int) -> str:
     return f"{base}.{ext}" if ext else base
 
 
-def short_display(raw: bytes) -> str:
+def short_display(raw: bytes, codec: str = DEFAULT_CODEPAGE) -> str:
     """The 8.3 name as stored (uppercase), e.g. ``LONGFI~1.TXT``."""
-    return decode_short(raw, 0)
+    return decode_short(raw, 0, codec)
 
 
 def lfn_checksum(raw11: bytes) -> int:
@@ -211,12 +250,22 @@ def short_name_problem(raw11: bytes) -> str | None:
     return None
 
 
-def validate_label(label: str) -> bytes:
-    """An 11-byte volume label: uppercase, short-name characters and spaces only."""
+def validate_label(label: str, codec: str = DEFAULT_CODEPAGE) -> bytes:
+    """An 11-byte volume label: uppercase, short-name characters (in the code page) and spaces."""
     text = label.upper()
-    if not text or len(text) > 11:
+    chars = [b" " if c == " " else _oem_char(c, codec) for c in text]
+    raw = b"".join(c for c in chars if c)
+    if not text or len(raw) > 11:
         raise UsageError(f"invalid volume label {label!r}: 1 to 11 characters")
-    if not all(c == " " or _short_char_ok(c) for c in text) or text[0] == " ":
+    if None in chars or text[0] == " ":
         raise UsageError(f"invalid volume label {label!r}: use letters, digits, spaces and "
                          f"$%'-_@~`!(){{}}^#&")
-    return text.encode("ascii").ljust(11, b" ")
+    return raw.ljust(11, b" ")
+
+
+def decode_label(raw: bytes, codec: str = DEFAULT_CODEPAGE) -> str | None:
+    """A label field's text, trailing spaces cut; None when it is blank."""
+    if raw[:1] == b"\x05":
+        raw = b"\xe5" + raw[1:]
+    text = raw.decode(codec, "replace").rstrip(" ")
+    return text or None

@@ -16,6 +16,10 @@ from .bootsector import Layout
 EOC = {12: 0xFFF, 16: 0xFFFF, 32: 0x0FFFFFFF}
 EOC_MIN = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}
 BAD = {12: 0xFF7, 16: 0xFFF7, 32: 0x0FFFFFF7}
+# FAT[1]'s "volume was cleanly unmounted" bit (DOS, Windows): clear means dirty. FAT12 has none.
+CLEAN_SHUTDOWN = {12: 0, 16: 0x8000, 32: 0x08000000}
+# FAT[0] holds the media byte with every bit above its low nibble set (fsck.fat's test)
+FAT0_HIGH_BITS = {12: 0xFF0, 16: 0xFFF0, 32: 0x0FFFFFF0}
 _NONZERO = bytes([0] + [1] * 255)
 _NONZERO_LOW_NIBBLE = bytes(1 if i & 0x0F else 0 for i in range(256))
 _INVERT01 = bytes([1, 0] + [0] * 254)
@@ -109,6 +113,16 @@ class FatTable:
         self.free_map[cluster] = now_free
         self.free_count += now_free - was_free
         self._mark(cluster, cluster + 1)
+
+    @property
+    def shut_down_cleanly(self) -> bool:
+        """False when FAT[1] says the volume was not unmounted cleanly (FAT16/32)."""
+        bit = CLEAN_SHUTDOWN[self.bits]
+        return not bit or bool(self.values[1] & bit)
+
+    def mark_shut_down_cleanly(self) -> None:
+        if not self.shut_down_cleanly:
+            self.set(1, self.values[1] | CLEAN_SHUTDOWN[self.bits])
 
     def is_end(self, value: int) -> bool:
         return value >= self.eoc_min

@@ -111,7 +111,7 @@ def looks_like_boot_record(raw: bytes, sector: Sector) -> bool:
     bytes_per_sector = int.from_bytes(raw[11:13], "little")
     per_cluster, fats, media = raw[13], raw[16], raw[21]
     bpb = (bytes_per_sector in (512, 1024, 2048, 4096) and per_cluster
-           and per_cluster & (per_cluster - 1) == 0 and fats in (1, 2)
+           and per_cluster & (per_cluster - 1) == 0 and 1 <= fats <= 4
            and (media == 0xF0 or media >= 0xF8) and raw[0] in (0xEB, 0xE9))
     if not bpb:
         return False
