@@ -330,3 +330,52 @@ def test_4k_sectors(tmp_path, fat_type):
     assert_fsck_clean(img)
     assert pyfsfat_tree(img) == {"EFI": None, "EFI/BOOT": None,
                                  "EFI/BOOT/A Long Name.bin": bytes(range(256)) * 100}
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_file_over_4_gib_refused_before_a_byte_is_written(tmp_path):
+    """FAT32's largest file is 4 GiB - 1: a bigger one is refused up front, with the way out."""
+    from diskkit.fat import MAX_FILE_SIZE, check_file_size
+
+    img = new_image(tmp_path / "v.img", 64 * MiB)
+    run("mkfs.fat", "-F", "32", img)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a small file.txt").write_bytes(b"small\n")
+    big = tree / "z huge.vhd"
+    with open(big, "wb") as fh:
+        fh.truncate(MAX_FILE_SIZE + 1)  # sparse: no 4 GiB written to the host
+    before = _digest(img)
+    for args in ([big, "/"], ["-r", tree, "/"], [tree / "a small file.txt", big, "/"]):
+        proc = diskkit("fat", "put", img, *args, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "4 GiB - 1" in proc.stderr and "NTFS or exFAT" in proc.stderr
+        assert "split" in proc.stderr and "internal error" not in proc.stderr
+        assert _digest(img) == before, f"fat put {args} wrote before refusing"
+    with FatFS(open_volume(img)) as fs, open(big, "rb") as fh:
+        with pytest.raises(UsageError, match="4 GiB - 1"):
+            fs.write_file("/huge.vhd", fh)
+    assert _digest(img) == before
+    check_file_size(MAX_FILE_SIZE)  # the largest legal size passes
+    with pytest.raises(UsageError):
+        check_file_size(MAX_FILE_SIZE + 1, "x.vhd")
+
+
+def test_put_that_cannot_fit_is_refused_before_writing(tmp_path):
+    img = new_image(tmp_path / "v.img", 2 * MiB)
+    run("mkfs.fat", "-F", "12", img)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "first.bin").write_bytes(os.urandom(1_000_000))
+    (tree / "second.bin").write_bytes(os.urandom(1_500_000))
+    before = _digest(img)
+    proc = diskkit("fat", "put", "-r", img, tree, "/", check=False)
+    assert proc.returncode == 2 and "nothing was copied" in proc.stderr, proc.stderr
+    assert _digest(img) == before
+    proc = diskkit("fat", "put", img, tree / "first.bin", tree / "second.bin", "/nodir", check=False)
+    assert proc.returncode == 2 and "needs an existing directory" in proc.stderr

@@ -167,11 +167,10 @@ def cmd_put(args) -> int:
         raise UsageError("put needs at least one host SRC and a DEST path in the image")
     from ..fat import hosttree
 
-    with _fs(args, True) as fs, progress(None, "put") as bar, fs.transaction():
+    with _fs(args, True) as fs, progress(None, "put") as bar:
         fs.on_progress = bar.update
-        for src in sources:
-            hosttree.put(fs, src, dest, recursive=args.recursive,
-                         on_skip=lambda p: warn(f"{p}: not a regular file or directory, skipped"))
+        hosttree.put(fs, sources, dest, recursive=args.recursive,
+                     on_skip=lambda p: warn(f"{p}: not a regular file or directory, skipped"))
     return 0
 
 

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ..errors import AlreadyExists, CorruptImage, NoSpace
+from ..errors import AlreadyExists, CorruptImage, NoSpace, UsageError
 from . import names
 from .table import cluster_runs
 
@@ -63,6 +63,21 @@ def timestamp(host_mtime: float | None = None) -> float:
     if epoch is not None:
         return epoch
     return time.time() if host_mtime is None else host_mtime
+
+
+MAX_FILE_SIZE = 0xFFFFFFFF  # the short entry's 32-bit size field: 4 GiB - 1 byte
+
+
+def check_file_size(size: int, what: str = "file") -> None:
+    """UsageError, naming the limit and the ways out, when a file of ``size`` bytes cannot be
+    stored on FAT. Callers check before they write anything."""
+    if size > MAX_FILE_SIZE:
+        from ..units import format_size
+
+        raise UsageError(f"{what}: {format_size(size)} ({size:,} bytes) is larger than the "
+                         f"largest file FAT can hold (4 GiB - 1 byte, {MAX_FILE_SIZE:,} bytes): "
+                         "put it on an NTFS or exFAT partition instead, or split it into "
+                         "smaller files (e.g. split -b 4000M)")
 
 
 class ShortEntry(ctypes.LittleEndianStructure):

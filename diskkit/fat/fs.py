@@ -19,8 +19,8 @@ from ..errors import AlreadyExists, CorruptImage, DiskkitError, ImageIOError, No
 from . import names
 from .bootsector import (NO_NAME, STATE_DIRTY, build_fsinfo, format_serial, parse_boot_sector,
                          parse_fsinfo)
-from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DOTDOT, Directory, Entry, dot_entries,
-                        timestamp)
+from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DOTDOT, Directory, Entry, check_file_size,
+                        dot_entries, timestamp)
 from .table import FatTable, cluster_runs
 
 
@@ -70,7 +70,7 @@ class FatFS:
             self._fsinfo_ok = info is not None
             if info is not None and 2 <= info.next_free < self.fat.entries:
                 self.fat.cursor = info.next_free
-        self._modified = False
+        self._fsinfo_at = self.fat.changes  # FAT changes FSInfo already counts
         self._flagged = False  # we raised the dirty flag for the write under way
         self._depth = 0  # nesting of transaction()
         self.on_progress = None  # called with a byte count after each data block copied
@@ -102,7 +102,6 @@ class FatFS:
         if self.truncated:
             raise UsageError(f"{self.dev.name}: the volume is truncated (its boot sector claims "
                              "more than the device holds): read-only")
-        self._modified = True
         if not self._flagged and not self.dirty:
             self._flagged = self._set_dirty(True)
         self._depth += 1
@@ -145,7 +144,7 @@ class FatFS:
     def _commit(self) -> None:
         """Flush the FAT to every copy, then FSInfo, then lower the dirty flag we raised."""
         self.fat.flush(self.dev)
-        if self._modified and self._fsinfo_ok:
+        if self.fat.changes != self._fsinfo_at and self._fsinfo_ok:
             layout = self.layout
             ss = layout.sector_size
             data = build_fsinfo(self.fat.free_count, self.fat.next_free_hint, ss)
@@ -154,7 +153,7 @@ class FatFS:
             if 0 < backup and backup + layout.fsinfo_sector < layout.reserved_sectors:
                 if parse_fsinfo(self.dev.read_at((backup + layout.fsinfo_sector) * ss, ss)):
                     self.dev.write_at((backup + layout.fsinfo_sector) * ss, data)
-        self._modified = False
+            self._fsinfo_at = self.fat.changes
         if self._flagged:
             self._set_dirty(False)
             self._flagged = False
@@ -166,6 +165,7 @@ class FatFS:
             return False
         with self.transaction():
             self._fsinfo_ok = True
+            self._fsinfo_at = -1  # stale whatever the FAT did
         return True
 
     # -- paths --------------------------------------------------------------------------
@@ -375,29 +375,31 @@ class FatFS:
                 self.fat.flush(self.dev)
             raise
 
-    @_write
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
-        """Create or replace a file from bytes, a host file path, or a binary file object."""
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            entry = self._store_file(path, io.BytesIO(data), len(data), mtime)
-        elif isinstance(data, (str, os.PathLike)):
-            entry = self._put_file(os.fspath(data), path)
-        else:
-            pos = data.tell()
-            size = data.seek(0, os.SEEK_END) - pos
-            data.seek(pos)
-            entry = self._store_file(path, data, size, mtime)
-        return entry
+        """Create or replace a file from bytes, a host file path, or a binary file object.
 
-    def _put_file(self, host: str, path: str) -> Entry:
-        try:
-            with open(host, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                if not statmod.S_ISREG(st.st_mode):
-                    raise UsageError(f"{host}: not a regular file")
-                return self._store_file(path, fh, st.st_size, st.st_mtime)
-        except OSError as exc:
-            raise ImageIOError(f"{host}: {exc.strerror or exc}") from None
+        A file FAT cannot hold (over 4 GiB - 1) is refused before anything is written."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return self._store(path, io.BytesIO(data), len(data), mtime)
+        if isinstance(data, (str, os.PathLike)):
+            host = os.fspath(data)
+            try:
+                with open(host, "rb") as fh:
+                    st = os.fstat(fh.fileno())
+                    if not statmod.S_ISREG(st.st_mode):
+                        raise UsageError(f"{host}: not a regular file")
+                    return self._store(path, fh, st.st_size, st.st_mtime)
+            except OSError as exc:
+                raise ImageIOError(f"{host}: {exc.strerror or exc}") from None
+        pos = data.tell()
+        size = data.seek(0, os.SEEK_END) - pos
+        data.seek(pos)
+        return self._store(path, data, size, mtime)
+
+    def _store(self, path: str, source, size: int, mtime: float | None) -> Entry:
+        check_file_size(size, path)
+        with self.transaction():
+            return self._store_file(path, source, size, mtime)
 
     def _make_dir(self, path: str, parents: bool, mtime: float | None = None) -> Entry:
         parent, name, existing = self._parent_and_name(path)

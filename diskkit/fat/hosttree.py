@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import stat as statmod
 
-from ..errors import CorruptImage, ImageIOError, UsageError
+from ..errors import CorruptImage, ImageIOError, NoSpace, UsageError
+from ..units import format_size
 from . import names
-from .directory import Entry
+from .directory import Entry, check_file_size
 from .fs import FatFS, split_path
 
 
@@ -24,31 +25,52 @@ def safe_host_name(name: str, where: str) -> str:
     return name
 
 
-def put(fs: FatFS, host_src: str, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
-    """Copy a host file (or, ``recursive``, a tree) in; into ``dest`` if it is a directory."""
-    try:
-        st = os.stat(host_src)
-    except OSError as exc:
-        raise ImageIOError(f"{host_src}: {exc.strerror or exc}") from None
-    base = os.path.basename(os.path.normpath(host_src))
-    target = dest
-    if fs.exists(dest) and fs.stat(dest).is_dir:
-        target = fs.join("/" + "/".join(split_path(dest)), base)
-    if statmod.S_ISDIR(st.st_mode) and not recursive:
-        raise UsageError(f"{host_src}: is a directory (use recursive copy)")
-    with fs.transaction():
+def put(fs: FatFS, sources, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
+    """Copy host files (or, ``recursive``, trees) in: into ``dest`` when it is a directory,
+    else to that name. Every source is looked at first, so a file FAT cannot hold (over
+    4 GiB - 1), a name it cannot store, or more data than the volume has room for stops the
+    copy before anything is written. ``on_skip(path)`` hears of what is neither file nor
+    directory (symbolic links, devices), which is never copied."""
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    into = fs.exists(dest) and fs.stat(dest).is_dir
+    if len(sources) > 1 and not into:
+        raise UsageError(f"{dest}: copying several sources needs an existing directory")
+    steps = []  # (host path, FAT path, host stat) in the order they are copied
+    for src in map(os.fspath, sources):
+        st = _lstat(src, follow=True)
+        base = os.path.basename(os.path.normpath(src))
+        target = fs.join("/" + "/".join(split_path(dest)), base) if into else dest
         if statmod.S_ISDIR(st.st_mode):
-            _put_tree(fs, host_src, target, on_skip)
+            if not recursive:
+                raise UsageError(f"{src}: is a directory (use recursive copy)")
+            steps += _tree_steps(src, target, st, on_skip)
+        elif statmod.S_ISREG(st.st_mode):
+            steps.append((src, target, st))
         else:
-            fs.write_file(target, host_src)
+            raise UsageError(f"{src}: not a regular file or directory")
+    _check_fits(fs, steps)
+    with fs.transaction():
+        for host, target, st in steps:
+            if not statmod.S_ISDIR(st.st_mode):
+                fs.write_file(target, host)
+            elif not (fs.exists(target) and fs.stat(target).is_dir):
+                fs.mkdir(target, mtime=st.st_mtime)
 
 
-def _put_tree(fs, host_root: str, target: str, on_skip) -> None:
+def _lstat(path: str, follow: bool = False) -> os.stat_result:
+    try:
+        return os.stat(path) if follow else os.lstat(path)
+    except OSError as exc:
+        raise ImageIOError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _tree_steps(host_root: str, target: str, root_stat, on_skip) -> list:
+    """The directories and files of a host tree, parents first, entries in sorted order;
+    symbolic links are neither followed nor copied."""
+    steps = [(host_root, target, root_stat)]
     stack = [(host_root, target)]
     while stack:
         host_dir, fat_dir = stack.pop()
-        if not (fs.exists(fat_dir) and fs.stat(fat_dir).is_dir):
-            fs.mkdir(fat_dir, mtime=os.stat(host_dir).st_mtime)
         try:
             items = sorted(os.scandir(host_dir), key=lambda e: e.name)
         except OSError as exc:
@@ -56,14 +78,33 @@ def _put_tree(fs, host_root: str, target: str, on_skip) -> None:
         subdirs = []
         for item in items:
             _check_host_name(item.name, item.path)
-            child = fs.join(fat_dir, item.name)
-            if item.is_dir(follow_symlinks=False):
+            child = FatFS.join(fat_dir, item.name)
+            st = _lstat(item.path)
+            if statmod.S_ISDIR(st.st_mode):
+                steps.append((item.path, child, st))
                 subdirs.append((item.path, child))
-            elif item.is_file():
-                fs.write_file(child, item.path)
+            elif statmod.S_ISREG(st.st_mode):
+                steps.append((item.path, child, st))
             elif on_skip:
                 on_skip(item.path)
         stack.extend(reversed(subdirs))
+    return steps
+
+
+def _check_fits(fs: FatFS, steps) -> None:
+    """Refuse, before a byte is written, files FAT cannot hold and more than the free space."""
+    cs = fs.layout.cluster_size
+    need = 0
+    for host, _, st in steps:
+        if statmod.S_ISDIR(st.st_mode):
+            need += 1
+        else:
+            check_file_size(st.st_size, host)
+            need += -(-st.st_size // cs)
+    if need > fs.fat.free_count:
+        raise NoSpace(f"{fs.dev.name}: the copy needs at least {format_size(need * cs)}, the "
+                      f"volume has {format_size(fs.fat.free_count * cs)} free; nothing was "
+                      "copied")
 
 
 def get(fs: FatFS, src: str, host_dest: str, recursive: bool = False) -> None:

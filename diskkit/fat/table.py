@@ -91,6 +91,7 @@ class FatTable:
         self.free_count = self.free_map.count(1)
         self.cursor = 2
         self.dirty: set[int] = set()
+        self.changes = 0  # counts edits, so FSInfo is rewritten only after some
 
     @classmethod
     def load(cls, dev, layout: Layout) -> "FatTable":
@@ -129,6 +130,7 @@ class FatTable:
 
     def _mark(self, lo: int, hi: int) -> None:
         """Record entries ``[lo, hi)`` as changed, as FAT sector numbers."""
+        self.changes += 1
         ss = self.layout.sector_size
         if self.bits == 12:
             first, last = lo * 3 // 2, (hi - 1) * 3 // 2 + 1
