@@ -357,6 +357,7 @@ class MemoryDevice(BlockDevice):
 
 def punch_hole(fd: int, offset: int, length: int) -> bool:
     """Deallocate a byte range of a host file (Linux fallocate PUNCH_HOLE); False if unsupported."""
+    crash_point()
     try:
         import ctypes
         import ctypes.util

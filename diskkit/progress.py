@@ -12,6 +12,11 @@ def set_enabled(flag: bool | None) -> None:
     _enabled = flag
 
 
+def showing() -> bool:
+    """Are progress bars shown: the flags, else whether someone watches stderr."""
+    return _enabled if _enabled is not None else sys.stderr.isatty()
+
+
 class _Silent:
     def update(self, n: int = 1) -> None:
         pass
@@ -28,8 +33,7 @@ class _Silent:
 
 def progress(total: int, desc: str, unit: str = "B"):
     """A context manager with ``update(n)``; a real bar only when someone is watching."""
-    show = _enabled if _enabled is not None else sys.stderr.isatty()
-    if not show:
+    if not showing():
         return _Silent()
     from tqdm import tqdm
 

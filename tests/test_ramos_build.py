@@ -15,7 +15,8 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 STEPS = ["plan", "vhd", "drivers", "apply", "deploy-script", "boot-config", "esp", "firmware-entry"]
 
 
-def workdir(tmp_path, size=None):
+def workdir(tmp_path, size=None, wim=True):
+    """The sample recipe in ``tmp_path`` with its drivers and (``wim``) a one-image install.wim."""
     shutil.copytree(os.path.join(FIXTURES, "drivers"), tmp_path / "drivers")
     (tmp_path / "ntloader").mkdir()  # stand-ins for ntloader's release files
     (tmp_path / "ntloader" / "ntloader").write_bytes(b"ntloader stand-in")
@@ -24,6 +25,11 @@ def workdir(tmp_path, size=None):
     if size:
         text = text.replace('size = "5G"', f'size = "{size}"')
     (tmp_path / "ramos.toml").write_text(text, encoding="utf-8")
+    if wim:
+        src = tmp_path / "src" / "Windows"
+        src.mkdir(parents=True)
+        (src / "marker.txt").write_text("built\n")
+        run("wimcapture", tmp_path / "src", tmp_path / "install.wim", "test")
     return str(tmp_path / "ramos.toml")
 
 
@@ -42,10 +48,6 @@ def test_real_run_on_linux_then_everything_skips(tmp_path):
     for tool in ("wimapply", "mkntfs", "grub-mkimage", "grub-script-check", "ntfscat"):
         need(tool)
     recipe = workdir(tmp_path, "160M")
-    src = tmp_path / "src" / "Windows"
-    src.mkdir(parents=True)
-    (src / "marker.txt").write_text("built\n")
-    run("wimcapture", tmp_path / "src", tmp_path / "install.wim", "test")
     first = build(load_recipe(recipe))
     assert [(s["step"], s["status"]) for s in first] == [("plan", "info")] + \
         [(s, "ran") for s in STEPS[1:]]
@@ -97,12 +99,16 @@ def test_real_run_on_linux_then_everything_skips(tmp_path):
 
 
 def test_existing_foreign_vhd_is_not_clobbered(tmp_path):
-    recipe = workdir(tmp_path, "160M")
+    recipe = workdir(tmp_path, "160M", wim=False)
+    text = open(recipe, encoding="utf-8").read().replace("apply_on_linux = true",
+                                                         "apply_on_linux = false")
+    open(recipe, "w", encoding="utf-8").write(text)
     (tmp_path / "build").mkdir()
     diskkit("ramos", "init", tmp_path / "build" / "win.vhd", "--size", "160M", "--chain",
             "grub2-map", "--no-ntfs")
     res = diskkit("ramos", "build", recipe, check=False)
     assert res.returncode == 2 and "not a 167772160-byte ntloader VHD" in res.stderr
+    assert res.stderr.splitlines()[-1].startswith("diskkit: error: step vhd failed:")
 
 
 @pytest.mark.parametrize("text,message", [
@@ -122,6 +128,7 @@ def test_recipe_validation(tmp_path, text, message):
 
 def test_windows_build_leaves_apply_to_the_script(tmp_path):
     need("grub-mkimage")
+    need("wimcapture")
     recipe = workdir(tmp_path, "160M")
     steps = {s["step"]: s for s in build(load_recipe(recipe), platform="win32")}
     assert steps["apply"]["status"] == "windows"
@@ -130,3 +137,41 @@ def test_windows_build_leaves_apply_to_the_script(tmp_path):
     assert f'select vdisk file="{vhd}"' in cmd
     assert f'/Apply-Image /ImageFile:"{wim}" /Index:1 /ApplyDir:V:\\ /Compact' in cmd
     assert '/Driver:"D:\\ramos\\drivers" /Recurse' in cmd  # [windows] drivers wins when given
+
+
+def test_every_input_is_checked_before_anything_is_written(tmp_path):
+    need("wimapply")
+    recipe = workdir(tmp_path, "160M")
+    text = open(recipe, encoding="utf-8").read()
+    text = text.replace("index = 1", "index = 3").replace('source = "drivers"', 'source = "nodrv"')
+    text = text.replace('loader = "grub-mkimage"', 'loader = "missing.efi"')
+    open(recipe, "w", encoding="utf-8").write(text)
+    os.unlink(tmp_path / "ntloader" / "ntloader")
+    before = sorted(os.listdir(tmp_path))
+    for extra in (["--dry-run"], []):
+        res = diskkit("ramos", "build", recipe, *extra, check=False)
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+        for needle in ("--index 3: ", "holds 1 image(s)", "[drivers] source", "nodrv: no such folder",
+                       "[esp] loader", "missing.efi: no such file", "[esp] add",
+                       "ntloader: no such file"):
+            assert needle in res.stderr
+        assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_steps_are_shown_as_they_happen_and_a_failure_names_what_was_made(tmp_path):
+    need("wimapply")
+    need("mkntfs")
+    recipe = workdir(tmp_path, "160M")
+    wim = tmp_path / "install.wim"
+    os.truncate(wim, wim.stat().st_size // 2)  # a good header, then wimapply fails
+    res = diskkit("ramos", "build", recipe, check=False)
+    lines = res.stderr.splitlines()
+    assert res.returncode == 2 and lines[-1].startswith("diskkit: error: step apply failed: "
+                                                        "wimapply failed"), res.stderr
+    assert lines.index(next(ln for ln in lines if ln.startswith("[vhd] fixed VHD"))) < \
+        lines.index(next(ln for ln in lines if ln.startswith("[vhd] ran: created")))
+    assert any(line.startswith("[apply] wimapply") and line.endswith("...") for line in lines)
+    assert "made before it and kept: vhd, drivers" in lines[-1] and "continues from apply" in lines[-1]
+    assert os.path.exists(tmp_path / "build" / "win.vhd")
+    quiet = diskkit("--quiet", "ramos", "build", recipe, check=False)
+    assert quiet.stderr.splitlines() == [quiet.stderr.splitlines()[-1]]

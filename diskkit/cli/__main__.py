@@ -8,6 +8,7 @@ import sys
 
 from .. import __version__, progress
 from ..errors import DiskkitError
+from .common import Parser
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
 COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk",
@@ -28,7 +29,7 @@ def _modules_for(argv: list[str] | None) -> list[str]:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser for ``argv``'s command, or for every command when ``argv`` is None."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="diskkit",
         description="Build, inspect, resize and convert disk images (VHD, GPT/MBR, FAT) and "
         "lay out UEFI RAM-boot media. Sizes take 512, 64M, 5G, 1.5T, 100MiB, 4GB (decimal), 2048s.",
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the host refused (missing file, permissions): bad input, one line
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"diskkit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug in diskkit, not bad input: still one line unless --debug
         if args.debug:
             raise

@@ -10,6 +10,27 @@ from ..errors import DiskkitError
 from ..units import parse_size
 
 
+class Parser(argparse.ArgumentParser):
+    """The parser of every diskkit command: options and positionals in any order.
+
+    Python's parser fills an optional positional as empty once an option stands between it
+    and the earlier ones (`fat ls -l esp.vhd --part 1 /EFI/BOOT` would end in "unrecognized
+    arguments"); a command without subcommands is parsed intermixed instead. Subparsers made
+    from this one are of this class too.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._subparsers is not None or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def size_arg(text: str) -> int:
     """argparse ``type=`` for sizes: ``64M`` -> bytes, with argparse's own error on failure."""
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ..errors import DiskkitError
@@ -77,7 +76,11 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--run", action="store_true", help="run the steps now (see description)")
     p.add_argument("--windows-path", metavar="PATH",
-                   help=r"Linux --run: where the VHD will be on Windows (default D:\ramos\NAME)")
+                   help=r"Linux --run: where the VHD will be on Windows (default D:\ramos\NAME); "
+                   "--drivers and --svbus folders beside the VHD move with it")
+    p.add_argument("--reformat", action="store_true",
+                   help="Linux --run: format the Windows partition again before applying (a "
+                   "second deploy onto a partition that holds files fails otherwise)")
     add_json(p)
     p.set_defaults(func=cmd_deploy)
 
@@ -129,6 +132,8 @@ def cmd_init(args) -> int:
 
     result = init(args.out, args.size, args.chain, args.preallocate, args.force,
                   False if args.no_ntfs else None)
+    for message in result["warnings"]:
+        warn(message)
 
     def text(r):
         lines = [f"created {r['image']} (fixed VHD)", layout_for(args.chain, args.size).to_text(),
@@ -152,28 +157,19 @@ def _write_script(args, text: str) -> None:
             fh.write(text)
 
 
-def _deploy_options(args, **overrides):
-    from ..errors import UsageError
-    from ..ramos.windows import DeployOptions
-
-    if len(args.letters) != 2:
-        raise UsageError("--letters takes two letters, Windows first: VS")
-    fields = dict(vhd=args.vhd, wim=args.wim, index=args.index, chain=args.chain,
-                  drivers=args.drivers, svbus=args.svbus, windows_letter=args.letters[0],
-                  esp_letter=args.letters[1])
-    fields.update(overrides)
-    return DeployOptions(**fields)
-
-
 def cmd_deploy(args) -> int:
-    from ..ramos import windows
+    from ..errors import UsageError
+    from ..ramos import deploy
 
-    opts = _deploy_options(args)
-    if any(not c.isascii() or c == " " for c in args.vhd):
-        warn("the VHD path has spaces or non-ASCII characters: the boot loaders find the VHD by "
-             "path, and plain ASCII names are the safe choice (e.g. D:\\ramos\\win.vhd)")
+    req = deploy.DeployRequest(vhd=args.vhd, wim=args.wim, index=args.index, chain=args.chain,
+                               drivers=args.drivers, svbus=args.svbus, letters=args.letters,
+                               windows_path=args.windows_path, reformat=args.reformat)
+    if args.reformat and (not args.run or sys.platform == "win32"):
+        raise UsageError("--reformat is for --run on Linux; the Windows script always formats")
+    for message in deploy.warnings(req):
+        warn(message)
     if not args.run:
-        text = windows.render_cmd(windows.deploy_script(opts))
+        text = deploy.script_text(req)
         if args.json and not args.out:
             emit(args, {"script": text})
             return 0
@@ -181,28 +177,14 @@ def cmd_deploy(args) -> int:
         if args.out:
             print(f"wrote {args.out}: run it on Windows from an elevated prompt", file=sys.stderr)
         return 0
-    if sys.platform == "win32":
-        script = windows.deploy_script(opts)
-        if args.out:
-            _write_script(args, windows.render_cmd(script))
-        log_dir = os.path.join(os.path.dirname(os.path.abspath(args.out or "deploy.cmd")),
-                               "diskkit-logs")
-        results = windows.run_steps(script, log_dir)
-        emit(args, {"steps": results, "logs": log_dir}, f"all steps done; logs in {log_dir}")
+    result = deploy.run(req, args.out, args.force, echo=lambda line: print(line, file=sys.stderr))
+    if "steps" in result:
+        emit(args, result, f"all steps done; logs in {result['logs']}")
         return 0
-    from ..ramos import linux
-
-    result = linux.deploy(args.vhd, args.wim, args.index)
-    win_path = args.windows_path or "D:\\ramos\\" + os.path.basename(args.vhd)
-    rest = windows.render_cmd(windows.deploy_script(_deploy_options(
-        args, vhd=win_path, format=False, apply=False)))
-    out = args.out or os.path.splitext(args.vhd)[0] + "-deploy.cmd"
-    args.out = out
-    _write_script(args, rest)
-    result["remaining_script"] = out
     emit(args, result, "\n".join(result["done"] + [
-        f"remaining for Windows (drivers, SVBus, registry, bcdboot): {out}",
-        f"  it expects the VHD at {win_path} (--windows-path); run it there as administrator"]))
+        f"remaining for Windows (drivers, SVBus, registry, bcdboot): {result['remaining_script']}",
+        f"  it expects the VHD at {result['windows_path']} (--windows-path); run it there as "
+        "administrator"]))
     return 0
 
 
@@ -233,7 +215,8 @@ def cmd_build(args) -> int:
     from ..ramos.recipe import build, load_recipe
 
     recipe = load_recipe(args.recipe)
-    results = build(recipe, dry_run=args.dry_run)
+    echo = None if args.progress is False else (lambda line: print(line, file=sys.stderr))
+    results = build(recipe, dry_run=args.dry_run, echo=echo)
     emit(args, {"recipe": args.recipe, "dry_run": args.dry_run, "steps": results},
          "\n".join(f"[{r['status']:>7}] {r['step']}: {r['detail']}" for r in results))
     return 0

@@ -12,7 +12,7 @@ import os
 import shutil
 
 from ..errors import AlreadyExists, ImageIOError, UsageError, NotFound
-from ..fileio import temp_name
+from ..fileio import check_host_path, new_output_folders, temp_name
 from .scan import Package, scan
 
 MANIFEST = "manifest.json"
@@ -35,7 +35,14 @@ def pack(folder: str, out: str, hwids: set[str] | None = None, only_matching: bo
     if not packages:
         raise NotFound(f"{folder}: no driver packages (no .inf files) found")
     chosen = select(packages, only_matching, boot_critical)
+    check_host_path(out)
     _check_output(out, force)
+    with new_output_folders(out):
+        return _write_pack(folder, out, packages, chosen, only_matching, boot_critical)
+
+
+def _write_pack(folder, out, packages, chosen, only_matching, boot_critical) -> dict:
+    """Copy under a temporary folder name, then rename it to ``out``."""
     tmp = temp_name(out)
     shutil.rmtree(tmp, ignore_errors=True)
     top = os.path.basename(os.path.abspath(folder)) or "drivers"

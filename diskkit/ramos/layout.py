@@ -13,20 +13,20 @@ both print are the same numbers; ``init`` writes them with the partition and FAT
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import asdict, dataclass
 
 from ..boot.chains import ramos_chain
 from ..boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from ..errors import CorruptImage, UsageError
-from ..fileio import check_new_output, temp_name
+from ..fileio import atomic_output
 from ..units import GiB, MiB, format_size
 
 ALIGN = MiB
 ESP_SIZE = 100 * MiB
 MSR_SIZE = 16 * MiB
-MIN_WINDOWS = 16 * MiB
+MIN_WINDOWS = 16 * MiB  # what mkntfs and the layout need: smaller is refused
+MIN_SANE_WINDOWS = 3 * GiB  # a trimmed Windows 10/11 after Compact OS: smaller only warns
 MAX_VHD = 2040 * GiB  # the VHD format's limit
 GPT_BACKUP = 33 * 512  # backup entry array (32 sectors) + header at the end of the disk
 ESP_CLUSTER = 512  # 100 MiB / 512 B ~ 200k clusters: FAT32 stays above 65,525 (OVMF insists)
@@ -126,6 +126,30 @@ def write_layout(dev, layout: Layout) -> None:
              cluster_size=ESP_CLUSTER)
 
 
+def check_image_name(path: str) -> list[str]:
+    """Refuse a name that promises another format; warnings for a name Windows will not attach."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".vhdx":
+        raise UsageError(f"{path}: ramos init makes a VHD, not a VHDX (the RAM loaders read VHD "
+                         "files only); name it .vhd")
+    if ext != ".vhd":
+        return [f"{path}: the image is a fixed VHD; Windows (Disk Management, diskpart) attaches "
+                "it only under a .vhd name"]
+    return []
+
+
+def size_warnings(layout: Layout) -> list[str]:
+    """A layout that fits but leaves no room for a Windows worth booting."""
+    win = layout.windows
+    if win.size >= MIN_SANE_WINDOWS:
+        return []
+    smallest = win.start + MIN_SANE_WINDOWS + (layout.disk_size - win.end)
+    return [f"the Windows partition is only {format_size(win.size)}: even a trimmed Windows "
+            f"(LTSC, Compact OS, re-captured) needs about {format_size(MIN_SANE_WINDOWS)}; "
+            f"with the {layout.chain} layout that is a VHD of at least "
+            f"{format_size(-(-smallest // ALIGN) * ALIGN)} (fine for a test image)"]
+
+
 def init(path: str, size: int, chain: str, preallocate: bool | None = None, force: bool = False,
          format_ntfs: bool | None = None) -> dict:
     """Create the fixed VHD for ``chain``: partitions, FAT32 ESP, NTFS when mkntfs exists.
@@ -134,27 +158,20 @@ def init(path: str, size: int, chain: str, preallocate: bool | None = None, forc
     ``format_ntfs`` None means "if mkntfs is installed".
     """
     from .. import vhd
-    from ..image import open_image
     from . import linux
 
     layout = layout_for(chain, size)
-    check_new_output(path, force)
+    warnings = check_image_name(path) + size_warnings(layout)
     if format_ntfs is None:
         format_ntfs = linux.tool("mkntfs") is not None
-    tmp = temp_name(path) + ".init"
-    try:
-        vhd.create(tmp, size, "fixed", preallocate=preallocate, force=True)
-        with open_image(tmp, writable=True) as dev:
+    win = layout.windows
+    with atomic_output(path, force) as tmp:
+        with vhd.new_image(tmp, size, "fixed", preallocate=preallocate, name=path) as dev:
             write_layout(dev, layout)
-        win = layout.windows
         ntfs = linux.mkntfs(tmp, win.start, win.size) if format_ntfs else None
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return {"image": path, "layout": layout.to_dict(), "ntfs_formatted": bool(ntfs),
-            "mkntfs": ntfs, "next_steps": next_steps(path, layout, bool(ntfs))}
+            "mkntfs": ntfs, "warnings": warnings,
+            "next_steps": next_steps(path, layout, bool(ntfs))}
 
 
 def next_steps(path: str, layout: Layout, ntfs: bool) -> list[str]:

@@ -2,9 +2,10 @@
 
 Both tools write a whole file or device and know nothing of partitions inside an image, and
 attaching a loop device at an offset needs root. So the partition is staged in a sparse
-scratch file beside the image (only its allocated, non-zero ranges are copied), the tool runs
-on it, and the result is copied back the same way. The image must be raw or a fixed VHD, whose disk bytes start at file
-offset 0.
+scratch file beside the image, the tool runs on it, and the result is copied back; both
+copies go through ``ops.copy_device`` (allocated, non-zero data only), so raw images, fixed
+and dynamic VHDs all work. The copy-back edits the image in place: an interrupted deploy
+leaves a half-written Windows partition, which ``--reformat`` starts fresh.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 
-from ..blockdev import COPY_CHUNK, FileRegion, is_zero, open_host_file, punch_hole
-from ..errors import DiskkitError, NotFound, Unsupported
+from ..blockdev import SliceDevice, is_zero
+from ..errors import DiskkitError, NotFound
 from ..fileio import temp_name
 
 NTFS_OEM_ID = b"NTFS    "
@@ -32,84 +34,94 @@ def _require(name: str, package: str) -> str:
     return path
 
 
-def _check_flat(image: str) -> None:
+def is_ntfs(image: str, offset: int) -> bool:
+    """Does an NTFS boot sector sit at ``offset`` of the image's disk?"""
     from ..image import open_image
 
     with open_image(image) as dev:
-        container = getattr(dev, "container", "raw")
-    if container not in ("raw", "fixed"):
-        raise Unsupported(f"{image}: is a {container} VHD; mkntfs/wimapply need a fixed VHD "
-                          "(diskkit convert IN OUT --to fixed)")
+        return offset + 11 <= dev.size and dev.read_at(offset + 3, 8) == NTFS_OEM_ID
 
 
-def is_ntfs(image: str, offset: int) -> bool:
-    """Does an NTFS boot sector sit at ``offset``?"""
-    fh = open_host_file(image, False)
-    try:
-        return FileRegion(fh, image).pread(offset + 3, 8) == NTFS_OEM_ID
-    finally:
-        fh.close()
+def _overwrite_old_data(part, scratch) -> None:
+    """Where ``part`` holds data the tool changed or zeroed, write the tool's bytes over it.
 
-
-def _zero(dst: FileRegion, offset: int, length: int) -> None:
-    """Make ``dst`` read zeros there, touching only chunks that hold data (so a preallocated
-    image keeps its blocks): a hole where the filesystem can, written zeros if not."""
-    for start, n in list(dst.data_ranges(offset, offset + length)):
-        for pos in range(start, start + n, COPY_CHUNK):
-            chunk = min(COPY_CHUNK, start + n - pos)
-            if not is_zero(dst.pread(pos, chunk)) and not punch_hole(dst.fd, pos, chunk):
-                dst.pwrite(pos, bytes(chunk))
-
-
-def _copy(src: FileRegion, dst: FileRegion, src_off: int, dst_off: int, length: int,
-          clear: bool) -> None:
-    """Copy ``src[src_off:+length]`` to ``dst_off``, reading only its allocated ranges.
-
-    Zero chunks are skipped; with ``clear`` (``dst`` may hold old data) they and the holes
-    of ``src`` are zeroed in ``dst`` too.
+    ``copy_device`` writes only the scratch file's non-zero runs, so old bytes beside them
+    would survive; every granule of old data is compared and replaced here first. Writing
+    behind the walk is safe: only ranges already read change, and none gets allocated.
     """
-    done = src_off
-    for start, n in list(src.data_ranges(src_off, src_off + length)) + [(src_off + length, 0)]:
-        if clear and start > done:
-            _zero(dst, dst_off + done - src_off, start - done)
-        pos, end = start, start + n
-        while pos < end:
-            chunk = min(COPY_CHUNK, end - pos)
-            data = src.pread(pos, chunk)
-            if not is_zero(data):
-                dst.pwrite(dst_off + (pos - src_off), data)
-            elif clear:
-                _zero(dst, dst_off + pos - src_off, chunk)
-            pos += chunk
-        done = end
+    from ..ops import SPARSE_GRANULE, data_chunks
+
+    for offset, view in data_chunks(part):
+        theirs = memoryview(scratch.read_at(offset, len(view)))
+        for start in range(0, len(view), SPARSE_GRANULE):
+            end = min(start + SPARSE_GRANULE, len(view))
+            if is_zero(view[start:end]) or theirs[start:end] == view[start:end]:
+                continue
+            if is_zero(theirs[start:end]):
+                part.write_zeroes(offset + start, end - start)
+            else:
+                part.write_at(offset + start, theirs[start:end])
+
+
+def copy_back(scratch, part) -> None:
+    """Make ``part`` read exactly like ``scratch`` (the tool's result)."""
+    from ..ops.convert import copy_device
+
+    _overwrite_old_data(part, scratch)
+    copy_device(scratch, part, "copy back")
 
 
 @contextlib.contextmanager
 def partition_file(image: str, offset: int, size: int):
     """Yield a scratch file holding the partition; copy it back into ``image`` on success."""
-    _check_flat(image)
+    from ..image import RawDevice, open_image
+    from ..ops.convert import copy_device
+
     scratch_path = temp_name(image) + f".part{offset}"
-    img = FileRegion(open_host_file(image, True), image)
-    try:
-        with open(scratch_path, "wb+", buffering=0) as fh:
-            scratch = FileRegion(fh, scratch_path)
-            scratch.truncate(size)
-            _copy(img, scratch, offset, 0, size, clear=False)
+    with open_image(image, writable=True) as dev:
+        part = SliceDevice(dev, offset, size, name=f"{image} at offset {offset}")
+        try:
+            open(scratch_path, "wb").close()
+            with RawDevice(scratch_path, writable=True) as scratch:
+                scratch.resize(size)
+                copy_device(part, scratch, "stage partition")
             yield scratch_path
-            _copy(scratch, img, 0, offset, size, clear=True)
-            img.sync()
-    finally:
-        img.close()
-        with contextlib.suppress(OSError):
-            os.unlink(scratch_path)
+            with RawDevice(scratch_path) as scratch:
+                copy_back(scratch, part)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(scratch_path)
 
 
-def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+def tool_message(output: str) -> str | None:
+    """The line of a tool's output that says what went wrong (wimlib marks it ``[ERROR]``)."""
+    lines = [line.strip() for line in output.replace("\r", "\n").splitlines() if line.strip()]
+    errors = [line.removeprefix("[ERROR]").strip() for line in lines
+              if line.startswith("[ERROR]")]
+    if errors:
+        return errors[0]
+    return lines[-1] if lines else None
+
+
+def _run(argv: list[str], what: str, show_progress: bool = False) -> None:
+    """Run a tool; its own progress goes to our stderr when someone watches, its error is quoted."""
+    from ..progress import showing
+
+    passthrough = show_progress and showing()
+    proc = subprocess.run(argv, stdout=sys.stderr if passthrough else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, errors="replace")
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise DiskkitError(f"{what} failed (exit code {proc.returncode})"
-                           + (f": {detail[-1]}" if detail else ""))
+        detail = tool_message((proc.stderr or "") + "\n" + (proc.stdout or ""))
+        raise ToolFailed(f"{what} failed (exit code {proc.returncode})"
+                         + (f": {detail}" if detail else ""), detail)
+
+
+class ToolFailed(DiskkitError):
+    """A Linux tool (mkntfs, wimapply) refused; ``detail`` is its own message."""
+
+    def __init__(self, message: str, detail: str | None):
+        super().__init__(message)
+        self.detail = detail
 
 
 def mkntfs(image: str, offset: int, size: int, label: str = "Windows") -> list[str]:
@@ -133,13 +145,14 @@ def wimapply(image: str, offset: int, size: int, wim: str, index: int) -> list[s
                            "(diskkit ramos init formats it when mkntfs is installed)")
     argv = [exe, wim, str(index)]
     with partition_file(image, offset, size) as path:
-        _run(argv + [path], "wimapply")
+        _run(argv + [path], "wimapply", show_progress=True)
     return argv + ["<partition>"]
 
 
-def deploy(image: str, wim: str, index: int) -> dict:
+def deploy(image: str, wim: str, index: int, reformat: bool = False) -> dict:
     """The Linux share of the deploy: NTFS on the Windows partition, then the WIM applied.
 
+    ``reformat`` formats the partition even when it holds NTFS already (a second deploy).
     Drivers, SVBus, the offline registry and bcdboot need Windows tools; the caller writes
     them into a .cmd for Windows.
     """
@@ -148,10 +161,17 @@ def deploy(image: str, wim: str, index: int) -> dict:
     facts = read_facts(image)
     offset, size = facts.windows_offset, facts.windows_size
     done = []
-    if not is_ntfs(image, offset):
+    fresh = reformat or not is_ntfs(image, offset)
+    if fresh:
         mkntfs(image, offset, size)
         done.append(f"formatted partition {facts.windows_index} (offset {offset}) as NTFS with mkntfs")
-    wimapply(image, offset, size, wim, index)
+    try:
+        wimapply(image, offset, size, wim, index)
+    except ToolFailed as exc:
+        if fresh:
+            raise
+        raise DiskkitError(f"{exc}; partition {facts.windows_index} already held files "
+                           "(a second deploy?): --reformat starts it fresh") from None
     done.append(f"applied {wim} image {index} to partition {facts.windows_index} with wimapply "
                 "(NTFS-3G mode; no /Compact on Linux)")
     return {"image": image, "windows_offset": offset, "windows_size": size, "done": done}

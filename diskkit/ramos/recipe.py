@@ -93,10 +93,23 @@ def _fingerprint(params: dict, files: list[str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class BuildFailed(DiskkitError):
+    """A step failed; ``results`` holds the steps before it (their outputs are kept)."""
+
+    def __init__(self, step: str, error: DiskkitError, results: list[dict]):
+        made = [r["step"] for r in results if r["status"] in ("ran", "skipped")]
+        super().__init__(f"step {step} failed: {error}"
+                         + (f" (made before it and kept: {', '.join(made)}; a rerun continues "
+                            f"from {step})" if made else ""))
+        self.exit_code = error.exit_code
+        self.results = results
+
+
 class _Runner:
-    def __init__(self, recipe: Recipe, dry_run: bool):
+    def __init__(self, recipe: Recipe, dry_run: bool, echo=None):
         self.recipe = recipe
         self.dry_run = dry_run
+        self.echo = echo or (lambda line: None)
         self.state_path = os.path.abspath(recipe.path) + ".state.json"
         self.state: dict[str, dict] = {}
         if os.path.exists(self.state_path):
@@ -123,16 +136,25 @@ class _Runner:
                 self.state[name] = {"run": "pending"}
             return
         if done:
-            self.results.append({"step": name, "status": "skipped", "detail": f"{what} (done)"})
+            self._record(name, "skipped", f"{what} (done)")
             return
-        detail = action() or what
+        self.echo(f"[{name}] {what} ...")
+        try:
+            detail = action() or what
+        except DiskkitError as exc:
+            raise BuildFailed(name, exc, self.results) from None
         # fingerprint after the action: a step may create its own input (a built loader)
         self.state[name] = {"fingerprint": _fingerprint(params, files), "run": time.time_ns()}
         self._save()
-        self.results.append({"step": name, "status": "ran", "detail": detail})
+        self._record(name, "ran", detail)
 
     def note(self, name: str, status: str, detail: str) -> None:
+        self._record(name, status, detail)
+
+    def _record(self, name: str, status: str, detail: str) -> None:
         self.results.append({"step": name, "status": status, "detail": detail})
+        if not self.dry_run:
+            self.echo(f"[{name}] {status}: {detail}")
 
     def _save(self) -> None:
         with atomic_output(self.state_path, force=True) as tmp:
@@ -141,25 +163,32 @@ class _Runner:
 
 
 def _write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with atomic_output(path, force=True) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
 
 
-def build(recipe: Recipe, dry_run: bool = False, platform: str = sys.platform) -> list[dict]:
-    """Run (or with ``dry_run`` list) every step the recipe asks for; return one dict per step."""
-    r = _Runner(recipe, dry_run)
+def build(recipe: Recipe, dry_run: bool = False, platform: str = sys.platform,
+          echo=None) -> list[dict]:
+    """Run (or with ``dry_run`` list) every step the recipe asks for; return one dict per step.
+
+    Every input is checked before anything is written. ``echo(line)`` hears each step as it
+    starts and ends; a failing step raises ``BuildFailed`` naming what was made before it.
+    """
+    r = _Runner(recipe, dry_run, echo)
     vhd = recipe.file("vhd", "path")
     size = parse_size(recipe.get("vhd", "size"))
     chain = recipe.get("vhd", "chain", "grub2-map")
+    apply = _applies_on_linux(recipe, platform)
+    request = _deploy_request(recipe, vhd, chain, platform) if "windows" in recipe.data else None
+    check_inputs(recipe, request, apply, platform)
     _plan(r, recipe, size, chain)
     _init(r, recipe, vhd, size, chain)
     if "drivers" in recipe.data:
         _pack(r, recipe)
-    applied = _apply(r, recipe, vhd, platform)
-    if "windows" in recipe.data:
-        _deploy_script(r, recipe, vhd, chain, applied, platform)
+    applied = _apply(r, recipe, request, apply, platform)
+    if request:
+        _deploy_script(r, recipe, request, applied, platform)
     if "boot" in recipe.data:
         _boot_config(r, recipe, vhd, chain)
     if "esp" in recipe.data:
@@ -192,7 +221,6 @@ def _init(r: _Runner, recipe: Recipe, vhd: str, size: int, chain: str) -> None:
         if os.path.exists(vhd):
             _check_existing(vhd, size, chain)
             return f"{vhd} exists with the {chain} layout; kept"
-        os.makedirs(os.path.dirname(vhd) or ".", exist_ok=True)
         result = init(vhd, size, chain, prealloc)
         return f"created {vhd} ({'NTFS formatted' if result['ntfs_formatted'] else 'NTFS left for Windows'})"
 
@@ -232,42 +260,130 @@ def _pack(r: _Runner, recipe: Recipe) -> None:
            [hwids] if hwids else [], [os.path.join(out, "manifest.json")], action)
 
 
-def _apply(r: _Runner, recipe: Recipe, vhd: str, platform: str) -> bool:
-    """Apply the WIM on Linux when wimlib is there; True if the image holds Windows now."""
+def _applies_on_linux(recipe: Recipe, platform: str) -> bool:
+    """The WIM is applied here on Linux when the recipe names one and wimlib is installed."""
     from . import linux
 
-    wim = recipe.file("windows", "wim")
-    if not wim or not recipe.get("windows", "apply_on_linux", True):
+    return bool(recipe.get("windows", "wim") and recipe.get("windows", "apply_on_linux", True)
+                and platform != "win32" and linux.tool("wimapply"))
+
+
+def _local_or_windows(recipe: Recipe, key: str) -> str | None:
+    """A [windows] path: a Windows path as written, else resolved against the recipe's folder."""
+    from .deploy import is_windows_path
+
+    value = recipe.get("windows", key)
+    return value if value is None or is_windows_path(value) else recipe.file("windows", key)
+
+
+def _deploy_request(recipe: Recipe, vhd: str, chain: str, platform: str):
+    from .deploy import DeployRequest
+
+    here = platform == "win32"  # built on Windows: this machine's paths are the script's paths
+    drivers = _local_or_windows(recipe, "drivers")
+    if drivers is None and "drivers" in recipe.data:
+        drivers = recipe.file("drivers", "out")  # the pack; on Linux it moves with the VHD
+    return DeployRequest(vhd=vhd, wim=recipe.file("windows", "wim", "install.wim"),
+                         index=recipe.get("windows", "index", 1), chain=chain,
+                         drivers=drivers, svbus=_local_or_windows(recipe, "svbus"),
+                         windows_path=None if here else recipe.get("windows", "windows_path"))
+
+
+def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
+    """Every input the steps will read, checked before the first write; all problems at once."""
+    from ..boot.quoting import normalize_file_path
+    from . import deploy
+
+    problems = []
+
+    def check(what: str, test) -> None:
+        try:
+            test()
+        except DiskkitError as exc:
+            problems.append(f"{what}: {exc}")
+
+    def need_file(what: str, path: str | None, folder: bool = False) -> None:
+        if path and not (os.path.isdir(path) if folder else os.path.isfile(path)):
+            problems.append(f"{what} {path}: no such {'folder' if folder else 'file'}")
+
+    check("[vhd] ram", lambda: recipe.get("vhd", "ram") and parse_size(recipe.get("vhd", "ram")))
+    check("[vhd] ssd_read", lambda: parse_rate(recipe.get("vhd", "ssd_read", "1GB/s")))
+    if "drivers" in recipe.data:
+        need_file("[drivers] source", recipe.file("drivers", "source"), folder=True)
+        need_file("[drivers] hwids", recipe.file("drivers", "hwids"))
+    if request:
+        if apply or platform == "win32":
+            check("[windows] wim", lambda: deploy.check_index(request.wim, request.index,
+                                                              platform, must_exist=True))
+        elif os.path.isfile(request.wim):
+            check("[windows] wim", lambda: deploy.check_index(request.wim, request.index, platform))
+        if request.svbus and not deploy.is_windows_path(request.svbus):
+            need_file("[windows] svbus", request.svbus, folder=True)
+        check("[windows]", lambda: deploy.options(request, applied=apply,
+                                                  wim=_script_wim(request, apply, platform)[0],
+                                                  platform=platform))
+    if "boot" in recipe.data:
+        check("[boot] vhd_path", lambda: normalize_file_path(recipe.get("boot", "vhd_path"),
+                                                             "vhd_path"))
+    loader = recipe.get("esp", "loader")
+    if loader == "grub-mkimage":
+        from . import linux
+
+        if not linux.tool("grub-mkimage"):
+            problems.append("[esp] loader grub-mkimage: not installed (Debian: grub-common)")
+    elif loader:
+        need_file("[esp] loader", recipe.file("esp", "loader"))
+    for spec in recipe.get("esp", "add", []):
+        need_file("[esp] add", _resolve_add(recipe, spec).rpartition("=")[0] or spec)
+    if "entry" in recipe.data and recipe.get("entry", "platform", "windows") == "linux" and \
+            not (recipe.get("entry", "disk") and recipe.get("entry", "part")):
+        problems.append("[entry] platform linux needs disk and part (the disk holding the ESP)")
+    if problems:
+        raise UsageError(f"{recipe.path}: " + "; ".join(problems))
+
+
+def _apply(r: _Runner, recipe: Recipe, request, apply: bool, platform: str) -> bool:
+    """Apply the WIM on Linux when wimlib is there; True if the image holds Windows now."""
+    from . import deploy
+
+    if not request or not recipe.get("windows", "wim") or \
+            not recipe.get("windows", "apply_on_linux", True):
         return False
-    if platform == "win32" or not linux.tool("wimapply"):
+    if not apply:
         r.note("apply", "windows", "the WIM is applied by the deploy script on Windows"
                + ("" if platform == "win32" else " (wimapply not installed)"))
         return False
-    index = recipe.get("windows", "index", 1)
-    r.step("apply", f"wimapply {wim} image {index} into {vhd}",
-           {"index": index, "vhd": r.run_id("vhd")}, [wim], [vhd],
-           lambda: "; ".join(linux.deploy(vhd, wim, index)["done"]))
+    r.step("apply", f"wimapply {request.wim} image {request.index} into {request.vhd}",
+           {"index": request.index, "vhd": r.run_id("vhd")}, [request.wim], [request.vhd],
+           lambda: "; ".join(deploy.apply_on_linux(request)["done"]))
     return True
 
 
-def _deploy_script(r: _Runner, recipe: Recipe, vhd: str, chain: str, applied: bool,
-                   platform: str) -> None:
-    from .windows import DeployOptions, deploy_script, render_cmd
+def _script_wim(request, applied: bool, platform: str) -> tuple[str | None, list[str]]:
+    """The WIM as the Windows script names it, and a warning when that is a guess."""
+    from .deploy import is_windows_path
 
-    here = platform == "win32"  # built on Windows: this machine's paths are the script's paths
-    win_path = vhd if here else recipe.get("windows", "windows_path",
-                                           "D:\\ramos\\" + os.path.basename(vhd))
-    wim = (recipe.file if here else recipe.get)("windows", "wim", "install.wim")
-    out = recipe.file("windows", "script", os.path.splitext(vhd)[0] + "-deploy.cmd")
-    opts = DeployOptions(vhd=win_path, wim=wim,
-                         index=recipe.get("windows", "index", 1), chain=chain,
-                         drivers=recipe.get("windows", "drivers") or
-                         (recipe.file("drivers", "out") if here else None),
-                         svbus=recipe.get("windows", "svbus"), format=not applied,
-                         apply=not applied)
-    text = render_cmd(deploy_script(opts))
+    if applied or platform == "win32" or is_windows_path(request.wim):
+        return None, []
+    try:
+        return request.on_windows(request.wim, "[windows] wim"), []
+    except UsageError:
+        name = os.path.basename(request.wim)
+        return name, [f"the deploy script names the WIM as {name} (the script's own folder on "
+                      "Windows): copy it there, or give [windows] wim as a Windows path"]
+
+
+def _deploy_script(r: _Runner, recipe: Recipe, request, applied: bool, platform: str) -> None:
+    from . import deploy
+
+    vhd = request.vhd
+    out = recipe.file("windows", "script", deploy.default_script_path(vhd))
+    wim, notes = _script_wim(request, applied, platform)
+    text = deploy.script_text(request, applied, wim, platform)
+    notes += deploy.warnings(request)
     r.step("deploy-script", f"Windows deploy script {out}", {"text": text}, [], [out],
-           lambda: _write_text(out, text) or f"wrote {out} (run on Windows as administrator)")
+           lambda: deploy.write_script(out, text) or f"wrote {out} (run on Windows as "
+           "administrator)" + "".join(f"; warning: {n}" for n in notes))
 
 
 def _boot_config(r: _Runner, recipe: Recipe, vhd: str, chain: str) -> None:
