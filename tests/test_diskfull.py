@@ -45,6 +45,7 @@ def checked(*argv) -> None:
     (["convert", "--to", "raw", "src.vhd", "out.img"], 512 * 1024),
     (["convert", "--to", "fixed", "src.vhd", "out.vhd"], 512 * 1024),
     (["convert", "--to", "dynamic", "--block-size", "64K", "src.vhd", "out.vhd"], 100 * 1024),
+    (["convert", "--to", "vhdx", "--block-size", "1M", "src.vhd", "out.vhdx"], 4 * MiB + 4096),
     (["ramos", "init", "--size", "3G", "--no-ntfs", "out.vhd"], 512 * 1024),
 ], ids=lambda a: "-".join(w for w in a[:4] if not w.startswith("-")) if isinstance(a, list) else "")
 def test_new_output_on_full_host(argv, limit, tmp_path):

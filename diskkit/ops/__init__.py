@@ -3,6 +3,7 @@ partition team). Shared here: the streaming copy every operation uses."""
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 
 from ..blockdev import COPY_CHUNK, BlockDevice
@@ -23,7 +24,7 @@ def chunks(dev: BlockDevice, chunk: int | None = None,
     ``on_progress(n)`` is called once a chunk has been handled.
     """
     chunk = chunk or copy_chunk_size(dev)
-    buf = memoryview(bytearray(chunk))
+    buf = memoryview(mmap.mmap(-1, chunk))  # page-aligned, so writes can go O_DIRECT
     for start, length in dev.allocated_ranges():
         pos, end = start, start + length
         while pos < end:

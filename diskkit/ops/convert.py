@@ -64,6 +64,8 @@ def copy_device(source, target, desc: str = "copying") -> None:
     file, and all-zero blocks are never allocated in a dynamic output.
     """
     offload = _offload(source, target)
+    if hasattr(target, "region"):
+        target.region.write_direct()  # the copy's large aligned writes skip the page cache
     with progress(allocated_total(source), desc) as bar:
         for offset, view in data_chunks(source, on_progress=bar.update):
             for start, end in nonzero_runs(view):
