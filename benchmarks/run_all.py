@@ -73,7 +73,7 @@ def load_text() -> str:
 
 def section(name: str, module, bench: harness.Bench, started: str, load_start: str) -> str:
     """The measured block of one benchmark, with its facts in a machine-readable comment."""
-    title = (module.__doc__ or name).strip().splitlines()[0].rstrip(".")
+    title = (module.__doc__ or name).strip().splitlines()[0].rstrip(".").replace("``", "`")
     rows = bench.rows
     loads = [x for row in rows for x in row.load]
     facts = {"rows": len(rows), "at_goal": sum(r.at_goal for r in rows),
@@ -95,14 +95,15 @@ def section(name: str, module, bench: harness.Bench, started: str, load_start: s
     return "\n".join(lines)
 
 
-def summary(doc: str, cores: int | None) -> str:
-    """The top block, rebuilt from every section's facts comment."""
+def summary(doc: str, cores: int | None, sections: list[str]) -> str:
+    """The top block, rebuilt from every section's facts comment; ``sections``: all there are."""
     facts = [json.loads(m.group(2)) | {"name": m.group(1)}
              for m in re.finditer(r"<!-- measured: (\w+) (\{.*\}) -->", doc)]
     rows = sum(f["rows"] for f in facts)
     at_goal = sum(f["at_goal"] for f in facts)
     loads = [x for f in facts for x in f["load"]]
     missing = [f"{job} ({f['name']})" for f in facts for job in f["not_at_goal"]]
+    unmeasured = [name for name in sections if name not in {f["name"] for f in facts}]
     lines = [f"<!-- measured: {SUMMARY} -->",
              f"Machine: {machine()}.", "",
              f"Sections measured {', '.join(sorted({f['when'] for f in facts}))}; "
@@ -111,6 +112,8 @@ def summary(doc: str, cores: int | None) -> str:
                 if loads else "no rows."), "",
              f"**{at_goal} of {rows} rows at their goal.**"
              + (" Not yet: " + "; ".join(missing) + "." if missing else ""),
+             *([f"\nNot measured in this file yet: {', '.join(unmeasured)}."]
+               if unmeasured else []),
              f"<!-- end measured: {SUMMARY} -->"]
     if any(f["quick"] for f in facts):
         lines.insert(-1, "\nSome sections are quick runs (smaller workloads): re-measure them "
@@ -131,7 +134,7 @@ def write(path: str, blocks: dict[str, str]) -> None:
         doc = fh.read()
     for name, block in blocks.items():
         doc = replace_block(doc, name, block)
-    doc = replace_block(doc, SUMMARY, summary(doc, os.cpu_count()))
+    doc = replace_block(doc, SUMMARY, summary(doc, os.cpu_count(), list(discover())))
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(doc)
