@@ -136,7 +136,63 @@ def make_templates(work: str) -> None:
         with open(img, "rb") as src, gzip.GzipFile(TEMPLATE_DIR / f"{kind}.img.gz", "wb",
                                                    mtime=0) as dst:
             shutil.copyfileobj(src, dst)
+    make_ntfs_template(work)
     template.cache_clear()
+
+
+def make_ntfs_template(work: str) -> None:
+    """8 MiB NTFS by mkntfs + wimapply: root files, a non-resident file, ``Sub`` with 60
+    entries (an index block); through an ntfs-3g mount when FUSE works: an LZNT1-compressed
+    file, a CompactOS (XPRESS4K) file, an alternate stream, a DOS name and a file with an
+    attribute list. Used by the ntfs fuzz targets and tests/ntfs_hostile_images.py."""
+    from . import ntfscraft
+
+    src = os.path.join(work, "ntfs-src")
+    os.makedirs(os.path.join(src, "Sub"))
+    files = {"README.TXT": b"hello from the fuzz template\n",
+             "big.bin": bytes(range(256)) * 400, "ab": b"two", "axb": b"three",
+             "a_b": b"four", "Sub/inner.txt": b"inside\n"}
+    files.update({f"Sub/file-{i:02d}.txt": b"x" * i for i in range(60)})
+    for rel, data in files.items():
+        Path(src, rel).write_bytes(data)
+    img = os.path.join(work, "ntfs.img")
+    ntfscraft.mkntfs(img, 8 * MiB, label="FUZZ")
+    ntfscraft.apply_tree(img, src)
+    try:
+        with ntfscraft.mounted(img) as mnt:
+            os.mkdir(f"{mnt}/comp")
+            ntfscraft.set_attributes(f"{mnt}/comp", 0x800)
+            text = b"".join(b"line %d of a compressible file\n" % i for i in range(3000))
+            Path(mnt, "comp", "text.txt").write_bytes(text)
+            ntfscraft.make_wof_file(f"{mnt}/wof.dll", text[:20000], "XPRESS4K")
+            Path(mnt, "ads.txt").write_bytes(b"main")
+            Path(mnt, "ads.txt:Zone.Identifier").write_bytes(b"[ZoneTransfer]\r\nZoneId=3\r\n")
+            Path(mnt, "Long File Name.txt").write_bytes(b"alias")
+            os.setxattr(f"{mnt}/Long File Name.txt", "system.ntfs_dos_name", b"LONGFI~1.TXT")
+            with open(f"{mnt}/holes", "wb") as fh:  # 300 holes: an attribute list
+                for i in range(300):
+                    fh.seek(i * 8192)
+                    fh.write(b"h" * 4096)
+    except ntfscraft.Unavailable as exc:
+        print(f"ntfs template without FUSE-made files: {exc}", file=sys.stderr)
+    sh("ntfsfix", "-n", img)
+    with open(img, "rb") as src_fh, gzip.GzipFile(TEMPLATE_DIR / "ntfs.img.gz", "wb",
+                                                  mtime=0) as dst:
+        shutil.copyfileobj(src_fh, dst)
+    template.cache_clear()
+
+
+def make_ntfs_seeds() -> None:
+    from .fuzz_targets import ntfs_region
+    from . import ntfscraft
+
+    for where, name in (("boot", "boot.bin"), ("mft", "mft.bin"), ("index", "sub-index.bin")):
+        write_seed(f"ntfs_{where}", name, region_bytes(ntfs_region(where)))
+    write_seed("ntfs_codecs", "index-block.bin", region_bytes(ntfs_region("index")))
+    write_seed("ntfs_codecs", "record.bin", region_bytes(ntfs_region("mft"))[:1024])
+    text = b"".join(b"line %d of a compressible file\n" % i for i in range(600))
+    write_seed("ntfs_codecs", "xpress4k.bin", ntfscraft.wof_pack(text[:4096], "XPRESS4K"))
+    write_seed("ntfs_codecs", "runs.bin", bytes.fromhex("3104a0bb0f000121f0ff1102fe00"))
 
 
 def gpt_image(work: str, name: str, *args: str, size: int = 128 * 1024) -> bytes:
@@ -187,7 +243,8 @@ def make_vhdx_seeds(work: str, raw: bytes) -> None:
 
 
 def make_corpus() -> None:
-    """Rebuild every seed from tools written by others (mkfs.fat, mtools, sgdisk, sfdisk, qemu-img)."""
+    """Rebuild every seed from tools written by others (mkfs.fat, mtools, sgdisk, sfdisk, qemu-img,
+    mkntfs, wimlib, ntfs-3g)."""
     with tempfile.TemporaryDirectory() as work:
         make_templates(work)
         gpt3 = gpt_image(work, "gpt3.img", "-n", "1:40:+16K", "-c", "1:EFI system",
@@ -246,6 +303,7 @@ def make_corpus() -> None:
                 write_seed("inf", f"utf16-{inf.name}", b"\xff\xfe" + text.encode("utf-16-le"))
         for ids in sorted(drivers.glob("*.txt")):
             write_seed("hwids", ids.name, ids.read_bytes())
+        make_ntfs_seeds()
         recipe = (FUZZ_DIR.parent / "ramos.toml").read_bytes()
         write_seed("recipe", "full.toml", recipe)
         write_seed("recipe", "minimal.toml", b'[vhd]\npath = "w.vhd"\nsize = "8G"\n')

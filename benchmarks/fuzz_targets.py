@@ -294,6 +294,81 @@ def fat_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], b
     return run, image
 
 
+def ntfs_layout(image: bytes) -> dict:
+    """Where an NTFS template keeps its boot sector, MFT and the ``Sub`` directory's index
+    block (found with struct, independently of the reader under test)."""
+    sector, spc = struct.unpack_from("<HB", image, 11)
+    cluster = sector * spc
+    total_sectors, mft_lcn = struct.unpack_from("<QQ", image, 0x28)
+    record = 1 << -struct.unpack_from("<b", image, 0x40)[0]
+    needle = "inner.txt".encode("utf-16-le")
+    index = next(pos for pos in range(0, len(image), cluster)
+                 if image[pos:pos + 4] == b"INDX" and needle in image[pos:pos + 4096])
+    return {"sector": sector, "cluster": cluster, "total_sectors": total_sectors,
+            "mft": mft_lcn * cluster, "record": record, "index": index}
+
+
+def ntfs_pipeline_on(dev: BlockDevice) -> None:
+    """check, then info, a bounded walk reading every small file and stream, the used ranges."""
+    from itertools import islice
+
+    from diskkit import ntfs
+
+    ntfs.check(dev)
+    vol = ntfs.NtfsVolume(dev)
+    vol.info()
+    budget = MAX_ENTRIES
+    for dpath, dirs, files in vol.walk("/", metafiles=True):
+        for entry in files:
+            budget -= 1
+            if budget < 0:
+                return
+            path = dpath.rstrip("/") + "/" + entry.name
+            for stream in [None, *entry.streams]:
+                try:
+                    with vol.open(path, stream) as fh:
+                        fh.read(64 * 1024)  # enough to reach every decoder
+                except DiskkitError:
+                    pass
+    list(islice(vol.used_ranges(), MAX_ENTRIES))
+
+
+def ntfs_region(where: str) -> Region:
+    layout = ntfs_layout(template("ntfs"))
+    if where == "boot":
+        return Region("ntfs", 0, 512)
+    if where == "mft":
+        return Region("ntfs", layout["mft"], 48 * layout["record"])
+    return Region("ntfs", layout["index"], 4096)
+
+
+def ntfs_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], bytes]]:
+    def run(data: bytes) -> None:
+        ntfs_pipeline_on(ntfs_region(where).device(data))
+
+    def image(data: bytes) -> bytes:
+        return ntfs_region(where).image(data)
+
+    return run, image
+
+
+def ntfs_codecs(data: bytes) -> None:
+    """The bytes-in NTFS decoders on raw input: run lists, LZNT1, XPRESS, records, index
+    nodes, attribute lists."""
+    from diskkit.ntfs import attributes, index, lznt1, record, runlist, xpress
+
+    for decode in (lambda: runlist.decode_runs(data, 0, 1 << 20, 1 << 24, "fuzz"),
+                   lambda: lznt1.decompress(data, 65536),
+                   lambda: xpress.decompress(data, 16384),
+                   lambda: record.parse_record(data[:1024].ljust(1024, b"\0"), 0, "fuzz"),
+                   lambda: index.parse_node(data, 0, len(data), "fuzz"),
+                   lambda: attributes.parse_attribute_list(data, "fuzz")):
+        try:
+            decode()
+        except DiskkitError:
+            pass
+
+
 def inf_pipeline(data: bytes) -> None:
     """A driver INF, parsed for the default target and for an old 32-bit one, localized."""
     from diskkit.drivers.inf import parse_inf
@@ -385,6 +460,9 @@ VHDX_DOCS = {"vhdx_header": "VHDX header (input replaces header 1; checksum reco
              "vhdx_metadata": "VHDX metadata region: table and items (size, block, sectors)",
              "vhdx_bat": "VHDX BAT: payload and sector bitmap entries, states, offsets",
              "vhdx_log": "VHDX log entries: search for the active sequence, replay in memory"}
+NTFS_API = ("diskkit.ntfs:NtfsVolume", "diskkit.ntfs:check")
+NTFS_COMMANDS = (("info", "{img}"), ("check", "{img}"), ("ntfs", "info", "{img}"),
+                 ("ntfs", "ls", "-l", "-r", "-a", "{img}"), ("ntfs", "check", "{img}"))
 
 TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("vhd_footer", "VHD hard disk footer (fixed and dynamic), via open_image/info/check",
@@ -414,6 +492,15 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("fat_subdir", "subdirectory cluster: dot entries, long-name chains, self references",
            FAT_API, *fat_target("subdir"),
            commands=FAT_COMMANDS, max_len=2048),
+    Target("ntfs_boot", "NTFS boot sector (input replaces sector 0 of an NTFS volume)",
+           NTFS_API, *ntfs_target("boot"), commands=NTFS_COMMANDS, max_len=512),
+    Target("ntfs_mft", "MFT records 0..47: fixups, attributes, run lists, attribute lists",
+           NTFS_API, *ntfs_target("mft"), commands=NTFS_COMMANDS, max_len=48 * 1024),
+    Target("ntfs_index", "a directory's $I30 index block: entries, keys, child pointers",
+           NTFS_API, *ntfs_target("index"), commands=NTFS_COMMANDS, max_len=4096),
+    Target("ntfs_codecs", "run lists, LZNT1, XPRESS Huffman, records, index nodes, attribute "
+           "lists on raw bytes", ("diskkit.ntfs.xpress:decompress",), ntfs_codecs,
+           max_len=1 << 16),
     Target("inf", "Windows driver INF: encodings, sections, strings, decorated models, services",
            ("diskkit.drivers.inf:parse_inf",), inf_pipeline, suffix=".inf", max_len=1 << 14,
            commands=(("drivers", "scan", "{dir}"),)),

@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import ntfs_hostile_images
 from reliability_support import ENV, write_sparse
 from benchmarks import vhdcraft
 from benchmarks.fuzz_targets import bpb
@@ -27,7 +28,7 @@ SECTOR = 512
 @dataclass
 class Hostile:
     name: str
-    kind: str  # "raw" (partition table), "vhd", "vhdx", "fat"
+    kind: str  # "raw" (partition table), "vhd", "vhdx", "fat", "ntfs"
     data: bytes
     corrupt: bool = True
     path: str = ""
@@ -626,6 +627,7 @@ def all_variants(outdir: str) -> list[Hostile]:
     try:
         with tempfile.TemporaryDirectory() as work:
             return (gpt_variants(work) + mbr_variants(work) + vhd_variants(work)
-                    + vhdx_variants(work) + fat_variants(work) + name_variants(work))
+                    + vhdx_variants(work) + fat_variants(work) + name_variants(work)
+                    + ntfs_hostile_images.ntfs_variants(Hostile))
     finally:
         OUTDIR = ""

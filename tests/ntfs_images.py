@@ -1,78 +1,48 @@
-"""NTFS volumes for tests, made only by other people's tools, and the oracles' view of them.
+"""NTFS test volumes and the oracles' view of them.
 
-- ``mkntfs`` (ntfs-3g) formats a plain file; ``apply_tree`` puts a host tree in with wimlib
-  (wimcapture + wimapply, which writes NTFS through libntfs-3g without mounting).
-- ``mounted`` mounts with the ntfs-3g FUSE driver for what only a live filesystem makes:
-  LZNT1-compressed files, alternate data streams, hard links, DOS names, fragmented files with
-  attribute lists, CompactOS files (a WOF reparse point plus a WofCompressedData stream whose
-  chunks wimlib's own XPRESS/LZX compressors produce). Tests needing it skip without FUSE.
-- ``libfsntfs_tree`` reads a volume with libfsntfs (pyfsntfs) into ``{path: (is_dir, size,
-  mtime, sha256)}``.
+The volumes come from ``benchmarks/ntfscraft.py`` (mkntfs, wimapply, an ntfs-3g FUSE mount,
+wimlib's compressors): here a missing tool becomes a skip. ``libfsntfs_tree`` reads a volume
+with libfsntfs (pyfsntfs) into ``{path: (is_dir, size, mtime, sha256)}``; ``diskkit_tree``
+gives the same view through ``NtfsVolume``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import os
 import random
-import struct
-import subprocess
-import tempfile
 
 import pytest
 
-from oracles import ENV, need
+import reliability_support  # noqa: F401 (puts the repository root on sys.path)
+from benchmarks import ntfscraft
+from benchmarks.ntfscraft import Unavailable
 
 MiB = 1 << 20
 
 
-def sh(*cmd, check: bool = True) -> subprocess.CompletedProcess:
-    need(str(cmd[0]))
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, env=ENV)
-    if check and proc.returncode:
-        raise AssertionError(f"{cmd} failed ({proc.returncode}): "
-                             f"{proc.stderr.decode('utf-8', 'replace')}")
-    return proc
+def _skip_unavailable(func):
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Unavailable as exc:
+            pytest.skip(str(exc))
+    return run
 
 
-def mkntfs(path: str, size: int, cluster: int = 4096, label: str | None = None,
-           sector: int = 512) -> str:
-    with open(path, "wb") as fh:
-        fh.truncate(size)
-    args = ["-F", "-q", "-f", "-c", cluster, "-s", sector]
-    if label:
-        args += ["-L", label]
-    sh("mkntfs", *args, path)
-    return path
-
-
-def apply_tree(image: str, src: str) -> None:
-    """Write the host tree ``src`` into the NTFS image with wimlib (no mount needed)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wim = os.path.join(tmp, "t.wim")
-        sh("wimcapture", src, wim, "--compress=none", "--no-acls")
-        sh("wimapply", wim, image)
+mkntfs = _skip_unavailable(ntfscraft.mkntfs)
+apply_tree = _skip_unavailable(ntfscraft.apply_tree)
+make_wof_file = _skip_unavailable(ntfscraft.make_wof_file)
 
 
 @contextlib.contextmanager
 def mounted(image: str):
-    """The image mounted read-write through ntfs-3g FUSE; the test skips when FUSE is missing."""
-    need("ntfs-3g")
-    mnt = tempfile.mkdtemp(prefix="ntfsmnt")
-    # streams_interface=windows: alternate data streams open as "file:stream" (no xattr size limit)
-    proc = subprocess.run(["ntfs-3g", "-o", "streams_interface=windows", image, mnt],
-                          capture_output=True, env=ENV)
-    if proc.returncode:
-        os.rmdir(mnt)
-        pytest.skip(f"ntfs-3g FUSE mount unavailable: {proc.stderr.decode().strip()}")
     try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", mnt], check=True, capture_output=True)
-        os.rmdir(mnt)
+        with ntfscraft.mounted(image) as mnt:
+            yield mnt
+    except Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 # -- host trees --------------------------------------------------------------------------
@@ -132,62 +102,6 @@ def make_tree(root: str, seed: int = 1, files: int = 300, big_dir: int = 0, dept
         for i in range(big_dir):
             add_file(f"big/entry-{i:06d}-{rng.randrange(10**6)}.dat", rng.randbytes(rng.randrange(40)))
     return tree
-
-
-# -- CompactOS files via wimlib's compressors -----------------------------------------------
-WOF_ALGORITHMS = {"XPRESS4K": (0, 1, 4096), "LZX": (1, 2, 32768), "XPRESS8K": (2, 1, 8192),
-                  "XPRESS16K": (3, 1, 16384)}  # name: (WOF algorithm, wimlib ctype, chunk)
-
-
-def _wimlib():
-    path = ctypes.util.find_library("wim")
-    if not path:
-        pytest.skip("libwim (wimtools) not installed")
-    lib = ctypes.CDLL(path)
-    lib.wimlib_compress.restype = ctypes.c_size_t
-    return lib
-
-
-def wof_pack(data: bytes, algorithm: str) -> bytes:
-    """The WofCompressedData stream Windows would write: chunk offset table, then chunks
-    compressed one by one by wimlib (kept as is where compression does not help)."""
-    _, ctype, chunk = WOF_ALGORITHMS[algorithm]
-    lib = _wimlib()
-    comp = ctypes.c_void_p()
-    assert lib.wimlib_create_compressor(ctype, ctypes.c_size_t(chunk), 0, ctypes.byref(comp)) == 0
-    packed = []
-    try:
-        for i in range(0, len(data), chunk):
-            piece = data[i:i + chunk]
-            out = ctypes.create_string_buffer(len(piece))
-            n = lib.wimlib_compress(piece, ctypes.c_size_t(len(piece)), out,
-                                    ctypes.c_size_t(len(piece) - 1), comp)
-            packed.append(out.raw[:n] if n else piece)
-    finally:
-        lib.wimlib_free_compressor(comp)
-    ends, pos = [], 0
-    for p in packed[:-1]:
-        pos += len(p)
-        ends.append(pos)
-    fmt = "Q" if len(data) > 0xFFFFFFFF else "I"
-    return struct.pack(f"<{len(ends)}{fmt}", *ends) + b"".join(packed)
-
-
-def make_wof_file(path: str, data: bytes, algorithm: str) -> None:
-    """On an ntfs-3g mount: a CompactOS file as Windows' ``compact /exe:ALG`` leaves it."""
-    wof_alg = WOF_ALGORITHMS[algorithm][0]
-    with open(path, "wb") as fh:
-        fh.truncate(len(data))  # the unnamed stream: sparse, with the file's real size
-    with open(path + ":WofCompressedData", "wb") as fh:
-        fh.write(wof_pack(data, algorithm))
-    reparse = struct.pack("<IHH", 0x80000017, 16, 0) + struct.pack("<IIII", 1, 2, 1, wof_alg)
-    os.setxattr(path, "system.ntfs_reparse_data", reparse)
-
-
-def set_attributes(path: str, add: int) -> None:
-    """OR FILE_ATTRIBUTE_* bits in through ntfs-3g (0x800: compress what is written after)."""
-    value = int.from_bytes(os.getxattr(path, "system.ntfs_attrib_be"), "big") | add
-    os.setxattr(path, "system.ntfs_attrib_be", value.to_bytes(4, "big"))
 
 
 # -- oracle views ------------------------------------------------------------------------------

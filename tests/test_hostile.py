@@ -33,9 +33,11 @@ COMMANDS = {
              ("ramos", "doctor"), ("bcd", "show")],
     "fat": [("info",), ("check",), ("fat", "ls", "-l"), ("fat", "tree"), ("fat", "info"),
             ("fat", "check"), ("ramos", "doctor"), ("bcd", "show")],
+    "ntfs": [("info",), ("check",), ("ntfs", "info"), ("ntfs", "ls", "-l", "-r", "-a"),
+             ("ntfs", "check"), ("ramos", "doctor"), ("bcd", "show")],
 }
 LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "vhdx": ("vhdx", "check"),
-               "fat": ("fat", "check")}
+               "fat": ("fat", "check"), "ntfs": ("ntfs", "check")}
 
 
 _OUTDIR = tempfile.mkdtemp(prefix="diskkit-hostile-")
@@ -91,6 +93,8 @@ PIPELINES = {
     "vhd": ("vhd_footer", lambda path: fuzz_targets.vhd_pipeline(Path(path).read_bytes())),
     "vhdx": ("vhdx_header", fuzz_targets.vhdx_pipeline_on),
     "fat": ("fat_boot", lambda path: fuzz_targets.fat_pipeline_on(
+        fuzz_targets.PatchedDevice(Path(path).read_bytes(), 0, b""))),
+    "ntfs": ("ntfs_boot", lambda path: fuzz_targets.ntfs_pipeline_on(
         fuzz_targets.PatchedDevice(Path(path).read_bytes(), 0, b""))),
 }
 
@@ -227,11 +231,15 @@ def metadata_ranges(name: str, size: int) -> list[tuple[int, int]]:
                 (2 * kib * kib, 2 * kib * kib + 4 * kib), (kib * kib, kib * kib + 8 * kib)]
     if name.startswith("vhd"):
         return [(0, 2048), (size - 512, size)]
+    if name.startswith("ntfs"):  # boot sector, the first MFT records, Sub's index block
+        layout = fuzz_targets.ntfs_layout(fuzz_targets.template("ntfs"))
+        return [(0, 512), (layout["mft"], layout["mft"] + 40 * layout["record"]),
+                (layout["index"], layout["index"] + 4096)]
     return [(0, 8192)]  # FAT12: boot sector, both FATs and the root directory
 
 
 CONTROLS = ["gpt-clean-control", "mbr-clean-control", "vhd-dynamic-clean-control",
-            "vhdx-dynamic-clean-control", "fat-clean-control"]
+            "vhdx-dynamic-clean-control", "fat-clean-control", "ntfs-clean-control"]
 
 
 @pytest.mark.parametrize("control", CONTROLS)
@@ -273,6 +281,8 @@ def run_pipeline(kind: str, data: bytes) -> None:
         fuzz_targets.vhd_pipeline(data)
     elif kind == "vhdx":
         fuzz_targets.vhdx_pipeline_on(fuzz_targets.scratch_file(data, ".vhdx"))
+    elif kind == "ntfs":
+        fuzz_targets.ntfs_pipeline_on(fuzz_targets.PatchedDevice(data, 0, b""))
     else:
         fuzz_targets.fat_pipeline_on(fuzz_targets.PatchedDevice(data, 0, b""))
 
@@ -287,6 +297,7 @@ EDITS = {
              ("resize", "{img}", "--size", "+1M")],
     "fat": [("fat", "put", "{img}", "{src}", "/SUB/new.txt"), ("fat", "mkdir", "{img}", "/newdir"),
             ("fat", "rm", "-r", "{img}", "/SUB"), ("fat", "mv", "{img}", "/BIG.BIN", "/SUB/B.BIN")],
+    "ntfs": [],  # NTFS is read-only
 }
 
 

@@ -15,8 +15,9 @@ import pytest
 from diskkit.blockdev import FileDevice
 from diskkit.errors import CorruptImage, NotFound, UsageError
 from diskkit.ntfs import NtfsVolume
+from benchmarks.ntfscraft import set_attributes
 from ntfs_images import (apply_tree, diskkit_tree, libfsntfs_tree, make_tree, make_wof_file,
-                         mkntfs, mounted, set_attributes)
+                         mkntfs, mounted)
 from oracles import ENV, diskkit, need, run
 
 MiB = 1 << 20

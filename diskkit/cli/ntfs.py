@@ -1,4 +1,4 @@
-"""`diskkit ntfs ...`: info, ls, stat, cat, get (read-only)."""
+"""`diskkit ntfs ...`: info, ls, stat, cat, get, check (read-only)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, open_target, table
+from .common import add_json, emit, emit_report, open_target, table
 
 
 @contextlib.contextmanager
@@ -30,8 +30,11 @@ def _volume(args):
     from ..ntfs import NtfsVolume
 
     with _target(args) as dev:
-        yield NtfsVolume(dev, name=args.image if args.part is None else f"{args.image} "
-                         f"partition {args.part}")
+        yield NtfsVolume(dev, name=_name(args))
+
+
+def _name(args) -> str:
+    return args.image if args.part is None else f"{args.image} partition {args.part}"
 
 
 def _display(name: str) -> str:
@@ -158,6 +161,14 @@ def cmd_get(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from ..ntfs import check
+
+    with _target(args) as dev:
+        report = check(dev, _name(args))
+    return emit_report(args, report)
+
+
 # -- parser -----------------------------------------------------------------------------
 def _image(p) -> None:
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
@@ -217,3 +228,12 @@ def register(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH... DEST")
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories recursively")
     p.set_defaults(func=cmd_get)
+
+    p = cmds.add_parser("check", help="check the filesystem (read-only)",
+                        description="Boot sector against the partition and its backup copy, "
+                        "$MFTMirr, every MFT record and run list, cluster ownership against "
+                        "$Bitmap (cross-links, clusters in use but marked free, lost clusters), "
+                        "and every directory index. Exit 0 clean, 1 problems found, 2 error.")
+    _image(p)
+    add_json(p)
+    p.set_defaults(func=cmd_check)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import CorruptImage
 from .record import REF_MASK
@@ -59,8 +60,7 @@ def flag_names(attributes: int) -> list[str]:
     return [name for bit, name in FILE_ATTRIBUTE_FLAGS if attributes & bit]
 
 
-@dataclass(frozen=True)
-class StandardInformation:
+class StandardInformation(NamedTuple):
     created: int
     modified: int
     mft_changed: int
@@ -71,11 +71,10 @@ class StandardInformation:
 def parse_standard_information(value: bytes, where: str) -> StandardInformation:
     if len(value) < STANDARD_INFORMATION.size:
         raise CorruptImage(f"{where}: $STANDARD_INFORMATION of {len(value)} bytes is too short")
-    return StandardInformation(*STANDARD_INFORMATION.unpack_from(value))
+    return StandardInformation._make(STANDARD_INFORMATION.unpack_from(value))
 
 
-@dataclass(frozen=True)
-class FileName:
+class FileName(NamedTuple):  # a NamedTuple: listing a directory makes one per entry
     parent: int  # record number of the directory
     parent_sequence: int
     name: str

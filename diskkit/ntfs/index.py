@@ -9,7 +9,9 @@ so a hostile index with loops ends with an error instead of running forever.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections import OrderedDict
 
 from ..errors import CorruptImage
 from .attributes import DOS, parse_file_name
@@ -23,6 +25,14 @@ INDEX_ENTRY = struct.Struct("<QHHH2x")  # file reference, entry length, key leng
 ENTRY_HAS_CHILD = 0x01
 ENTRY_LAST = 0x02
 MAX_DEPTH = 32  # a B+ tree of 64 KiB blocks this deep would hold far more names than an MFT
+BLOCK_CACHE = 256  # parsed blocks kept per directory (lookups of many files in one directory)
+
+
+@functools.lru_cache(maxsize=4)
+def _fold_map(table: bytes) -> dict[int, int]:
+    """The code units $UpCase changes (cached: most volumes carry the same table)."""
+    units = struct.unpack("<65536H", table)
+    return {i: u for i, u in enumerate(units) if u != i}
 
 
 class UpCase:
@@ -31,8 +41,7 @@ class UpCase:
     def __init__(self, table: bytes, where: str = "$UpCase"):
         if len(table) < 2 * 65536:
             raise CorruptImage(f"{where}: {len(table)} bytes, expected 131072")
-        units = struct.unpack("<65536H", table[:2 * 65536])
-        self._map = {i: u for i, u in enumerate(units) if u != i}
+        self._map = _fold_map(bytes(table[:2 * 65536]))
 
     def fold(self, name: str) -> str:
         return name.translate(self._map)
@@ -47,13 +56,14 @@ def exact_key(name: str) -> bytes:
 
 
 class IndexEntry:
-    __slots__ = ("ref", "sequence", "file_name", "child")
+    __slots__ = ("ref", "sequence", "file_name", "child", "folded")
 
     def __init__(self, ref, sequence, file_name, child):
         self.ref = ref
         self.sequence = sequence
         self.file_name = file_name  # None for the last (key-less) entry of a node
         self.child = child  # VCN of the child block, or None
+        self.folded = None  # the upper-cased key, computed on the first comparison
 
 
 def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
@@ -101,6 +111,7 @@ class DirectoryIndex:
         self.block_size = block_size
         self.vcn_size = cluster_size if block_size >= cluster_size else 512
         self.upcase = upcase
+        self._blocks: OrderedDict = OrderedDict()
         if any(e.child is not None for e in self.root):
             if allocation is None:
                 raise CorruptImage(f"{where}: index has child blocks but no $INDEX_ALLOCATION")
@@ -108,6 +119,14 @@ class DirectoryIndex:
                 raise CorruptImage(f"{where}: index block size {block_size}")
 
     def block(self, vcn: int) -> list[IndexEntry]:
+        cached = self._blocks.get(vcn)
+        if cached is None:
+            cached = self._blocks[vcn] = self._read_block(vcn)
+            if len(self._blocks) > BLOCK_CACHE:
+                self._blocks.popitem(last=False)
+        return cached
+
+    def _read_block(self, vcn: int) -> list[IndexEntry]:
         where = f"{self.where} index block at VCN {vcn}"
         offset = vcn * self.vcn_size
         if vcn < 0 or offset + self.block_size > self.allocation.size:
@@ -146,11 +165,16 @@ class DirectoryIndex:
         """The entry named exactly ``name``, else one equal ignoring case (Windows' rule)."""
         folded = self.upcase.key(name)
         target = (folded, exact_key(name))
-        found = self._descend(lambda e: _cmp((self.upcase.key(e.file_name.name),
-                                              exact_key(e.file_name.name)), target))
+        found = self._descend(lambda e: _cmp((self._folded(e), exact_key(e.file_name.name)),
+                                             target))
         if found is None:
-            found = self._descend(lambda e: _cmp(self.upcase.key(e.file_name.name), folded))
+            found = self._descend(lambda e: _cmp(self._folded(e), folded))
         return found
+
+    def _folded(self, e: IndexEntry) -> bytes:
+        if e.folded is None:
+            e.folded = self.upcase.key(e.file_name.name)
+        return e.folded
 
     def _descend(self, compare) -> IndexEntry | None:
         entries, depth, seen = self.root, 0, set()

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..errors import CorruptImage, NotFound, Unsupported, UsageError
+from ..errors import CorruptImage, DiskkitError, NotFound, Unsupported, UsageError
 from . import attributes as av
-from .bitmap import set_runs
+from . import bitmap
 from .bootsector import Geometry, parse_boot_sector
 from .index import DirectoryIndex, UpCase
 from .record import (ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE, ATTRIBUTE_LIST, BITMAP, DATA,
@@ -28,7 +28,10 @@ from .stream import ClusterStream, CompressedStream, ResidentStream, Stream, Str
 MFT_RECORD, VOLUME_RECORD, ROOT_RECORD, BITMAP_RECORD, UPCASE_RECORD = 0, 3, 5, 6, 10
 FIRST_USER_RECORD = 16  # records below are the volume's metafiles ($MFT .. $Extend, reserved)
 MAX_ATTRIBUTE_LIST = 1 << 20  # Windows keeps attribute lists under 256 KiB
+MAX_FILE_CLUSTERS = 1 << 32  # Windows' limit on a file's clusters
+MAX_COMPRESSION_UNIT = 64 * 1024
 RECORD_CACHE = 1024
+INDEX_CACHE = 64
 
 
 @dataclass
@@ -124,17 +127,30 @@ class NtfsVolume:
                                                     f"{self.name}: NTFS boot sector")
         g = self.geometry
         self._records: OrderedDict = OrderedDict()
+        self._indexes: OrderedDict = OrderedDict()  # directory (record, sequence) -> DirectoryIndex
         self._upcase: UpCase | None = None
-        self._bitmap: bytes | None = None
+        self._bitmap: Stream | None = None
         # bootstrap: record 0 straight from the boot sector's LCN maps the start of the MFT,
-        # which is enough to reach the extension records of a fragmented $MFT
-        raw = dev.read_at(g.mft_lcn * g.cluster_size, g.record_size)
-        record = parse_record(raw, MFT_RECORD, f"{self.name}: MFT record 0")
+        # which is enough to reach the extension records of a fragmented $MFT; when it is
+        # damaged, its copy in $MFTMirr stands in (as Windows and ntfs-3g do)
+        self.mft_from_mirror = False
+        try:
+            record = self._boot_record(g.mft_lcn, "MFT record 0")
+        except CorruptImage:
+            record = self._boot_record(g.mftmirr_lcn, "$MFTMirr record 0")
+            self.mft_from_mirror = True
         first = [a for a in record.attributes if a.type == DATA and not a.name]
         if not first or first[0].resident:
             raise CorruptImage(f"{self.name}: MFT record 0 has no non-resident $DATA")
-        self._mft: Stream = self._attribute_stream(first, f"{self.name}: $MFT")
-        self._mft = self.stream(self.inode(MFT_RECORD), DATA)
+        # the $MFT's data: record n is at n * record_size
+        self.mft: Stream = self._attribute_stream(first, f"{self.name}: $MFT", metadata=True)
+        self._records[MFT_RECORD] = record
+        self.mft = self.stream(self.inode(MFT_RECORD), DATA, metadata=True)
+
+    def _boot_record(self, lcn: int, what: str):
+        g = self.geometry
+        raw = self.dev.read_at(lcn * g.cluster_size, g.record_size)
+        return parse_record(raw, MFT_RECORD, f"{self.name}: {what}")
 
     # -- records and attributes ---------------------------------------------------------
     def record(self, number: int):
@@ -143,10 +159,10 @@ class NtfsVolume:
             self._records.move_to_end(number)
             return cached
         rs = self.geometry.record_size
-        if number < 0 or (number + 1) * rs > self._mft.size:
+        if number < 0 or (number + 1) * rs > self.mft.size:
             raise CorruptImage(f"{self.name}: MFT record {number} is beyond the "
-                               f"{self._mft.size // rs}-record MFT")
-        rec = parse_record(self._mft.pread(number * rs, rs), number,
+                               f"{self.mft.size // rs}-record MFT")
+        rec = parse_record(self.mft.pread(number * rs, rs), number,
                            f"{self.name}: MFT record {number}")
         self._records[number] = rec
         if len(self._records) > RECORD_CACHE:
@@ -168,8 +184,7 @@ class NtfsVolume:
         attrs = rec.attributes
         lists = [a for a in attrs if a.type == ATTRIBUTE_LIST]
         if lists:
-            attrs = [a for a in attrs if a.type != ATTRIBUTE_LIST]
-            stream = self._attribute_stream(lists, f"{where} $ATTRIBUTE_LIST")
+            stream = self._attribute_stream(lists, f"{where} $ATTRIBUTE_LIST", metadata=True)
             if stream.size > MAX_ATTRIBUTE_LIST:
                 raise CorruptImage(f"{where}: $ATTRIBUTE_LIST of {stream.size} bytes")
             seen = {number}
@@ -184,15 +199,14 @@ class NtfsVolume:
                 attrs = attrs + ext.attributes
         return Inode(number, rec.sequence, rec.is_directory, rec.link_count, attrs, where)
 
-    def _attribute_stream(self, extents: list[Attribute], where: str) -> Stream:
+    def _runmap(self, extents: list[Attribute], where: str, metadata: bool) -> RunMap:
+        """The runs of a non-resident attribute, checked against the volume and its sizes.
+        ``metadata`` (the MFT, bitmaps, attribute lists, indexes) may have no holes."""
+        g = self.geometry
+        cs = g.cluster_size
         first = extents[0]
-        if first.resident:
-            if len(extents) > 1:
-                raise CorruptImage(f"{where}: resident attribute with several extents")
-            return ResidentStream(first.value)
         if first.lowest_vcn != 0:
             raise CorruptImage(f"{where}: first extent starts at VCN {first.lowest_vcn}")
-        g = self.geometry
         runs = []
         for ext in extents:
             if ext.resident:
@@ -200,72 +214,133 @@ class NtfsVolume:
             runs += decode_runs(ext.runs_data, ext.lowest_vcn, ext.highest_vcn,
                                 g.total_clusters, where)
         runmap = RunMap(runs, where)
+        allocated = sum(length for _, length in runmap.allocated())
+        if allocated > g.total_clusters:
+            raise CorruptImage(f"{where}: run list claims {allocated} clusters, more than the "
+                               f"{g.total_clusters}-cluster volume holds")
         size, init = first.data_size, first.initialized_size
-        if init > size or size > runmap.clusters * g.cluster_size:
+        if init > size or size > runmap.clusters * cs or size > MAX_FILE_CLUSTERS * cs:
             raise CorruptImage(f"{where}: sizes do not fit the run list (data {size}, "
-                               f"initialized {init}, mapped {runmap.clusters * g.cluster_size})")
+                               f"initialized {init}, mapped {runmap.clusters * cs})")
+        if metadata and allocated * cs < init:
+            raise CorruptImage(f"{where}: metadata with holes ({allocated * cs} bytes "
+                               f"allocated for {init})")
+        return runmap
+
+    def _attribute_stream(self, extents: list[Attribute], where: str,
+                          metadata: bool = False) -> Stream:
+        """The bytes of one attribute, from its extents (see ``_runmap``)."""
+        first = extents[0]
+        if first.resident:
+            if len(extents) > 1:
+                raise CorruptImage(f"{where}: resident attribute with several extents")
+            return ResidentStream(first.value)
+        runmap = self._runmap(extents, where, metadata)
+        cs = self.geometry.cluster_size
+        size, init = first.data_size, first.initialized_size
         if first.flags & ATTR_ENCRYPTED:
             raise Unsupported(f"{where}: EFS-encrypted data cannot be read offline")
         if first.flags & ATTR_COMPRESSED and first.compression_unit:
-            return CompressedStream(self.dev, g.cluster_size, runmap, size, init,
-                                    first.compression_unit, where)
-        return ClusterStream(self.dev, g.cluster_size, runmap, size, init, where)
+            if cs << first.compression_unit > MAX_COMPRESSION_UNIT:
+                raise Unsupported(f"{where}: compression units of {cs << first.compression_unit}"
+                                  f" bytes (Windows compresses in units of at most 64 KiB)")
+            return CompressedStream(self.dev, cs, runmap, size, init, first.compression_unit,
+                                    where)
+        return ClusterStream(self.dev, cs, runmap, size, init, where)
 
-    def stream(self, inode: Inode, type_: int = DATA, name: str = "") -> Stream | None:
+    def allocated_runs(self, inode: Inode) -> list[tuple[str, int, int]]:
+        """``(attribute, first cluster, count)`` of every cluster run ``inode``'s attributes use."""
+        out = []
+        for attr in inode.attributes:
+            if attr.resident or attr.lowest_vcn:
+                continue
+            extents = inode.extents(attr.type, attr.name)
+            label = f"{attr.type_name}" + (f":{attr.name}" if attr.name else "")
+            runmap = self._runmap(extents, f"{inode.where} {label}", False)
+            out += [(label, lcn, n) for lcn, n in runmap.allocated()]
+        return out
+
+    def stream(self, inode: Inode, type_: int = DATA, name: str = "",
+               metadata: bool = False) -> Stream | None:
         """One attribute of ``inode`` as a stream (None if absent)."""
         extents = inode.extents(type_, name)
         if not extents:
             return None
         label = f"{inode.where} {extents[0].type_name}" + (f":{name}" if name else "")
-        return self._attribute_stream(extents, label)
+        return self._attribute_stream(extents, label, metadata)
+
+    def describe(self, number: int) -> str:
+        """``/path/of/file`` of MFT record ``number`` (from its names), for messages; else the
+        record number."""
+        parts, seen, current = [], set(), number
+        try:
+            while current != ROOT_RECORD:
+                if current in seen or len(parts) > 255:
+                    raise CorruptImage("name loop")
+                seen.add(current)
+                names = [fn for fn in self.inode(current).file_names() if fn.namespace != av.DOS]
+                if not names:
+                    raise CorruptImage("no name")
+                parts.append(names[0].name)
+                current = names[0].parent
+        except DiskkitError:
+            return f"MFT record {number}"
+        return "/" + "/".join(reversed(parts)) + f" (MFT record {number})"
 
     # -- volume metadata ----------------------------------------------------------------
     @property
     def upcase(self) -> UpCase:
         if self._upcase is None:
-            stream = self.stream(self.inode(UPCASE_RECORD))
+            stream = self.stream(self.inode(UPCASE_RECORD), metadata=True)
             if stream is None:
                 raise CorruptImage(f"{self.name}: $UpCase has no data")
             self._upcase = UpCase(stream.pread(0, 131072), f"{self.name}: $UpCase")
         return self._upcase
 
-    def bitmap(self) -> bytes:
-        """The cluster allocation bitmap ($Bitmap), one bit per cluster, 1 = in use."""
+    def cluster_bitmap(self) -> Stream:
+        """$Bitmap's data: one bit per cluster, 1 = in use."""
         if self._bitmap is None:
-            stream = self.stream(self.inode(BITMAP_RECORD))
+            stream = self.stream(self.inode(BITMAP_RECORD), metadata=True)
             need = (self.geometry.total_clusters + 7) // 8
             if stream is None or stream.size < need:
                 raise CorruptImage(f"{self.name}: $Bitmap holds {stream.size if stream else 0} "
                                    f"bytes, {need} needed for {self.geometry.total_clusters} "
                                    "clusters")
-            self._bitmap = stream.pread(0, need)
+            self._bitmap = stream
         return self._bitmap
 
     def used_clusters(self) -> int:
-        total = self.geometry.total_clusters
-        bits = int.from_bytes(self.bitmap(), "little") & ((1 << total) - 1)
-        return bits.bit_count()
+        """Clusters marked in use in $Bitmap."""
+        return bitmap.count_set(bitmap.chunks(self.cluster_bitmap(), self.geometry.total_clusters))
 
-    def used_ranges(self) -> list[tuple[int, int]]:
-        """``(offset, length)`` byte ranges of the volume that hold data: the clusters in use,
-        and the tail after the last whole cluster (the backup boot sector lives there)."""
+    def cluster_runs(self, used: bool = True):
+        """``(first cluster, count)`` of each run of used (or free) clusters, in order."""
+        total = self.geometry.total_clusters
+        return bitmap.runs(bitmap.chunks(self.cluster_bitmap(), total), total, int(used))
+
+    def used_ranges(self):
+        """Iterator of ``(offset, length)`` byte ranges of the volume that hold data: the
+        clusters in use, and the tail after the last whole cluster (where the backup boot
+        sector lives)."""
         g = self.geometry
         cs = g.cluster_size
-        ranges = [(lcn * cs, n * cs) for lcn, n in set_runs(self.bitmap(), g.total_clusters)]
-        tail = g.total_clusters * cs
-        end = g.size + g.sector_size
-        if ranges and ranges[-1][0] + ranges[-1][1] == tail:
-            start, _ = ranges.pop()
-            ranges.append((start, end - start))
-        else:
-            ranges.append((tail, end - tail))
-        return ranges
+        tail, end = g.total_clusters * cs, g.size + g.sector_size
+        pending = None
+        for lcn, count in self.cluster_runs(True):
+            if pending:
+                yield pending
+            pending = (lcn * cs, count * cs)
+        if pending and sum(pending) == tail:
+            yield pending[0], end - pending[0]
+            return
+        if pending:
+            yield pending
+        yield tail, end - tail
 
-    def free_ranges(self) -> list[tuple[int, int]]:
-        """``(offset, length)`` byte ranges of free clusters (what ``used_ranges`` leaves out)."""
+    def free_ranges(self):
+        """Iterator of ``(offset, length)`` byte ranges of free clusters."""
         cs = self.geometry.cluster_size
-        total = self.geometry.total_clusters
-        return [(lcn * cs, n * cs) for lcn, n in set_runs(self.bitmap(), total, value=0)]
+        return ((lcn * cs, count * cs) for lcn, count in self.cluster_runs(False))
 
     def _volume_inode(self) -> Inode:
         return self.inode(VOLUME_RECORD)
@@ -292,12 +367,11 @@ class NtfsVolume:
         vi = self.volume_information()
         used = self.used_clusters()
         mft = self.inode(MFT_RECORD)
-        mft_bitmap = self.stream(mft, BITMAP)
-        records = self._mft.size // g.record_size
+        mft_bitmap = self.stream(mft, BITMAP, metadata=True)
+        records = self.mft.size // g.record_size
         in_use = None
         if mft_bitmap is not None:
-            bits = int.from_bytes(mft_bitmap.read_all(), "little") & ((1 << records) - 1)
-            in_use = bits.bit_count()
+            in_use = bitmap.count_set(bitmap.chunks(mft_bitmap, min(records, 8 * mft_bitmap.size)))
         cs = g.cluster_size
         return {
             "label": self.label, "version": f"{vi.major}.{vi.minor}", "dirty": vi.dirty,
@@ -307,17 +381,26 @@ class NtfsVolume:
             "free_clusters": g.total_clusters - used, "total_bytes": g.total_clusters * cs,
             "used_bytes": used * cs, "free_bytes": (g.total_clusters - used) * cs,
             "mft_record_size": g.record_size, "mft_records": records,
-            "mft_records_in_use": in_use, "mft_bytes": self._mft.size,
+            "mft_records_in_use": in_use, "mft_bytes": self.mft.size,
             "mft_lcn": g.mft_lcn, "mftmirr_lcn": g.mftmirr_lcn,
             "index_block_size": g.index_block_size, "hidden_sectors": g.hidden_sectors,
         }
 
     # -- directories --------------------------------------------------------------------
     def index(self, inode: Inode) -> DirectoryIndex:
+        key = (inode.number, inode.sequence)
+        found = self._indexes.get(key)
+        if found is None:
+            found = self._indexes[key] = self._open_index(inode)
+            if len(self._indexes) > INDEX_CACHE:
+                self._indexes.popitem(last=False)
+        return found
+
+    def _open_index(self, inode: Inode) -> DirectoryIndex:
         root = inode.first(INDEX_ROOT, "$I30")
         if root is None or not root.resident:
             raise CorruptImage(f"{inode.where}: directory without an $I30 index root")
-        allocation = self.stream(inode, INDEX_ALLOCATION, "$I30")
+        allocation = self.stream(inode, INDEX_ALLOCATION, "$I30", metadata=True)
         return DirectoryIndex(root.value, allocation, self.geometry.cluster_size, self.upcase,
                               f"{inode.where} $I30")
 

@@ -1,0 +1,131 @@
+"""Property tests of the NTFS decoders: bitmaps, run lists, XPRESS (against wimlib's
+compressor), and random bytes into every bytes-in parser (DiskkitError only)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from diskkit.errors import CorruptImage, DiskkitError
+from diskkit.ntfs import bitmap, xpress
+from diskkit.ntfs.runlist import RunMap, decode_runs
+from diskkit.ntfs.stream import ResidentStream
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def naive_runs(bits: list[int], value: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i, b in enumerate(bits):
+        if b == value:
+            if out and sum(out[-1]) == i:
+                out[-1] = (out[-1][0], out[-1][1] + 1)
+            else:
+                out.append((i, 1))
+    return out
+
+
+@SETTINGS
+@given(st.lists(st.booleans(), min_size=1, max_size=3000), st.sampled_from([1, 2, 3, 1 << 20]),
+       st.integers(0, 255))
+def test_bitmap_runs_and_counts(bits, chunk, junk):
+    n = len(bits)
+    data = bytearray((n + 7) // 8)
+    for i, b in enumerate(bits):
+        data[i // 8] |= b << (i % 8)
+    if n % 8:  # bits past the end must be ignored, whatever they hold
+        data[-1] |= (junk << (n % 8)) & 0xFF
+    old = bitmap.CHUNK
+    bitmap.CHUNK = chunk
+    try:
+        stream = ResidentStream(bytes(data) + b"\xff")
+        for value in (0, 1):
+            assert list(bitmap.runs(bitmap.chunks(stream, n), n, value)) == \
+                naive_runs([int(b) for b in bits], value)
+        assert bitmap.count_set(bitmap.chunks(stream, n)) == sum(bits)
+    finally:
+        bitmap.CHUNK = old
+
+
+def encode_runs(runs: list[tuple[int | None, int]]) -> bytes:
+    """Mapping pairs as the NTFS documentation lays them out (an independent encoder)."""
+    def signed(value: int) -> bytes:
+        size = 1
+        while not -(1 << (8 * size - 1)) <= value < (1 << (8 * size - 1)):
+            size += 1
+        return value.to_bytes(size, "little", signed=True)
+
+    out, prev = bytearray(), 0
+    for lcn, length in runs:
+        n = signed(length)
+        d = b"" if lcn is None else signed(lcn - prev)
+        out += bytes([len(d) << 4 | len(n)]) + n + d
+        if lcn is not None:
+            prev = lcn
+    return bytes(out + b"\0")
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 1 << 40)),
+                          st.integers(1, 1 << 33)), min_size=0, max_size=40))
+def test_run_list_decodes_what_the_layout_encodes(runs):
+    data = encode_runs(runs)
+    clusters = sum(length for _, length in runs)
+    decoded = decode_runs(data, 0, clusters - 1, 1 << 50, "test")
+    vcn, expect = 0, []
+    for lcn, length in runs:
+        expect.append((vcn, lcn, length))
+        vcn += length
+    assert decoded == expect
+    runmap = RunMap(decoded, "test")
+    assert runmap.clusters == clusters
+    if clusters:
+        pieces = list(runmap.pieces(0, clusters))
+        assert sum(n for _, n in pieces) == clusters
+
+
+def test_run_list_bounds():
+    with pytest.raises(CorruptImage, match="outside"):
+        decode_runs(encode_runs([(100, 10)]), 0, 9, 105, "t")
+    with pytest.raises(CorruptImage, match="maps VCNs"):
+        decode_runs(encode_runs([(1, 10)]), 0, 20, 100, "t")
+    with pytest.raises(CorruptImage, match="no end marker"):
+        decode_runs(encode_runs([(1, 10)])[:-1], 0, 9, 100, "t")
+    with pytest.raises(CorruptImage, match="not mapped"):
+        list(RunMap([(0, 5, 3)], "t").pieces(2, 5))
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.binary(min_size=1, max_size=40),
+                          st.sampled_from([b"abc" * 30, b"\0" * 300, b"The quick brown fox "])),
+                max_size=200),
+       st.sampled_from([4096, 8192, 16384]))
+def test_xpress_decodes_wimlibs_output(pieces, chunk):
+    from benchmarks.ntfscraft import Unavailable, wof_pack
+
+    data = b"".join(pieces)[:chunk] or b"x"
+    name = {4096: "XPRESS4K", 8192: "XPRESS8K", 16384: "XPRESS16K"}[chunk]
+    try:
+        packed = wof_pack(data, name)  # one chunk: no offset table in front
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    if len(packed) < len(data):
+        assert xpress.decompress(packed, len(data)) == data
+
+
+@SETTINGS
+@given(st.binary(max_size=5000))
+def test_random_bytes_into_decoders(data):
+    from benchmarks.fuzz_targets import ntfs_codecs
+
+    ntfs_codecs(data)  # each decoder may raise only DiskkitError, which the target absorbs
+
+
+def test_decoders_refuse_with_corrupt_image():
+    from diskkit.ntfs import lznt1
+
+    for bad in (b"\x05\xb0\x01\x00", b"\xff\xbf" + b"\x01" * 20):
+        with pytest.raises(DiskkitError):
+            lznt1.decompress(bad, 4096)
+    with pytest.raises(DiskkitError):
+        xpress.decompress(b"\x11" * 300, 1000)
