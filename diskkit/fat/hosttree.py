@@ -1,8 +1,9 @@
 """Copying between the host's file tree and a FAT volume: ``put`` (in) and ``get`` (out).
 
-The host side is where hostile names do harm: ``get`` refuses any name that could leave its
-destination (``..``, separators, control characters) and never writes through a symbolic
-link; ``put`` copies regular files and directories only, never following symbolic links.
+The host side is where hostile names do harm: ``get`` goes through ``diskkit.hostfiles`` (the
+rules every filesystem shares: no name that could leave the destination, never writing through
+a symbolic link); ``put`` copies regular files and directories only, never following symbolic
+links.
 """
 
 from __future__ import annotations
@@ -10,19 +11,12 @@ from __future__ import annotations
 import os
 import stat as statmod
 
-from ..errors import CorruptImage, ImageIOError, NoSpace, UsageError
+from ..errors import ImageIOError, NoSpace, UsageError
+from ..hostfiles import export
 from ..units import format_size
 from . import names
-from .directory import Entry, check_file_size
+from .directory import check_file_size
 from .fs import FatFS, split_path
-
-
-def safe_host_name(name: str, where: str) -> str:
-    """``name`` if it is safe as one host path component, else CorruptImage (hostile image)."""
-    if (name in ("", ".", "..") or any(c in name for c in "/\\:\x00")
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)):
-        raise CorruptImage(f"{where}: refusing to extract unsafe name {name!r}")
-    return name
 
 
 def put(fs: FatFS, sources, dest: str = "/", recursive: bool = False, on_skip=None) -> None:
@@ -107,59 +101,26 @@ def _check_fits(fs: FatFS, steps) -> None:
                       "copied")
 
 
+class _Tree:
+    """The FAT volume as ``hostfiles.export`` walks a filesystem: ``(dirpath, dirs, files)``."""
+
+    def __init__(self, fs: FatFS):
+        self.fs = fs
+
+    def stat(self, path: str):
+        return self.fs.stat(path)
+
+    def iter_read(self, path: str):
+        return self.fs.iter_read(path)
+
+    def walk(self, path: str):
+        for dpath, entries in self.fs.walk(path):
+            yield (dpath, [e for e in entries if e.is_dir], [e for e in entries if not e.is_dir])
+
+
 def get(fs: FatFS, src: str, host_dest: str, recursive: bool = False) -> None:
     """Copy a file (or, ``recursive``, a tree) out; never writes outside ``host_dest``."""
-    entry = fs.stat(src)
-    try:
-        if not entry.is_dir:
-            target = host_dest
-            if os.path.isdir(host_dest):
-                target = os.path.join(host_dest, safe_host_name(entry.name, src))
-            _extract_file(fs, src, entry, target)
-            return
-        if not recursive:
-            raise UsageError(f"{src}: is a directory (use recursive copy)")
-        root = host_dest
-        if os.path.isdir(host_dest) and split_path(src):
-            root = os.path.join(host_dest, safe_host_name(entry.name, src))
-        _extract_tree(fs, src, root)
-    except OSError as exc:
-        raise ImageIOError(f"{exc.filename or host_dest}: {exc.strerror or exc}") from None
-
-
-def _extract_file(fs, src: str, entry: Entry, target: str) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(target, flags, 0o644)
-    except OSError:
-        if os.path.islink(target):
-            raise UsageError(f"{target}: is a symbolic link; refusing to write through it") from None
-        raise
-    try:
-        for chunk in fs.iter_read(src):
-            _write_all(fd, chunk)
-            if fs.on_progress:
-                fs.on_progress(len(chunk))
-        mtime = entry.mtime
-        if mtime is not None:
-            os.utime(fd, (mtime, mtime))
-    finally:
-        os.close(fd)
-
-
-def _extract_tree(fs, src: str, host_root: str) -> None:
-    _make_host_dir(host_root)
-    prefix = "/" + "/".join(split_path(src))
-    for dpath, entries in fs.walk(src):
-        rel = [safe_host_name(p, dpath) for p in split_path(dpath[len(prefix):])]
-        host_dir = os.path.join(host_root, *rel)
-        for entry in entries:
-            name = safe_host_name(entry.name, dpath)
-            target = os.path.join(host_dir, name)
-            if entry.is_dir:
-                _make_host_dir(target)
-            else:
-                _extract_file(fs, fs.join(dpath, entry.name), entry, target)
+    export(_Tree(fs), src, host_dest, recursive, on_progress=fs.on_progress)
 
 
 def _check_host_name(name: str, path: str) -> None:
@@ -171,20 +132,3 @@ def _check_host_name(name: str, path: str) -> None:
         names.check_long_name(name)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
-
-
-def _make_host_dir(path: str) -> None:
-    """mkdir that refuses to reuse anything but a real directory (never a symlink)."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        st = os.lstat(path)
-        if not statmod.S_ISDIR(st.st_mode):
-            raise UsageError(f"{path}: exists and is not a directory (symbolic links are not "
-                             "followed)") from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while len(view):
-        view = view[os.write(fd, view):]
