@@ -51,9 +51,8 @@ def _iso(ts) -> str | None:
         return None
 
 
-_FLAG_LETTERS = (("d", "directory"), ("a", "archive"), ("r", "readonly"), ("h", "hidden"),
-                 ("s", "system"), ("c", "compressed"), ("p", "sparse"), ("l", "reparse"),
-                 ("e", "encrypted"))
+_FLAG_BITS = (("d", 0x10), ("a", 0x20), ("r", 0x01), ("h", 0x02), ("s", 0x04), ("c", 0x800),
+              ("p", 0x200), ("l", 0x400), ("e", 0x4000))  # FILE_ATTRIBUTE_* as ls -l shows them
 
 
 def _entry_dict(entry, path: str) -> dict:
@@ -91,41 +90,45 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _rows(vol, path: str, recursive: bool, metafiles: bool) -> list[dict]:
+def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str, object]]:
+    """``(path, Entry)`` of what ``ls`` shows for ``path``."""
     entry = vol.stat(path)
     if not entry.is_dir:
-        return [_entry_dict(entry, "/" + "/".join(p for p in path.replace("\\", "/").split("/") if p))]
+        return [("/" + "/".join(p for p in path.replace("\\", "/").split("/") if p), entry)]
     if not recursive:
         base = path.rstrip("/")
-        return [_entry_dict(e, f"{base}/{e.name}") for e in vol.listdir(path, metafiles)]
-    rows = []
+        return [(f"{base}/{e.name}", e) for e in vol.listdir(path, metafiles)]
+    items = []
     for dpath, dirs, files in vol.walk(path, metafiles):
-        rows.extend(_entry_dict(e, f"{dpath.rstrip('/')}/{e.name}") for e in dirs + files)
-    rows.sort(key=lambda r: r["path"].split("/"))
-    return rows
+        base = dpath.rstrip("/")
+        items.extend((f"{base}/{e.name}", e) for e in dirs + files)
+    items.sort(key=lambda item: item[0].split("/"))  # each directory's contents under it
+    return items
+
+
+def _flags(entry) -> str:
+    bits = entry.attributes | (0x800 if entry.wof else 0)
+    return "".join(c if bits & bit else "-" for c, bit in _FLAG_BITS)
 
 
 def cmd_ls(args) -> int:
-    out = []
     with _volume(args) as vol:
-        for path in args.paths or ["/"]:
-            out.extend(_rows(vol, path, args.recursive, args.all))
+        items = [item for path in args.paths or ["/"]
+                 for item in _listing(vol, path, args.recursive, args.all)]
+    if args.json:
+        emit(args, [_entry_dict(e, p) for p, e in items])
+        return 0
 
-    def text(rows):
-        label = (lambda r: r["path"]) if args.recursive else (lambda r: r["name"])
-        if not args.long:
-            return "\n".join(_display(label(r)) + ("/" if r["type"] == "dir" else "")
-                             for r in rows)
-        return table([[_flags_of(r), str(r["size"]), (r["modified"] or "-").replace("T", " ")[:19],
-                       _display(label(r)) + ("/" if r["type"] == "dir" else "")] for r in rows])
+    def label(path, e) -> str:
+        return _display(path if args.recursive else e.name) + ("/" if e.is_dir else "")
 
-    emit(args, out, text)
+    if not args.long:
+        emit(args, None, "\n".join(label(p, e) for p, e in items))
+    else:
+        emit(args, None, table([[_flags(e), str(e.size),
+                                 (_iso(e.modified) or "-").replace("T", " ")[:19], label(p, e)]
+                                for p, e in items]))
     return 0
-
-
-def _flags_of(row: dict) -> str:
-    names = set(row["attributes"]) | ({"compressed"} if row["compressed"] else set())
-    return "".join(c if n in names else "-" for c, n in _FLAG_LETTERS)
 
 
 def cmd_stat(args) -> int:

@@ -101,6 +101,11 @@ def parse_file_name(value, where: str, offset: int = 0) -> FileName:
                     created, modified, mft_changed, accessed)
 
 
+def is_dos_name(value: bytes) -> bool:
+    """Whether a $FILE_NAME value is a DOS-only 8.3 alias (its namespace byte, unparsed)."""
+    return len(value) > 65 and value[65] == DOS
+
+
 @dataclass(frozen=True)
 class VolumeInformation:
     major: int

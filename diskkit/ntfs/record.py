@@ -51,14 +51,16 @@ REF_MASK = (1 << 48) - 1  # a file reference: record number in the low 48 bits, 
 RECORD_HEADER = struct.Struct("<4sHHQHHHHIIQH")
 # magic, usa_offset, usa_count, lsn, sequence, link_count, attrs_offset, flags,
 # bytes_in_use, bytes_allocated, base_ref, next_instance
-ATTR_HEADER = struct.Struct("<IIBBHHH")
-# type, length, non_resident, name_length (UTF-16 units), name_offset, flags, instance
-RESIDENT = struct.Struct("<IH")  # at 16: value_length, value_offset
-NONRESIDENT = struct.Struct("<qqHB5xQQQ")
-# at 16: lowest_vcn, highest_vcn, runs_offset, compression_unit (log2 clusters),
+RESIDENT_ATTR = struct.Struct("<IIBBHHHIH")
+# common header: type, length, non_resident, name_length (UTF-16 units), name_offset, flags,
+# instance; then value_length, value_offset
+NONRESIDENT_ATTR = struct.Struct("<IIBBHHHqqHB5xQQQ")
+# common header, then lowest_vcn, highest_vcn, runs_offset, compression_unit (log2 clusters),
 # allocated_size, data_size, initialized_size
 COMPRESSED_SIZE = struct.Struct("<Q")  # at 64 when compressed or sparse
 _USA_HEAD = struct.Struct("<HH")
+_TYPE = struct.Struct("<I").unpack_from
+_TYPE_LENGTH = struct.Struct("<II").unpack_from
 
 
 def apply_fixups(buf: bytearray, magic: bytes, where: str) -> None:
@@ -94,12 +96,24 @@ class Attribute:
                  "lowest_vcn", "highest_vcn", "runs_data", "compression_unit",
                  "allocated_size", "data_size", "initialized_size", "compressed_size")
 
-    def __init__(self, type_, name, flags, instance, record):
+    def __init__(self, type_, name, flags, instance, record, resident, value, lowest_vcn,
+                 highest_vcn, runs_data, compression_unit, allocated_size, data_size,
+                 initialized_size, compressed_size):
         self.type = type_
         self.name = name
         self.flags = flags
         self.instance = instance
         self.record = record  # the MFT record number that holds this header
+        self.resident = resident
+        self.value = value  # a resident attribute's bytes, else None
+        self.lowest_vcn = lowest_vcn
+        self.highest_vcn = highest_vcn
+        self.runs_data = runs_data  # a non-resident attribute's mapping pairs, else None
+        self.compression_unit = compression_unit
+        self.allocated_size = allocated_size
+        self.data_size = data_size
+        self.initialized_size = initialized_size
+        self.compressed_size = compressed_size  # clusters' bytes after compression/holes
 
     @property
     def type_name(self) -> str:
@@ -145,23 +159,32 @@ def parse_record(raw: bytes | bytearray, number: int, where: str) -> FileRecord:
                            f"{attrs_offset} in a {size}-byte record")
     attributes = []
     off = attrs_offset
-    view = memoryview(buf)
     while True:
-        if off + 4 > in_use:
+        if off + 8 > in_use:
+            if off + 4 <= in_use and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
+                break
             raise CorruptImage(f"{where}: attributes run past the record's end (no end marker)")
-        if int.from_bytes(view[off:off + 4], "little") == END_OF_ATTRIBUTES:
+        type_, length = _TYPE_LENGTH(buf, off)
+        if type_ == END_OF_ATTRIBUTES:
             break
-        attributes.append(_parse_attribute(view, off, in_use, number, where))
-        off += int.from_bytes(view[off + 4:off + 8], "little")
+        attributes.append(_parse_attribute(buf, off, in_use, number, where))
+        off += length
     return FileRecord(number, sequence, flags, link_count, base_ref & REF_MASK, attributes)
 
 
-def _parse_attribute(view: memoryview, off: int, end: int, number: int, where: str) -> Attribute:
-    if off + 16 > end:
+def _parse_attribute(buf: bytearray, off: int, end: int, number: int, where: str) -> Attribute:
+    if off + 24 > end:
         raise CorruptImage(f"{where}: attribute header at {off} runs past the record's end")
-    type_, length, non_resident, name_len, name_off, flags, instance = \
-        ATTR_HEADER.unpack_from(view, off)
-    head = 64 if non_resident else 24
+    if buf[off + 8]:
+        if off + 64 > end:
+            raise CorruptImage(f"{where}: attribute header at {off} runs past the record's end")
+        (type_, length, _, name_len, name_off, flags, instance, lowest, highest, runs_off, unit,
+         allocated, size, initialized) = NONRESIDENT_ATTR.unpack_from(buf, off)
+        head = 64
+    else:
+        (type_, length, _, name_len, name_off, flags, instance, value_len,
+         value_off) = RESIDENT_ATTR.unpack_from(buf, off)
+        head = 24
     if length < head or length & 7 or off + length > end:
         raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off} has bad length "
                            f"{length}")
@@ -169,33 +192,25 @@ def _parse_attribute(view: memoryview, off: int, end: int, number: int, where: s
     if name_len:
         if name_off + 2 * name_len > length:
             raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
-        name = bytes(view[off + name_off:off + name_off + 2 * name_len]).decode(
-            "utf-16-le", "surrogatepass")
-    attr = Attribute(type_, name, flags, instance, number)
-    attr.resident = not non_resident
-    if attr.resident:
-        value_len, value_off = RESIDENT.unpack_from(view, off + 16)
+        name = buf[off + name_off:off + name_off + 2 * name_len].decode("utf-16-le",
+                                                                         "surrogatepass")
+    if head == 24:
         if value_off + value_len > length:
-            raise CorruptImage(f"{attr.describe()}: resident value ({value_len} bytes at "
-                               f"{value_off}) lies outside the attribute")
-        attr.value = bytes(view[off + value_off:off + value_off + value_len])
-        attr.lowest_vcn = 0
-        attr.data_size = attr.allocated_size = attr.initialized_size = value_len
-        attr.compressed_size = 0
-        attr.compression_unit = 0
-        return attr
-    (attr.lowest_vcn, attr.highest_vcn, runs_off, attr.compression_unit, attr.allocated_size,
-     attr.data_size, attr.initialized_size) = NONRESIDENT.unpack_from(view, off + 16)
+            raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value ({value_len} "
+                               f"bytes at {value_off}) lies outside it")
+        value = bytes(buf[off + value_off:off + value_off + value_len])
+        return Attribute(type_, name, flags, instance, number, True, value, 0, 0, None, 0,
+                         value_len, value_len, value_len, 0)
+    what = f"{where}: attribute 0x{type_:X}"
     if runs_off >= length or runs_off < head:
-        raise CorruptImage(f"{attr.describe()}: run list offset {runs_off} outside the attribute")
-    if attr.lowest_vcn < 0 or attr.highest_vcn < attr.lowest_vcn - 1:
-        raise CorruptImage(f"{attr.describe()}: VCN range {attr.lowest_vcn}..{attr.highest_vcn}")
-    if attr.compression_unit > 16:
-        raise CorruptImage(f"{attr.describe()}: compression unit of 2^{attr.compression_unit} "
-                           "clusters")
-    attr.compressed_size = attr.allocated_size
+        raise CorruptImage(f"{what}: run list offset {runs_off} outside the attribute")
+    if lowest < 0 or highest < lowest - 1:
+        raise CorruptImage(f"{what}: VCN range {lowest}..{highest}")
+    if unit > 16:
+        raise CorruptImage(f"{what}: compression unit of 2^{unit} clusters")
+    compressed = allocated
     if flags & (ATTR_COMPRESSED | ATTR_SPARSE) and runs_off >= 72:
-        attr.compressed_size = COMPRESSED_SIZE.unpack_from(view, off + 64)[0]
-    attr.runs_data = bytes(view[off + runs_off:off + length])
-    attr.value = None
-    return attr
+        compressed = COMPRESSED_SIZE.unpack_from(buf, off + 64)[0]
+    return Attribute(type_, name, flags, instance, number, False, None, lowest, highest,
+                     bytes(buf[off + runs_off:off + length]), unit, allocated, size, initialized,
+                     compressed)

@@ -31,6 +31,7 @@ MAX_ATTRIBUTE_LIST = 1 << 20  # Windows keeps attribute lists under 256 KiB
 MAX_FILE_CLUSTERS = 1 << 32  # Windows' limit on a file's clusters
 MAX_COMPRESSION_UNIT = 64 * 1024
 RECORD_CACHE = 1024
+MFT_PAGE, MFT_PAGES = 64 * 1024, 64  # MFT read-ahead: 64 KiB pages, 4 MiB at most
 INDEX_CACHE = 64
 
 
@@ -126,8 +127,9 @@ class NtfsVolume:
         self.geometry: Geometry = parse_boot_sector(dev.read_at(0, 512),
                                                     f"{self.name}: NTFS boot sector")
         g = self.geometry
-        self._records: OrderedDict = OrderedDict()
+        self._records: dict = {}
         self._indexes: OrderedDict = OrderedDict()  # directory (record, sequence) -> DirectoryIndex
+        self._mft_pages: OrderedDict = OrderedDict()
         self._upcase: UpCase | None = None
         self._bitmap: Stream | None = None
         # bootstrap: record 0 straight from the boot sector's LCN maps the start of the MFT,
@@ -144,7 +146,7 @@ class NtfsVolume:
             raise CorruptImage(f"{self.name}: MFT record 0 has no non-resident $DATA")
         # the $MFT's data: record n is at n * record_size
         self.mft: Stream = self._attribute_stream(first, f"{self.name}: $MFT", metadata=True)
-        self._records[MFT_RECORD] = record
+        self._record0 = record
         self.mft = self.stream(self.inode(MFT_RECORD), DATA, metadata=True)
 
     def _boot_record(self, lcn: int, what: str):
@@ -154,20 +156,36 @@ class NtfsVolume:
 
     # -- records and attributes ---------------------------------------------------------
     def record(self, number: int):
+        if number == MFT_RECORD:
+            return self._record0  # as bootstrapped (perhaps from $MFTMirr)
         cached = self._records.get(number)
         if cached is not None:
-            self._records.move_to_end(number)
             return cached
         rs = self.geometry.record_size
         if number < 0 or (number + 1) * rs > self.mft.size:
             raise CorruptImage(f"{self.name}: MFT record {number} is beyond the "
                                f"{self.mft.size // rs}-record MFT")
-        rec = parse_record(self.mft.pread(number * rs, rs), number,
-                           f"{self.name}: MFT record {number}")
+        rec = parse_record(self._raw_record(number), number, f"{self.name}: MFT record {number}")
+        if len(self._records) >= RECORD_CACHE:
+            self._records.clear()  # cheaper than LRU upkeep; walks read each record once
         self._records[number] = rec
-        if len(self._records) > RECORD_CACHE:
-            self._records.popitem(last=False)
         return rec
+
+    def _raw_record(self, number: int) -> bytes:
+        """Record bytes through a page cache: a directory's files sit close together in the
+        MFT, so one read of ``MFT_PAGE`` bytes serves many records."""
+        rs = self.geometry.record_size
+        per_page = max(1, MFT_PAGE // rs)
+        page_no, index = divmod(number, per_page)
+        page = self._mft_pages.get(page_no)
+        if page is None:
+            page = self._mft_pages[page_no] = self.mft.pread(page_no * per_page * rs,
+                                                             per_page * rs)
+            if len(self._mft_pages) > MFT_PAGES:
+                self._mft_pages.popitem(last=False)
+        else:
+            self._mft_pages.move_to_end(page_no)
+        return page[index * rs:(index + 1) * rs]
 
     def inode(self, number: int, sequence: int = 0) -> Inode:
         """The file in MFT record ``number``; ``sequence`` (when not 0) must match it."""
@@ -444,9 +462,9 @@ class NtfsVolume:
                     entry.compressed = bool(attr.flags & ATTR_COMPRESSED)
                     entry.sparse = bool(attr.flags & ATTR_SPARSE)
                     entry.encrypted = bool(attr.flags & ATTR_ENCRYPTED)
-            elif attr.type == FILE_NAME and attr.resident:
+            elif attr.type == FILE_NAME and attr.resident and av.is_dos_name(attr.value):
                 fn = av.parse_file_name(attr.value, inode.where)
-                if fn.parent == parent and fn.namespace == av.DOS:
+                if fn.parent == parent:
                     entry.short_name = fn.name
             elif attr.type == REPARSE_POINT:
                 point = self._reparse(inode, attr)
