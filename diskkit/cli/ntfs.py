@@ -144,11 +144,16 @@ def cmd_stat(args) -> int:
 
 
 def cmd_cat(args) -> int:
+    from ..blockdev import COPY_CHUNK
+
+    out = sys.stdout.buffer
+    buf = memoryview(bytearray(COPY_CHUNK))  # one buffer for the whole copy: no page faults
     with _volume(args) as vol:
         for path in args.paths:
-            for chunk in vol.iter_read(path, stream=args.stream):
-                sys.stdout.buffer.write(chunk)
-    sys.stdout.buffer.flush()
+            with vol.open(path, stream=args.stream) as fh:
+                while n := fh.readinto(buf):
+                    out.write(buf[:n])
+    out.flush()
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import struct
 
-from ..blockdev import COPY_CHUNK
+from ..blockdev import COPY_CHUNK, fill_zero
 from ..errors import CorruptImage, Unsupported
 from . import lznt1, xpress
 from .runlist import RunMap
@@ -28,6 +28,12 @@ class Stream:
 
     def read_all(self) -> bytes:
         return self.pread(0, self.size)
+
+    def read_into(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` from ``offset`` (less at the end of the stream); bytes filled."""
+        data = self.pread(offset, len(view))
+        view[:len(data)] = data
+        return len(data)
 
 
 class ResidentStream(Stream):
@@ -71,6 +77,28 @@ class ClusterStream(Stream):
         if tail > 0:
             parts.append(bytes(tail))
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read_into(self, offset, view):
+        """Straight from the device into ``view`` (streaming copies reuse one buffer)."""
+        end = min(offset + len(view), self.size)
+        if offset >= end:
+            return 0
+        cs = self.cs
+        pos = 0
+        init_end = min(end, self.initialized)
+        if offset < init_end:
+            vcn = offset // cs
+            skip = offset - vcn * cs
+            for lcn, count in self.runs.pieces(vcn, (init_end - 1) // cs - vcn + 1):
+                take = min(count * cs - skip, init_end - offset - pos)
+                if lcn is None:
+                    fill_zero(view[pos:pos + take])
+                else:
+                    self.dev.read_into(lcn * cs + skip, view[pos:pos + take])
+                pos += take
+                skip = 0
+        fill_zero(view[pos:end - offset])
+        return end - offset
 
 
 class CompressedStream(ClusterStream):
@@ -203,10 +231,9 @@ class StreamFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.stream.pread(self._pos, len(buffer))
-        buffer[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        n = self.stream.read_into(self._pos, memoryview(buffer).cast("B"))
+        self._pos += n
+        return n
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
