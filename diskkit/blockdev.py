@@ -9,6 +9,7 @@ filesystems never know which container they sit in.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterator
@@ -66,6 +67,27 @@ class BlockDevice:
         self._check_range(offset, len(data), "write")
         if len(data):
             self._write(offset, data)
+
+    def write_from_fd(self, offset: int, fd: int, src_offset: int, length: int) -> int:
+        """Copy ``length`` bytes of host file ``fd`` (from ``src_offset``) to ``offset``, in
+        large blocks through one reused buffer; file-backed devices copy in the kernel instead.
+        Returns the bytes copied: fewer only when the host file ended early."""
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        self._check_range(offset, length, "write")
+        buf = memoryview(bytearray(min(length, COPY_CHUNK)))
+        done = 0
+        while done < length:
+            want = buf[:min(len(buf), length - done)]
+            try:
+                n = os.preadv(fd, [want], src_offset + done)
+            except OSError as exc:
+                raise ImageIOError(f"reading the source: {exc.strerror or exc}") from None
+            if n == 0:
+                break
+            self.write_at(offset + done, want[:n])
+            done += n
+        return done
 
     def write_zeroes(self, offset: int, length: int) -> None:
         """Make a range read back as zeros; containers override this to free space instead."""
@@ -242,6 +264,26 @@ class FileRegion:
                 written -= n
             offset += n
 
+    def copy_from(self, offset: int, fd: int, src_offset: int, length: int) -> int:
+        """``os.copy_file_range`` from host file ``fd``: the kernel moves the bytes (no copies
+        through Python), in blocks that each count as one write. Returns the bytes copied
+        (fewer when the source ended early); -1 when the kernel cannot do it for this pair."""
+        done = 0
+        while done < length:
+            crash_point()
+            try:
+                n = os.copy_file_range(fd, self.fd, min(length - done, 64 * COPY_CHUNK),
+                                       src_offset + done, offset + done)
+            except OSError as exc:
+                if done == 0 and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                                               errno.EOPNOTSUPP, errno.EBADF):
+                    return -1
+                raise io_error(self.name, exc) from None
+            if n == 0:
+                break
+            done += n
+        return done
+
     def file_size(self) -> int:
         try:
             return os.lseek(self.fd, 0, os.SEEK_END)
@@ -319,6 +361,16 @@ class FileDevice(BlockDevice):
             return
         super().write_zeroes(offset, length)
 
+    def write_from_fd(self, offset, fd, src_offset, length):
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        self._check_range(offset, length, "write")
+        if hasattr(os, "copy_file_range"):
+            done = self.region.copy_from(offset, fd, src_offset, length)
+            if done >= 0:
+                return done
+        return super().write_from_fd(offset, fd, src_offset, length)
+
     def allocated_ranges(self):
         return self.region.data_ranges(0, self.size)
 
@@ -363,6 +415,12 @@ class SliceDevice(BlockDevice):
         self._check_range(offset, length, "write")
         self.parent.write_zeroes(self.start + offset, length)
 
+    def write_from_fd(self, offset, fd, src_offset, length):
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        self._check_range(offset, length, "write")
+        return self.parent.write_from_fd(self.start + offset, fd, src_offset, length)
+
     def allocated_ranges(self):
         end = self.start + self.size
         for off, length in self.parent.allocated_ranges():
@@ -394,18 +452,26 @@ class MemoryDevice(BlockDevice):
         self.buf[offset:offset + len(data)] = data
 
 
+@functools.cache
+def _fallocate():
+    """libc's fallocate, found once among the symbols already loaded (``find_library`` would
+    start a subprocess on every call); None where there is none."""
+    import ctypes
+
+    try:
+        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    return fallocate
+
+
 def punch_hole(fd: int, offset: int, length: int) -> bool:
     """Deallocate a byte range of a host file (Linux fallocate PUNCH_HOLE); False if unsupported."""
     crash_point()
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fallocate = libc.fallocate
-    except (OSError, AttributeError):
+    fallocate = _fallocate()
+    if fallocate is None:
         return False
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
     return fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, length) == 0
 

@@ -379,3 +379,22 @@ def test_put_that_cannot_fit_is_refused_before_writing(tmp_path):
     assert _digest(img) == before
     proc = diskkit("fat", "put", img, tree / "first.bin", tree / "second.bin", "/nodir", check=False)
     assert proc.returncode == 2 and "needs an existing directory" in proc.stderr
+
+
+def test_slack_zeroing_stays_inside_the_last_cluster():
+    """Clusters need not be aligned to their size on the device (here: 1 KiB clusters from
+    an odd sector): zeroing a last cluster's slack must not touch the next cluster."""
+    from diskkit.blockdev import MemoryDevice
+
+    dev = MemoryDevice(2 * MiB)
+    layout = mkfs(dev, fat_type=12)
+    assert layout.cluster_size == 1024 and layout.first_data_sector % 2
+    with FatFS(dev) as fs:
+        fs.mkdir("/a")
+        fs.write_file("/neighbour", b"\x01")
+    with FatFS(dev) as fs:
+        fs.remove("/a")
+        fs.write_file("/a", b"\x0b" * 513)
+    with FatFS(dev) as fs:
+        assert fs.read_file("/neighbour") == b"\x01" and fs.read_file("/a") == b"\x0b" * 513
+    assert check(dev).clean

@@ -8,7 +8,7 @@ clusters without fear; ``build_boot_sector`` is its inverse for mkfs.
 
 from __future__ import annotations
 
-from construct import Bytes, Container, Int8ul, Int16ul, Int32ul, Struct
+from construct import Bytes, Int8ul, Int16ul, Int32ul, Struct
 
 from ..errors import CorruptImage
 
@@ -65,13 +65,33 @@ FSINFO = Struct(
 )  # 512 bytes
 
 _NO_FAT32_FIELDS = FAT32_BPB.parse(bytes(FAT32_BPB.sizeof()))
+_FIELDS = tuple(sc.name for struct in (BPB, FAT32_BPB, EXTENDED_BPB) for sc in struct.subcons)
 
 
-class Layout(Container):
-    """One volume's boot-sector fields (``BPB``, ``FAT32_BPB``, ``EXTENDED_BPB``, by name; the
-    FAT32 ones are zero on FAT12/16) and where everything lives, in sectors and bytes."""
+class Layout:
+    """One volume's boot-sector fields (those of ``BPB``, ``FAT32_BPB`` and ``EXTENDED_BPB``, by
+    name; the FAT32 ones are zero on FAT12/16) and where everything lives, in sectors and bytes.
 
-    __slots__ = ()
+    The fields are slots named after the declarations above (no second list to keep in step);
+    the geometry is computed from them, so it is never stale.
+    """
+
+    __slots__ = _FIELDS
+
+    def __init__(self, fields=(), **more):
+        for name, value in {**dict(fields), **more}.items():
+            if name in _FIELDS:
+                setattr(self, name, value)
+
+    def fields(self) -> dict:
+        """The fields by name, as construct builds from them."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Layout) and self.fields() == other.fields()
+
+    def __repr__(self) -> str:
+        return f"Layout(FAT{self.fat_type}, {self.cluster_count} clusters of {self.cluster_size})"
 
     @property
     def fat32(self) -> bool:
@@ -169,7 +189,11 @@ def parse_boot_sector(sector: bytes, where: str = "boot sector") -> Layout:
     """
     if len(sector) < 512:
         raise CorruptImage(f"{where}: truncated ({len(sector)} bytes)")
-    layout = Layout(BPB.parse(sector))
+    fields = dict(BPB.parse(sector))
+    fat32 = fields["fat_sectors_16"] == 0
+    fields.update(FAT32_BPB.parse(sector[BPB.sizeof():]) if fat32 else _NO_FAT32_FIELDS)
+    fields.update(EXTENDED_BPB.parse(sector[BPB.sizeof() + fat32 * FAT32_BPB.sizeof():]))
+    layout = Layout(fields)
 
     def bad(msg: str):
         return CorruptImage(f"{where}: not a valid FAT boot sector: {msg}")
@@ -186,8 +210,6 @@ def parse_boot_sector(sector: bytes, where: str = "boot sector") -> Layout:
         raise bad("zero reserved sectors")
     if layout.num_fats not in (1, 2, 3, 4):
         raise bad(f"{layout.num_fats} FATs")
-    layout.update(FAT32_BPB.parse(sector[BPB.sizeof():]) if layout.fat32 else _NO_FAT32_FIELDS)
-    layout.update(EXTENDED_BPB.parse(sector[layout.extended_offset:]))
     total = layout.total_sectors
     if total == 0:
         raise bad("zero total sectors")
@@ -200,6 +222,8 @@ def parse_boot_sector(sector: bytes, where: str = "boot sector") -> Layout:
     if not layout.fat32:
         if layout.root_entries == 0:
             raise bad("FAT12/16 volume with no root directory entries")
+        if layout.cluster_count > FAT16_MAX_CLUSTERS:
+            raise bad(f"{layout.cluster_count:,} clusters, more than a FAT16 can number")
     else:
         if layout.root_cluster < 2 or layout.root_cluster > layout.max_cluster:
             raise bad(f"root cluster {layout.root_cluster} out of range")
@@ -231,8 +255,9 @@ BOOT_MESSAGE = b"This is not a bootable disk (diskkit FAT volume).\r\nPress any 
 def build_boot_sector(layout: Layout) -> bytes:
     """One sector: jump, BPB, extended BPB, the boot-code stub and the 0x55AA signature."""
     code_offset = layout.extended_offset + EXTENDED_BPB.sizeof()
-    head = BPB.build(layout) + (FAT32_BPB.build(layout) if layout.fat32 else b"")
-    head += EXTENDED_BPB.build(layout)
+    fields = layout.fields()
+    head = BPB.build(fields) + (FAT32_BPB.build(fields) if layout.fat32 else b"")
+    head += EXTENDED_BPB.build(fields)
     sector = bytearray(layout.sector_size)
     body = head + boot_code_stub(code_offset, BOOT_MESSAGE)
     sector[: len(body)] = body

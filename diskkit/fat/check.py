@@ -11,7 +11,7 @@ from array import array
 from ..errors import DiskkitError
 from ..report import Report
 from . import names
-from .bootsector import BPB, FAT16_MAX_CLUSTERS, FAT32_BPB, parse_fsinfo
+from .bootsector import BPB, FAT16_MAX_CLUSTERS, FAT32_BPB, STATE_DIRTY, parse_fsinfo
 from .directory import DOT, DOTDOT, MAX_DIR_SLOTS, SLOT, parse_directory
 from .fs import FatFS
 from .table import cluster_runs
@@ -401,10 +401,12 @@ def _add_backup_boot_sector(fs: FatFS) -> None:
     layout.backup_boot_sector = at
     boot = bytearray(dev.read_at(0, ss))
     start = BPB.sizeof()
-    boot[start:start + FAT32_BPB.sizeof()] = FAT32_BPB.build(layout)
+    boot[start:start + FAT32_BPB.sizeof()] = FAT32_BPB.build(layout.fields())
     count = min(3, layout.reserved_sectors - at)
     rest = dev.read_at(ss, (count - 1) * ss) if count > 1 else b""
-    dev.write_at(at * ss, bytes(boot) + rest)
+    copy = bytearray(boot)
+    copy[layout.state_offset] &= ~STATE_DIRTY  # the copy as it will be once the repair is done
+    dev.write_at(at * ss, bytes(copy) + rest)
     dev.write_at(0, boot)
 
 
@@ -438,51 +440,55 @@ def repair(dev) -> Report:
     except DiskkitError as exc:
         raise Unsupported(f"{dev.name}: cannot repair safely ({exc}); nothing was changed") from None
     layout, fat = fs.layout, fs.fat
-    for d, entry, path in drops:
-        d.delete(entry)
-        actions.append(f"removed {path}, a second name for the same "
-                       f"{'directory' if entry.is_dir else 'file'} left by an interrupted move")
-    for cluster, parent in new_parent.items():
-        fs.directory(cluster, f"(directory at cluster {cluster})").set_parent(parent)
-    for dpath, d in list(fs.directories("/")):
-        dropped = d.drop_orphans()
-        if dropped:
-            actions.append(f"deleted {dropped} orphaned long-name slot(s) in {dpath}")
-    checker = _Checker(fs, Report(before.subject))
-    checker.check_tree()
-    lost = checker.lost_clusters()
-    for cluster in lost:
-        fat.set(cluster, 0)
-    if lost:
-        actions.append(f"freed {len(lost)} lost cluster(s)")
-    high = FAT0_HIGH_BITS[layout.fat_type]
-    if fat.get(0) & high != high:
-        fat.set(0, (high & ~0xFF) | layout.media)
-        actions.append("rewrote the first FAT entry (the media marker)")
-    fat.flush(dev)
-    ss, length = layout.sector_size, layout.fat_sectors * layout.sector_size
-    base = layout.fat_offset(layout.active_fat)
-    if any("differs from FAT" in p.message for p in before.problems):
-        for copy in range(layout.num_fats):
-            if copy != layout.active_fat:
-                for pos in range(0, length, _COMPARE_CHUNK):
-                    n = min(_COMPARE_CHUNK, length - pos)
-                    dev.write_at(layout.fat_offset(copy) + pos, dev.read_at(base + pos, n))
-        actions.append(f"copied FAT {layout.active_fat + 1} over the other copies")
-    if fs.rewrite_fsinfo():
-        if any(p.where == "fat fsinfo" for p in before.problems) or lost:
-            actions.append(f"rewrote FSInfo ({fat.free_count} free clusters)")
-        backup = layout.backup_boot_sector
-        if 0 < backup and backup + 3 <= layout.reserved_sectors and any(
-                "differs from its backup" in p.message for p in before.problems):
-            dev.write_at(backup * ss, dev.read_at(0, 3 * ss))
-            actions.append(f"copied the boot sectors to their backup at sector {backup}")
-    if any("no backup boot sector (" in p.message for p in before.problems):
-        _add_backup_boot_sector(fs)
-        actions.append(f"created the backup boot sector at sector {BACKUP_BOOT_SECTOR}")
-    if fs.dirty:
-        fs.mark_clean()
-        actions.append("cleared the dirty flag")
+    with fs.transaction():
+        for d, entry, path in drops:
+            d.delete(entry)
+            actions.append(f"removed {path}, a second name for the same "
+                           f"{'directory' if entry.is_dir else 'file'} left by an interrupted move")
+        for cluster, parent in new_parent.items():
+            fs.directory(cluster, f"(directory at cluster {cluster})").set_parent(parent)
+        for dpath, d in list(fs.directories("/")):
+            dropped = d.drop_orphans()
+            if dropped:
+                actions.append(f"deleted {dropped} orphaned long-name slot(s) in {dpath}")
+        fs.settle()  # the lost-cluster scan reads the directories from the device
+        checker = _Checker(fs, Report(before.subject))
+        checker.check_tree()
+        lost = checker.lost_clusters()
+        for cluster in lost:
+            fat.set(cluster, 0)
+        if lost:
+            actions.append(f"freed {len(lost)} lost cluster(s)")
+        high = FAT0_HIGH_BITS[layout.fat_type]
+        if fat.get(0) & high != high:
+            fat.set(0, (high & ~0xFF) | layout.media)
+            actions.append("rewrote the first FAT entry (the media marker)")
+        if fs.dirty:
+            fs.mark_clean()
+            actions.append("cleared the dirty flag")
+        fs.settle()
+        ss, length = layout.sector_size, layout.fat_sectors * layout.sector_size
+        base = layout.fat_offset(layout.active_fat)
+        if any("differs from FAT" in p.message for p in before.problems):
+            for copy in range(layout.num_fats):
+                if copy != layout.active_fat:
+                    for pos in range(0, length, _COMPARE_CHUNK):
+                        n = min(_COMPARE_CHUNK, length - pos)
+                        dev.write_at(layout.fat_offset(copy) + pos, dev.read_at(base + pos, n))
+            actions.append(f"copied FAT {layout.active_fat + 1} over the other copies")
+        if fs.rewrite_fsinfo():
+            if any(p.where == "fat fsinfo" for p in before.problems) or lost:
+                actions.append(f"rewrote FSInfo ({fat.free_count} free clusters)")
+            backup = layout.backup_boot_sector
+            if 0 < backup and backup + 3 <= layout.reserved_sectors and any(
+                    "differs from its backup" in p.message for p in before.problems):
+                boot = bytearray(dev.read_at(0, 3 * ss))
+                boot[layout.state_offset] &= ~STATE_DIRTY  # the copy as it will be when clean
+                dev.write_at(backup * ss, boot)
+                actions.append(f"copied the boot sectors to their backup at sector {backup}")
+        if any("no backup boot sector (" in p.message for p in before.problems):
+            _add_backup_boot_sector(fs)
+            actions.append(f"created the backup boot sector at sector {BACKUP_BOOT_SECTOR}")
     dev.flush()
     after = check(dev)
     after.facts["repaired"] = actions

@@ -303,6 +303,7 @@ class Directory:
             self._register(entry)
         if self.label is not None:
             self.shorts.add(self.label.raw11)
+        self.dirty: set[int] = set()  # sectors of ``data`` edited but not yet written
 
     # -- index --------------------------------------------------------------------------
     def _register(self, entry: Entry) -> None:
@@ -330,21 +331,37 @@ class Directory:
         return len(self.data) // SLOT
 
     def _write_slots(self, index: int, blob: bytes) -> None:
-        """Store ``blob`` at slot ``index`` in the cache and on the device."""
+        """Store ``blob`` at slot ``index`` in the cache; ``flush`` puts it on the device."""
         start = index * SLOT
         self.data[start:start + len(blob)] = blob
+        ss = self.fs.layout.sector_size
+        self.dirty.update(range(start // ss, (start + len(blob) - 1) // ss + 1))
+        self.fs.directory_changed(self)
+
+    def flush(self) -> None:
+        """Write the changed sectors, in ascending order, one write per contiguous stretch."""
+        if not self.dirty:
+            return
+        ss = self.fs.layout.sector_size
+        pieces = []  # (device offset, start in data, end in data)
+        for sector in sorted(self.dirty):
+            lo = sector * ss
+            at = self._device_offset(lo)
+            if pieces and pieces[-1][0] + pieces[-1][2] - pieces[-1][1] == at and pieces[-1][2] == lo:
+                pieces[-1] = (pieces[-1][0], pieces[-1][1], lo + ss)
+            else:
+                pieces.append((at, lo, lo + ss))
+        for at, lo, hi in pieces:
+            self.fs.dev.write_at(at, self.data[lo:hi])
+        self.dirty.clear()
+
+    def _device_offset(self, pos: int) -> int:
+        """Where byte ``pos`` of the directory lives on the device."""
         layout = self.fs.layout
         if self.clusters is None:
-            self.fs.dev.write_at(layout.root_dir_offset + start, blob)
-            return
+            return layout.root_dir_offset + pos
         cs = layout.cluster_size
-        pos = 0
-        while pos < len(blob):
-            off = start + pos
-            n = min(cs - off % cs, len(blob) - pos)
-            self.fs.dev.write_at(layout.cluster_offset(self.clusters[off // cs]) + off % cs,
-                                 blob[pos:pos + n])
-            pos += n
+        return layout.cluster_offset(self.clusters[pos // cs]) + pos % cs
 
     def _find_free(self, count: int) -> int:
         """Index of ``count`` consecutive free slots, growing the directory if needed."""
@@ -365,9 +382,9 @@ class Directory:
             raise NoSpace(f"root directory is full ({layout.root_entries} entries)")
         if len(self.data) + layout.cluster_size > MAX_DIR_SLOTS * SLOT:
             raise NoSpace(f"directory {self.path} is full (65,536 entries)")
-        (cluster,) = self.fs.fat.extend(self.clusters[-1], 1)
+        ((cluster, _),) = self.fs.allocate(1, after=self.clusters[-1])
+        # zeros on the device before the FAT links the cluster into the directory
         self.fs.dev.write_zeroes(layout.cluster_offset(cluster), layout.cluster_size)
-        self.fs.fat.flush(self.fs.dev)
         self.clusters.append(cluster)
         self.data += bytes(layout.cluster_size)
 
@@ -441,11 +458,7 @@ class Directory:
 
     def slot_offset(self, index: int) -> int:
         """Device byte offset of slot ``index``."""
-        layout = self.fs.layout
-        if self.clusters is None:
-            return layout.root_dir_offset + index * SLOT
-        cs = layout.cluster_size
-        return layout.cluster_offset(self.clusters[index * SLOT // cs]) + index * SLOT % cs
+        return self._device_offset(index * SLOT)
 
     def set_parent(self, parent_cluster: int) -> None:
         """Point ``..`` at a new parent (after a directory moved)."""

@@ -15,13 +15,28 @@ import os
 import stat as statmod
 
 from ..blockdev import COPY_CHUNK
-from ..errors import AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NotFound, UsageError
+from ..errors import (AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NoSpace, NotFound,
+                      UsageError)
 from . import names
 from .bootsector import (NO_NAME, STATE_DIRTY, build_fsinfo, format_serial, parse_boot_sector,
                          parse_fsinfo)
 from .directory import (ATTR_ARCHIVE, ATTR_DIRECTORY, DOTDOT, Directory, Entry, check_file_size,
                         dot_entries, timestamp)
 from .table import FatTable, cluster_runs
+
+BLOCK = 16 * 1024 * 1024  # bytes per write of file data (and per progress step)
+KERNEL_COPY_FROM = 1024 * 1024  # blocks at least this big go through copy_file_range
+
+
+def _descriptor(source) -> tuple[int | None, int]:
+    """``(fd, position)`` of a regular host file, to copy from by offset; else ``(None, 0)``."""
+    try:
+        fd = source.fileno()
+        if statmod.S_ISREG(os.fstat(fd).st_mode):
+            return fd, source.tell()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        pass
+    return None, 0
 
 
 def split_path(path: str) -> list[str]:
@@ -63,6 +78,7 @@ class FatFS:
         self.fat = FatTable.load(dev, self.layout)
         self.root_cluster = self.layout.root_cluster if self.layout.fat_type == 32 else 0
         self._dirs: dict[int, Directory] = {}
+        self._walked: dict[tuple, Directory] = {}  # folded path -> its directory (until a rm/mv)
         self._fsinfo_ok = False
         if self.layout.fat_type == 32 and 0 < self.layout.fsinfo_sector < self.layout.reserved_sectors:
             ss = self.layout.sector_size
@@ -71,6 +87,9 @@ class FatFS:
             if info is not None and 2 <= info.next_free < self.fat.entries:
                 self.fat.cursor = info.next_free
         self._fsinfo_at = self.fat.changes  # FAT changes FSInfo already counts
+        self._dirty_dirs: dict[int, Directory] = {}  # edited in memory, in the order first edited
+        self._pending_frees: list[int] = []  # chains to free once no entry on disk names them
+        self._buffer: memoryview | None = None  # reused for file data (one per volume)
         self._flagged = False  # we raised the dirty flag for the write under way
         self._depth = 0  # nesting of transaction()
         self.on_progress = None  # called with a byte count after each data block copied
@@ -141,22 +160,45 @@ class FatFS:
             self.fat.mark_shut_down_cleanly()
             self._flagged = self.layout.has_extended
 
-    def _commit(self) -> None:
-        """Flush the FAT to every copy, then FSInfo, then lower the dirty flag we raised."""
+    def settle(self) -> None:
+        """Write what the transaction so far changed in memory, in the order that keeps the
+        volume consistent at every step: the FAT (new chains; their data is already written),
+        then directories (entries linking new chains, unlinking old ones), then the frees of
+        chains no entry names any more. Called by the commit, and before anything that reads
+        the directories back from the device or must not lose its order (a move)."""
         self.fat.flush(self.dev)
+        while self._dirty_dirs:
+            self._dirty_dirs.pop(next(iter(self._dirty_dirs))).flush()
+        if self._pending_frees:
+            frees, self._pending_frees = self._pending_frees, []
+            for start in frees:
+                self.fat.free_chain(start)
+            self.fat.flush(self.dev)
+
+    def directory_changed(self, d: Directory) -> None:
+        """``d`` holds edits not yet on the device (written by ``settle``)."""
+        self._dirty_dirs.setdefault(id(d), d)
+
+    def _commit(self) -> None:
+        """Settle the metadata, then FSInfo, then lower the dirty flag we raised."""
+        self.settle()
         if self.fat.changes != self._fsinfo_at and self._fsinfo_ok:
-            layout = self.layout
-            ss = layout.sector_size
-            data = build_fsinfo(self.fat.free_count, self.fat.next_free_hint, ss)
-            self.dev.write_at(layout.fsinfo_sector * ss, data)
-            backup = layout.backup_boot_sector
-            if 0 < backup and backup + layout.fsinfo_sector < layout.reserved_sectors:
-                if parse_fsinfo(self.dev.read_at((backup + layout.fsinfo_sector) * ss, ss)):
-                    self.dev.write_at((backup + layout.fsinfo_sector) * ss, data)
-            self._fsinfo_at = self.fat.changes
+            self.write_fsinfo()
         if self._flagged:
             self._set_dirty(False)
             self._flagged = False
+
+    def write_fsinfo(self) -> None:
+        """FSInfo (and its backup copy, when there is one) with the current free count."""
+        layout = self.layout
+        ss = layout.sector_size
+        data = build_fsinfo(self.fat.free_count, self.fat.next_free_hint, ss)
+        self.dev.write_at(layout.fsinfo_sector * ss, data)
+        backup = layout.backup_boot_sector
+        if 0 < backup and backup + layout.fsinfo_sector < layout.reserved_sectors:
+            if parse_fsinfo(self.dev.read_at((backup + layout.fsinfo_sector) * ss, ss)):
+                self.dev.write_at((backup + layout.fsinfo_sector) * ss, data)
+        self._fsinfo_at = self.fat.changes
 
     def rewrite_fsinfo(self) -> bool:
         """Write a fresh FAT32 FSInfo sector (free count, next-free hint); False if none."""
@@ -165,8 +207,28 @@ class FatFS:
             return False
         with self.transaction():
             self._fsinfo_ok = True
-            self._fsinfo_at = -1  # stale whatever the FAT did
+            self.settle()
+            self.write_fsinfo()
         return True
+
+    def allocate(self, count: int, near: int | None = None, after: int | None = None
+                 ) -> list[tuple[int, int]]:
+        """``count`` clusters as runs (one where the free space allows), linked as a chain that
+        continues the one ending at ``after`` if given. Space held by chains waiting to be
+        freed is settled and reused when nothing else is left."""
+        try:
+            return self._allocate(count, near, after)
+        except NoSpace:
+            if not self._pending_frees:
+                raise
+            self.settle()
+            return self._allocate(count, near, after)
+
+    def _allocate(self, count, near, after):
+        runs = self.fat.allocate_runs(count, near=after or near)
+        if after and runs:
+            self.fat.set(after, runs[0][0])
+        return runs
 
     # -- paths --------------------------------------------------------------------------
     @staticmethod
@@ -189,6 +251,10 @@ class FatFS:
         return Entry("/", b"/          ", ATTR_DIRECTORY, self.root_cluster)
 
     def _walk_to(self, parts: list[str], path: str) -> Directory:
+        key = tuple(names.fold(p) for p in parts)
+        d = self._walked.get(key)
+        if d is not None:
+            return d
         d = self.root()
         for part in parts:
             entry = d.lookup(part)
@@ -197,6 +263,7 @@ class FatFS:
             if not entry.is_dir:
                 raise UsageError(f"{path}: {entry.name} is not a directory")
             d = self.directory(entry.cluster, self.join(d.path, entry.name))
+        self._walked[key] = d  # a put of many files walks the same path for each
         return d
 
     def _locate(self, path: str) -> tuple[Directory | None, Entry]:
@@ -315,32 +382,54 @@ class FatFS:
 
     # -- writing ------------------------------------------------------------------------
     def _write_data(self, source, size: int, where: str) -> int:
-        """Allocate and fill clusters from a readable binary ``source``; first cluster or 0."""
+        """Allocate clusters for ``size`` bytes (one run where the free space allows) and fill
+        them from a binary ``source``: a host file goes straight from its descriptor into the
+        image (in the kernel where the image is a plain file), anything else through one
+        reused buffer. The last cluster's slack is zeroed. Returns the first cluster, or 0."""
         cs = self.layout.cluster_size
-        clusters = self.fat.allocate(-(-size // cs))
+        runs = self.allocate(-(-size // cs))
         try:
+            fd, pos = _descriptor(source)
             left = size
-            for first, count in cluster_runs(clusters):
+            for first, count in runs:
                 offset = self.layout.cluster_offset(first)
                 span = min(count * cs, left)
-                while span:
-                    want = min(COPY_CHUNK, span)
-                    data = source.read(want)
-                    if len(data) != want:
-                        raise ImageIOError(f"{where}: source changed size while being copied")
-                    span -= want
-                    left -= want
-                    if not left and want % cs:
-                        data += bytes(cs - want % cs)  # zero the slack of the last cluster
-                    self.dev.write_at(offset, data)
-                    offset += len(data)
+                end = offset + span
+                while offset < end:
+                    n = min(end - offset, BLOCK)
+                    slack = -size % cs if offset + n == end and left == span else 0
+                    if fd is not None and n >= KERNEL_COPY_FROM:
+                        got = self.dev.write_from_fd(offset, fd, pos, n)
+                        if slack:
+                            self.dev.write_at(offset + n, bytes(slack))
+                    else:
+                        got = self._copy_buffered(source, fd, pos, offset, n, slack)
+                    if got != n:
+                        raise ImageIOError(f"{where}: the source changed size while being copied")
+                    offset, pos = offset + n, pos + n
                     if self.on_progress:
-                        self.on_progress(want)
+                        self.on_progress(n)
+                left -= span
+            if fd is not None and hasattr(source, "seek"):
+                source.seek(pos)
         except BaseException:
-            for cluster in clusters:
-                self.fat.set(cluster, 0)
+            self.fat.release_runs(runs)
             raise
-        return clusters[0] if clusters else 0
+        return runs[0][0] if runs else 0
+
+    def _copy_buffered(self, source, fd, pos: int, offset: int, n: int, slack: int) -> int:
+        """One block through the reused buffer, with ``slack`` zeros after it: one write."""
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(BLOCK + self.layout.cluster_size))
+        view = self._buffer[:n]
+        if fd is not None:
+            got = os.preadv(fd, [view], pos)
+        else:
+            got = source.readinto(view) or 0
+        if got == n and slack:
+            self._buffer[n:n + slack] = bytes(slack)
+        self.dev.write_at(offset, self._buffer[:got + (slack if got == n else 0)])
+        return got
 
     def _store_file(self, path: str, source, size: int, mtime: float | None) -> Entry:
         parent, name, existing = self._parent_and_name(path)
@@ -349,7 +438,6 @@ class FatFS:
         if existing is None:
             names.check_long_name(name)
         first = self._write_data(source, size, path)
-        self.fat.flush(self.dev)
         ts = timestamp(mtime)
         if existing is not None:
             old = existing.cluster
@@ -359,7 +447,7 @@ class FatFS:
             existing.cdate, existing.ctime, existing.ctime_tenth = created
             parent.update(existing)
             if old:
-                self.fat.free_chain(old)
+                self._pending_frees.append(old)  # once the entry naming it is rewritten
             return existing
         template = Entry(name, b" " * 11, ATTR_ARCHIVE, first, size)
         template.stamp(ts)
@@ -370,9 +458,8 @@ class FatFS:
         try:
             return parent.add(name, template)
         except BaseException:
-            if template.cluster:
+            if template.cluster:  # linked nowhere yet: free at once
                 self.fat.free_chain(template.cluster)
-                self.fat.flush(self.dev)
             raise
 
     def write_file(self, path: str, data, mtime: float | None = None) -> Entry:
@@ -409,12 +496,11 @@ class FatFS:
             raise AlreadyExists(f"{path}: already exists")
         names.check_long_name(name)
         ts = timestamp(mtime)
-        (cluster,) = self.fat.allocate(1, near=parent.clusters[-1] if parent.clusters else None)
+        ((cluster, _),) = self.allocate(1, near=parent.clusters[-1] if parent.clusters else None)
         cs = self.layout.cluster_size
         parent_ref = 0 if parent.first == self.root_cluster else parent.first
         block = dot_entries(cluster, parent_ref, ts)
         self.dev.write_at(self.layout.cluster_offset(cluster), block + bytes(cs - len(block)))
-        self.fat.flush(self.dev)
         template = Entry(name, b" " * 11, ATTR_DIRECTORY, cluster)
         template.stamp(ts)
         return self._add_or_release(parent, name, template)
@@ -450,11 +536,11 @@ class FatFS:
         else:
             dropped = set()
         parent.delete(entry)
-        for cluster in chains:
-            if cluster:
-                self.fat.free_chain(cluster)
+        self._walked.clear()
+        self._pending_frees.extend(c for c in chains if c)  # once the entry is gone on disk
         for cluster in dropped:
-            self._dirs.pop(cluster, None)
+            gone = self._dirs.pop(cluster, None)
+            self._dirty_dirs.pop(id(gone), None)
 
     @_write
     def rename(self, src: str, dst: str) -> Entry:
@@ -499,9 +585,12 @@ class FatFS:
             if entry.is_dir and target_dir is not sparent:
                 moved = self._dir_of(entry, self.join(target_dir.path, name))
                 moved.set_parent(0 if target_dir.first == self.root_cluster else target_dir.first)
+            self.settle()  # the new name is on disk before the old one goes
             sparent.delete(entry)
         if entry.is_dir:
+            self.settle()
             self._dirs.clear()  # cached paths below the moved directory are stale
+            self._walked.clear()
         return new
 
     def _contains(self, cluster: int, d: Directory) -> bool:

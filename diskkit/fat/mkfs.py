@@ -77,7 +77,7 @@ def plan(total_sectors: int, fat_type: int, cluster_size: int, sector_size: int,
         need = -(-fat_bytes // sector_size)
         if need <= layout.fat_sectors:
             return layout
-        layout[size_field] = need
+        setattr(layout, size_field, need)
 
 
 def _count_ok(fat_type: int, clusters: int) -> bool:
@@ -132,6 +132,14 @@ def _hidden_sectors(dev) -> int:
     return start // dev.sector_size
 
 
+def _zero_what_is_not(dev, end: int) -> None:
+    """Make ``[0, end)`` read as zeros, touching only the ranges that hold data."""
+    for offset, length in dev.allocated_ranges():
+        if offset >= end:
+            break
+        dev.write_zeroes(offset, min(length, end - offset))
+
+
 def _volume_id(size: int, hidden: int) -> int:
     epoch = fixed_epoch()
     if epoch is not None:
@@ -156,40 +164,34 @@ def mkfs(dev, fat_type: int | None = None, label: str | None = None,
         raise UsageError(f"volume ID {volume_id:#x} does not fit in 32 bits")
     layout.volume_id = _volume_id(dev.size, hidden) if volume_id is None else volume_id
 
-    metadata_end = layout.first_data_sector * ss
-    dev.write_zeroes(0, metadata_end)
     bits = layout.fat_type
+    root_offset = layout.cluster_offset(layout.root_cluster) if bits == 32 else layout.root_dir_offset
+    metadata_end = layout.first_data_sector * ss + (layout.cluster_size if bits == 32 else 0)
+    _zero_what_is_not(dev, metadata_end)  # only what holds data: a fresh image is all holes
+
     first_entries = [0x0FFFFF00 | layout.media, EOC[bits]] + ([EOC[bits]] if bits == 32 else [])
     if bits == 12:
         head = bytes([layout.media, 0xFF, 0xFF])
     else:
-        width = bits // 8
         mask = (1 << bits) - 1
-        head = b"".join((v & mask).to_bytes(width, "little") for v in first_entries)
+        head = b"".join((v & mask).to_bytes(bits // 8, "little") for v in first_entries)
     for copy in range(layout.num_fats):
         dev.write_at(layout.fat_offset(copy), head)
-
-    if bits == 32:
-        root_offset = layout.cluster_offset(layout.root_cluster)
-        dev.write_zeroes(root_offset, layout.cluster_size)
-    else:
-        root_offset = layout.root_dir_offset
     if raw_label:
         entry = Entry("", names.pack_short(raw_label[:8], raw_label[8:]), ATTR_VOLUME_ID)
         entry.stamp(timestamp())
         dev.write_at(root_offset, entry.pack())
 
     boot = build_boot_sector(layout)
-    if bits == 32:
-        free = layout.cluster_count - 1
-        fsinfo = build_fsinfo(free, 3, ss)
+    if bits == 32:  # FSInfo and the third boot sector, then the backup copies, in one write
+        fsinfo = build_fsinfo(layout.cluster_count - 1, 3, ss)
         third = bytearray(ss)
         third[510:512] = b"\x55\xaa"
-        for base in (layout.backup_boot_sector, 0):
-            if base:
-                dev.write_at(base * ss, boot)
-            dev.write_at((base + 1) * ss, fsinfo)
-            dev.write_at((base + 2) * ss, third)
-    dev.write_at(0, boot)
+        backup = layout.backup_boot_sector
+        area = bytearray((backup + 3) * ss)
+        for base in (0, backup):
+            area[base * ss:(base + 3) * ss] = boot + fsinfo + third
+        dev.write_at(ss, area[ss:])
+    dev.write_at(0, boot)  # last: until now the device holds no half-made filesystem
     dev.flush()
     return layout

@@ -9,6 +9,7 @@ labels are bytes in an OEM code page (cp850 by default, as mkfs.fat and mtools a
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -21,25 +22,28 @@ LFN_LAST = 0x40
 LFN_CHARS_PER_ENTRY = 13
 MAX_LONG_NAME = 255
 
-# Characters Windows refuses in any file name, besides control characters.
-_INVALID_LONG = set('"*/:<>?\\|')
 # Characters a long name may hold but a short name may not (they become "_").
 _LOSSY_SHORT = set("+,;=[]")
 _SHORT_EXTRA = set("$%'-_@~`!(){}^#&")
 DEFAULT_CODEPAGE = "cp850"  # what mkfs.fat, mtools and Western Windows use
+# ASCII characters a short name cannot hold -> "_"
+_ASCII_SHORT = {i: "_" for i in range(128) if not (chr(i).isalnum() or chr(i) in _SHORT_EXTRA)}
 _LFN_ENTRY = struct.Struct("<B10sBBB12sH4s")
+
+
+_BAD_LONG = re.compile(r'["*/:<>?\\|\x00-\x1f\x7f]')
 
 
 def check_long_name(name: str) -> None:
     """Raise UsageError unless ``name`` can be stored as one FAT file name."""
     if not name or name in (".", ".."):
         raise UsageError(f"invalid FAT file name {name!r}")
-    bad = sorted({c for c in name if c in _INVALID_LONG or ord(c) < 0x20 or ord(c) == 0x7F})
-    if bad:
-        raise UsageError(f"invalid FAT file name {name!r}: characters {''.join(bad)!r} are not allowed")
+    if _BAD_LONG.search(name):
+        bad = "".join(sorted(set(_BAD_LONG.findall(name))))
+        raise UsageError(f"invalid FAT file name {name!r}: characters {bad!r} are not allowed")
     if name[-1] in " .":
         raise UsageError(f"invalid FAT file name {name!r}: may not end with a space or a dot")
-    if len(name.encode("utf-16-le")) // 2 > MAX_LONG_NAME:
+    if len(name) > MAX_LONG_NAME // 2 and len(name.encode("utf-16-le")) // 2 > MAX_LONG_NAME:
         raise UsageError(f"invalid FAT file name {name[:40]!r}...: longer than {MAX_LONG_NAME} characters")
 
 
@@ -109,21 +113,28 @@ def direct_short_name(name: str) -> tuple[bytes, int] | None:
     return pack_short(base.upper().encode(), ext.upper().encode()), flags
 
 
-def _short_basis(name: str, codec: str) -> tuple[list[bytes], list[bytes]]:
-    """Windows' basis name, character by character in the OEM code page: uppercase, spaces and
-    extra dots dropped, characters a short name cannot hold become '_'."""
-    def clean(text: str) -> list[bytes]:
-        return [_oem_char(c, codec) or b"_" for c in text.upper().replace(" ", "") if c != "."]
+def _short_basis(name: str, codec: str) -> tuple[bytes | list[bytes], bytes | list[bytes]]:
+    """Windows' basis name in the OEM code page: uppercase, spaces and extra dots dropped,
+    characters a short name cannot hold become '_'. Bytes where every character is one byte,
+    else a list of each character's bytes (a double-byte code page)."""
+    def clean(text: str) -> bytes | list[bytes]:
+        text = text.upper().replace(" ", "").replace(".", "")
+        if text.isascii():  # the common case, without a call per character
+            return text.translate(_ASCII_SHORT).encode()
+        chars = [_oem_char(c, codec) or b"_" for c in text]
+        return b"".join(chars) if all(len(c) == 1 for c in chars) else chars
 
     stripped = name.lstrip(".")
     base, dot, ext = stripped.rpartition(".")
     if not dot:
         base, ext = stripped, ""
-    return clean(base) or [b"_"], clean(ext)
+    return clean(base) or b"_", clean(ext)
 
 
-def _fit(chars: list[bytes], limit: int) -> bytes:
+def _fit(chars: bytes | list[bytes], limit: int) -> bytes:
     """As many whole characters as fit in ``limit`` bytes (a DBCS character is never split)."""
+    if isinstance(chars, bytes):
+        return chars[:limit]
     out = b""
     for c in chars:
         if len(out) + len(c) > limit:
@@ -138,13 +149,14 @@ def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> byte
     ext = _fit(ext_chars, 3)
 
     def candidates():
+        six = _fit(base, 6)
         for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
-            yield _fit(base, 6) + b"~%d" % n
+            yield six + b"~%d" % n
         # then, like Windows, two basis characters and a hash of the long name, so that
         # thousands of similar names do not probe thousands of tails each
-        digest = b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
+        two = _fit(base, 2) + b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
         for n in range(1, 10):
-            yield _fit(base, 2) + digest + b"~%d" % n
+            yield two + b"~%d" % n
         for n in range(5, 1_000_000):
             tail = b"~%d" % n
             yield _fit(base, 8 - len(tail)) + tail

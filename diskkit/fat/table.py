@@ -179,6 +179,10 @@ class FatTable:
 
     def allocate(self, count: int, near: int | None = None) -> list[int]:
         """``count`` free clusters, one contiguous run when one exists, linked as a chain."""
+        return [c for first, n in self.allocate_runs(count, near) for c in range(first, first + n)]
+
+    def allocate_runs(self, count: int, near: int | None = None) -> list[tuple[int, int]]:
+        """``allocate`` as ``(first, count)`` runs of consecutive clusters (for large I/O)."""
         if count == 0:
             return []
         if count > self.free_count:
@@ -204,14 +208,17 @@ class FatTable:
                         break
                 if not need:
                     break
-        clusters = []
-        for pos, length in runs:
-            clusters.extend(range(pos, pos + length))
         self._link_runs(runs)
         self.cursor = runs[-1][0] + runs[-1][1]
         if self.cursor >= self.entries:
             self.cursor = 2
-        return clusters
+        return runs
+
+    def release_runs(self, runs: list[tuple[int, int]]) -> None:
+        """Free what ``allocate_runs`` gave (a write that failed before linking it anywhere)."""
+        for first, count in runs:
+            for cluster in range(first, first + count):
+                self.set(cluster, 0)
 
     def _link_runs(self, runs: list[tuple[int, int]]) -> None:
         values, typecode = self.values, self.values.typecode
@@ -225,7 +232,7 @@ class FatTable:
 
     def extend(self, last: int, count: int) -> list[int]:
         """Append ``count`` clusters to the chain ending at ``last``."""
-        new = self.allocate(count, near=last)
+        new = self.allocate(count, near=last or None)
         if new and last:
             self.set(last, new[0])
         return new
