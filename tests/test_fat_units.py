@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diskkit.errors import NoSpace, UsageError
+from diskkit.errors import CorruptImage, NoSpace, UsageError
 from diskkit.fat import names
 from diskkit.fat.bootsector import build_boot_sector, parse_boot_sector
 from diskkit.fat.directory import (Entry, fat_datetime, from_fat_datetime, parse_directory)
@@ -173,3 +173,24 @@ def test_fat12_partial_encoding_matches_whole(values, data):
     lo = data.draw(st.integers(0, len(whole) - 1))
     hi = data.draw(st.integers(lo + 1, len(whole)))
     assert fat.to_bytes(lo, hi) == whole[lo:hi]
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=512, max_size=512), st.sampled_from([0, 1, 2]))
+def test_boot_sector_parser_on_any_bytes(noise, kind):
+    """Any sector (random, or a valid one with random fields) is refused or gives a layout
+    whose geometry holds together, and that builds back to the same fields."""
+    sector = bytearray(noise)
+    if kind:  # a real boot sector with some fields overwritten by noise
+        base = build_boot_sector(choose_layout((600 if kind == 2 else 20) * MiB, 512, None, None))
+        sector = bytearray(base)
+        sector[11:11 + noise[0] % 80] = noise[1:1 + noise[0] % 80]
+        sector[510:512] = b"\x55\xaa"
+    try:
+        layout = parse_boot_sector(bytes(sector))
+    except CorruptImage:
+        return
+    assert 0 < layout.first_data_sector < layout.total_sectors
+    assert layout.cluster_count >= 1 and layout.fat_type in (12, 16, 32)
+    assert layout.fat_sectors * layout.sector_size * 8 >= (layout.cluster_count + 2) * layout.fat_type
+    assert parse_boot_sector(build_boot_sector(layout)).fields() == layout.fields()
