@@ -61,17 +61,13 @@ class Target:
     max_len: int = 1 << 17
     extra: dict = field(default_factory=dict)
 
-    def available(self) -> str | None:
-        """None when every module the target needs imports, else why it cannot run."""
+    def load(self) -> None:
+        """Import what the target exercises; a missing module or name is an error, not a skip."""
         for need in self.requires:
             module, _, attr = need.partition(":")
-            try:
-                loaded = importlib.import_module(module)
-            except ImportError as exc:
-                return f"{module} not importable yet ({exc})"
+            loaded = importlib.import_module(module)
             if attr and not hasattr(loaded, attr):
-                return f"{module}.{attr} does not exist yet"
-        return None
+                raise AttributeError(f"fuzz target {self.name}: {module}.{attr} does not exist")
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootfacts import FakePart, facts
 from diskkit.boot import quoting
 from diskkit.boot.chains import CHAINS, BootTarget, bcd_entry_id, render
 from diskkit.boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID, choose_windows_partition
 from diskkit.errors import NotFound, Unsupported, UsageError
-from oracles import need
+from support import need_tool
+from support.boot import facts, FakePart
 
 GRUB_CHAINS = [name for name, c in CHAINS.items() if c.language == "grub"]
 
@@ -30,7 +30,7 @@ NAME = HOSTILE.filter(lambda s: not set('<>:"|?*/\\').intersection(s) and s.stri
 
 
 def grub_script_check(text: str) -> subprocess.CompletedProcess:
-    tool = need("grub-script-check")
+    tool = need_tool("grub-script-check")
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False, encoding="utf-8") as fh:
         fh.write(text)
     try:
@@ -110,7 +110,7 @@ def test_menulst_escapes_spaces_and_backslashes():
 
 def menulst_titles(text: str) -> list[str]:
     """The menu titles GRUB's own menu.lst converter (written by others) reads from ``text``."""
-    tool = need("grub-menulst2cfg")
+    tool = need_tool("grub-menulst2cfg")
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "menu.lst"), os.path.join(tmp, "grub.cfg")
         with open(src, "w", encoding="utf-8") as fh:

@@ -11,7 +11,7 @@ import pytest
 from diskkit.boot.target import read_facts
 from diskkit.image import open_image
 from diskkit.part import add_partition, init_gpt, init_mbr
-from oracles import diskkit, run
+from support import diskkit, run
 
 
 def _image(path, kind, parts, size=64 << 20):

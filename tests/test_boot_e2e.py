@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from bootimages import outer_disk, payload_vhd
-from oracles import boot_uefi, diskkit, need, run
+from support import diskkit, need_tool, run
+from support.boot import outer_disk, payload_vhd
+from support.uefi import boot_uefi
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ VHD_PATH = "/ram os/it's win.vhd"
 def rig(tmp_path_factory):
     """payload.vhd (GPT: ESP with an EFI binary that prints INNER_MARKER, Windows partition
     with MARKER) inside the FAT32 data partition of outer.img, whose ESP is left to the tests."""
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     work = tmp_path_factory.mktemp("bootrig")
     payload = str(work / "payload.vhd")
     parts = payload_vhd(payload, MARKER)
@@ -60,7 +61,7 @@ def _boot_with_config(rig, name: str, *config_args) -> str:
     diskkit("boot", "config", "--chain", "loopback-test", "--vhd", rig["payload"],
             "--vhd-path", VHD_PATH, "--title", "Test's $menu", "--timeout", "0", "--halt",
             "--out", cfg, "--force", *config_args)
-    assert run(need("grub-script-check"), cfg).returncode == 0
+    assert run(need_tool("grub-script-check"), cfg).returncode == 0
     # Config named grub.cfg beside the loader; the GRUB binary is built by --grub-mkimage.
     final = work / name / "grub.cfg"
     final.parent.mkdir(exist_ok=True)
@@ -114,7 +115,7 @@ def test_ntloader_and_bcd_offsets_match_sgdisk_and_sfdisk(rig):
     assert ntl["facts"]["disk_guid"] == sf["id"].lower()
     assert ntl["facts"]["container"] == "fixed"
     assert re.findall(r"imgofs=(\d+)", ntl["text"]) == [str(offset)]
-    assert run(need("grub-script-check"), _write(rig, "ntl.cfg", ntl["text"])).returncode == 0
+    assert run(need_tool("grub-script-check"), _write(rig, "ntl.cfg", ntl["text"])).returncode == 0
     bcd = diskkit("boot", "config", "--chain", "bootmgr-ramdisk", "--vhd", payload,
                   "--vhd-path", r"D:\ramos\win.vhd").stdout
     assert re.findall(r"ramdiskimageoffset (\d+)", bcd) == [str(offset)]
@@ -145,7 +146,7 @@ def test_config_refuses_dynamic_vhd_and_cli_errors_are_one_line(rig, tmp_path):
 
 @pytest.mark.parametrize("fat,size", [(16, "64M"), (32, "300M")])
 def test_ovmf_boots_removable_path_of_esp_create(tmp_path, fat, size):
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     marker = f"diskkit-esp-create-fat{fat}-ok"
     cfg = tmp_path / "grub.cfg"
     cfg.write_text(f"echo {marker}\nhalt\n")

@@ -10,7 +10,7 @@ import pytest
 
 from diskkit.boot import firmware
 from diskkit.errors import DiskkitError, UsageError
-from oracles import diskkit
+from support import diskkit
 
 
 def test_windows_commands_copy_bootmgr_set_path_and_put_first():

@@ -18,11 +18,11 @@ import subprocess
 
 import pytest
 
-import debian_packages
-from bootimages import outer_disk
 from diskkit.boot.chains import BootTarget, render
 from diskkit.boot.target import read_facts
-from oracles import ENV, boot_uefi, diskkit, need, run
+from support import ENV, debian, diskkit, need_tool, run
+from support.boot import outer_disk
+from support.uefi import boot_uefi
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +64,8 @@ def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    need("grub-mkimage")
-    need("blkid")
+    need_tool("grub-mkimage")
+    need_tool("blkid")
     work = tmp_path_factory.mktemp("handover")
     payload = str(work / "payload.vhd")
     diskkit("ramos", "init", payload, "--size", "20M", "--chain", "ntloader", "--no-ntfs")
@@ -102,14 +102,14 @@ def boot_with(rig, grub_version: tuple[int, int], modules: str | None) -> str:
                              loader_args=CONSOLE).text)
     args = ["esp", "build", rig["outer"], "--grub-mkimage", "--chain", "ntloader",
             "--config", config, "--removable",
-            "--add", f"{debian_packages.kernel()}=/EFI/ntloader/ntloader",
+            "--add", f"{debian.kernel()}=/EFI/ntloader/ntloader",
             "--add", f"{rig['initrd']}=/EFI/ntloader/initrd.cpio",
             "--add", f"{rig['decoy']}=/EFI/decoy/initrd.cpio"]
     if modules:
         args += ["--grub-modules", modules]
     diskkit(*args)
     # the GRUB on the ESP is the one asked for: its normal module carries its version
-    need("mtype")
+    need_tool("mtype")
     binary = subprocess.run(["mtype", "-i", f"{rig['outer']}@@1M", "::/EFI/ramos/grubx64.efi"],
                             capture_output=True, env=ENV, check=True).stdout
     assert re.search(rb"\x00" + re.escape(version.encode()) + rb"[-~+.\w]*\x00", binary), version
@@ -140,7 +140,7 @@ def test_grub_206_chainloader_form_hands_over_exactly(rig):
 
 
 def test_grub_212_linux_form_hands_over_exactly(rig):
-    modules = debian_packages.grub_modules_212()
+    modules = debian.grub_modules_212()
     log = boot_with(rig, (2, 12), modules)
     assert not any(w.startswith("initrd=") for w in command_line(log))  # GRUB hands it over
     check_handover(rig, log)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootfacts import facts
+from support.boot import facts
 from diskkit.boot.chains import BootTarget, render
 
 SEPARATORS = ("&&", "||", "! ", "|", ">")

@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from oracles import diskkit, grub_efi, need
-from reliability_support import assert_clean_outcome, assert_error, cli_inprocess
+from support import diskkit, diskkit_inprocess, need_tool
+from support.reliability import assert_clean_outcome, assert_error
+from support.uefi import grub_efi
 
 # {OUT} is the output under test; {IMG}, {EFI}, {DRV} are inputs made by the fixture.
 WRITERS = [
@@ -46,7 +47,7 @@ def argv(template: str, out: str, inputs: dict, work) -> list[str]:
 @pytest.mark.parametrize("template", WRITERS)
 def test_output_in_new_folders_is_created(template, inputs, tmp_path):
     out = tmp_path / "new" / "deeper" / "out.vhd"
-    proc = cli_inprocess(*argv(template, str(out), inputs, tmp_path))
+    proc = diskkit_inprocess(*argv(template, str(out), inputs, tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
     assert not [n for n in os.listdir(out.parent) if "diskkit-tmp" in n]
@@ -56,11 +57,11 @@ def test_output_in_new_folders_is_created(template, inputs, tmp_path):
 def test_output_under_a_file_or_onto_a_folder_is_one_line(template, inputs, tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    err = assert_error(cli_inprocess(*argv(template, str(blocker / "x" / "out"), inputs,
+    err = assert_error(diskkit_inprocess(*argv(template, str(blocker / "x" / "out"), inputs,
                                             tmp_path)), template)
     assert "file.txt" in err and "not a folder" in err
     (tmp_path / "adir").mkdir()
-    proc = cli_inprocess(*argv(template, str(tmp_path / "adir"), inputs, tmp_path))
+    proc = diskkit_inprocess(*argv(template, str(tmp_path / "adir"), inputs, tmp_path))
     if template.startswith("drivers pack"):  # an empty folder is a fine place for a pack
         assert_clean_outcome(proc, template)
     else:
@@ -72,7 +73,7 @@ def test_output_under_a_file_or_onto_a_folder_is_one_line(template, inputs, tmp_
 @pytest.mark.parametrize("template", WRITERS)
 def test_windows_path_on_linux_is_refused(template, inputs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    err = assert_error(cli_inprocess(*argv(template, "D:\\ramos\\out.vhd", inputs, tmp_path)),
+    err = assert_error(diskkit_inprocess(*argv(template, "D:\\ramos\\out.vhd", inputs, tmp_path)),
                        template)
     assert "Windows path" in err
     assert os.listdir(tmp_path) == [] or not any(n.startswith("D:") for n in os.listdir(tmp_path))
@@ -80,7 +81,7 @@ def test_windows_path_on_linux_is_refused(template, inputs, tmp_path, monkeypatc
 
 def test_failed_create_removes_the_folders_it_made(inputs, tmp_path):
     out = tmp_path / "a" / "b" / "w.vhd"
-    err = assert_error(cli_inprocess("ramos", "init", out, "--size", "3M", "--chain", "ntloader"))
+    err = assert_error(diskkit_inprocess("ramos", "init", out, "--size", "3M", "--chain", "ntloader"))
     assert "too small" in err
     assert os.listdir(tmp_path) == []
 
@@ -91,7 +92,7 @@ def test_permission_denied_folder_is_one_line(inputs, tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        err = assert_error(cli_inprocess("vhd", "create", locked / "sub" / "x.vhd", "--size", "1M"))
+        err = assert_error(diskkit_inprocess("vhd", "create", locked / "sub" / "x.vhd", "--size", "1M"))
         assert "cannot create the folder" in err
     finally:
         locked.chmod(0o700)
@@ -122,7 +123,7 @@ def test_positional_after_option_subprocess(esp, tmp_path):
     """The README's own form, as a user types it."""
     out = diskkit("fat", "get", esp, "--part", "1", "/EFI/BOOT/BOOTX64.EFI", tmp_path / "x.efi")
     assert out.returncode == 0 and (tmp_path / "x.efi").stat().st_size > 0
-    need("mdir")
+    need_tool("mdir")
 
 
 def test_missing_input_files_are_one_line(tmp_path):
@@ -133,6 +134,6 @@ def test_missing_input_files_are_one_line(tmp_path):
                  ["ramos", "build", tmp_path / "missing.toml"],
                  ["drivers", "scan", tmp_path / "nodir"], ["vmdk", "wrap", missing],
                  ["vm", "qemu", missing], ["resize", missing, "--size", "1G"]):
-        assert_error(cli_inprocess(*args), " ".join(map(str, args)))
+        assert_error(diskkit_inprocess(*args), " ".join(map(str, args)))
     assert not (tmp_path / "o.vhd").exists()
     shutil.rmtree(tmp_path)

@@ -17,8 +17,8 @@ from diskkit.image import open_image
 from diskkit.ops.compact import compact
 from diskkit.ops.convert import convert
 from diskkit.units import MiB
-from oracles import diskkit, run
-from vhd_fixtures import make_raw, qemu_compare, rewrite_footer
+from support import diskkit, run
+from support.vhd import make_raw, qemu_compare, rewrite_footer
 
 FMT = {"raw": "raw", "fixed": "vpc", "dynamic": "vpc"}
 

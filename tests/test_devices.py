@@ -12,8 +12,9 @@ import os
 
 import pytest
 
-from reliability_support import assert_clean_outcome, assert_error, cli, has_command
-from test_interrupt import vhd_source
+from support import assert_command, diskkit
+from support.reliability import assert_clean_outcome, assert_error
+from support.samples import vhd_source
 
 DEVICES = ["/dev/null", "/dev/zero"]
 
@@ -45,38 +46,33 @@ def fill(words, mapping):
     return [mapping.get(w, w) for w in words]
 
 
-def skip_unless(*words):
-    if not has_command(*words):
-        pytest.skip(f"`diskkit {' '.join(words)}` is not registered yet")
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("command,rest", EDITS, ids=lambda c: " ".join(c) if isinstance(c, tuple) else "")
 def test_edit_refuses_device_without_flag(command, rest, device, tmp_path):
-    skip_unless(*command)
+    assert_command(*command)
     src = tmp_path / "src.bin"
     src.write_bytes(b"payload")
-    proc = cli(*command, device, *fill(rest, {"{src}": str(src)}))
+    proc = diskkit(*command, device, *fill(rest, {"{src}": str(src)}), check=False)
     err = assert_error(proc, f"{' '.join(command)} {device}")
     assert "--device" in err, f"the refusal should name --device: {err}"
 
 
 @pytest.mark.parametrize("command,rest", EDITS[:3] + EDITS[5:7], ids=lambda c: " ".join(c) if isinstance(c, tuple) else "")
 def test_symlink_to_device_is_a_device(command, rest, tmp_path):
-    skip_unless(*command)
+    assert_command(*command)
     link = tmp_path / "disk.img"
     os.symlink("/dev/zero", link)
     src = tmp_path / "src.bin"
     src.write_bytes(b"payload")
-    proc = cli(*command, link, *fill(rest, {"{src}": str(src)}))
+    proc = diskkit(*command, link, *fill(rest, {"{src}": str(src)}), check=False)
     assert "--device" in assert_error(proc, f"{' '.join(command)} via a symlink to /dev/zero")
 
 
 @pytest.mark.parametrize("command,rest", EDITS[:1] + EDITS[5:6], ids=lambda c: " ".join(c) if isinstance(c, tuple) else "")
 def test_device_flag_lets_the_edit_through(command, rest, tmp_path):
     """With --device the device check passes; /dev/null (0 bytes) then fails for its size."""
-    skip_unless(*command)
-    proc = cli("--device", *command, "/dev/null", *rest)
+    assert_command(*command)
+    proc = diskkit("--device", *command, "/dev/null", *rest, check=False)
     assert_clean_outcome(proc, f"--device {' '.join(command)} /dev/null")
     assert "pass --device" not in proc.stderr
 
@@ -85,9 +81,10 @@ def test_device_flag_lets_the_edit_through(command, rest, tmp_path):
 @pytest.mark.parametrize("argv", CREATES, ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else "")
 @pytest.mark.parametrize("flag", [[], ["--device"]], ids=["plain", "with-device-flag"])
 def test_create_refuses_device_target(argv, device, flag, tmp_path):
-    skip_unless(*[w for w in argv[:2] if not w.startswith("-")])
+    assert_command(*argv)
     vhd_source(tmp_path)
-    proc = cli(*flag, *fill(argv, {"{dev}": device, "{vhd}": str(tmp_path / "src.vhd")}))
+    proc = diskkit(*flag, *fill(argv, {"{dev}": device, "{vhd}": str(tmp_path / "src.vhd")}),
+                   check=False)
     err = assert_error(proc, f"{' '.join(argv[:2])} onto {device}")
     assert "device" in err, err
     assert os.path.exists(device) and not os.path.isfile(device)
@@ -96,8 +93,8 @@ def test_create_refuses_device_target(argv, device, flag, tmp_path):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("command", READS, ids=" ".join)
 def test_read_commands_on_devices(command, device):
-    skip_unless(*command)
-    proc = cli(*command, device, timeout=30)
+    assert_command(*command)
+    proc = diskkit(*command, device, timeout=30, check=False)
     assert_clean_outcome(proc, f"{' '.join(command)} {device}")
 
 

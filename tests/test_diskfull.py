@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reliability_support import assert_error, cli, need_command
-from test_interrupt import (fat_image, fat_tree, gpt_image, sha, table_state, vhd_fat_tree,
-                            vhd_source)
+from support import assert_command, diskkit
+from support.reliability import assert_error
+from support.samples import (fat_image, fat_tree, gpt_image, sha, table_state, vhd_fat_tree,
+                             vhd_source)
 
 MiB = 1 << 20
 
@@ -34,11 +35,6 @@ def leftovers(directory: Path, before: set[str]) -> set[str]:
     return {p.name for p in directory.iterdir()} - before
 
 
-def checked(*argv) -> None:
-    proc = cli(*argv)
-    assert proc.returncode == 0, f"diskkit {' '.join(map(str, argv))}: {proc.stdout}{proc.stderr}"
-
-
 @pytest.mark.parametrize("argv,limit", [
     (["vhd", "create", "--size", "64M", "--preallocate", "out.vhd"], 512 * 1024),
     (["vhd", "create", "--size", "64M", "--type", "dynamic", "--block-size", "64K", "out.vhd"], 2048),
@@ -50,11 +46,11 @@ def checked(*argv) -> None:
 ], ids=lambda a: "-".join(w for w in a[:4] if not w.startswith("-")) if isinstance(a, list) else "")
 def test_new_output_on_full_host(argv, limit, tmp_path):
     """A create/convert that hits a full disk leaves no output and no temporary file."""
-    need_command(*[w for w in argv[:2] if not w.startswith("-") and "." not in w])
+    assert_command(*argv)
     vhd_source(tmp_path)
     before = {p.name for p in tmp_path.iterdir()}
     source = sha(tmp_path / "src.vhd")
-    proc = cli(*argv, cwd=str(tmp_path), preexec_fn=host_limit(limit))
+    proc = diskkit(*argv, cwd=str(tmp_path), preexec_fn=host_limit(limit), check=False)
     assert_error(proc, " ".join(argv))
     assert "too large" in proc.stderr.lower() or "space" in proc.stderr.lower(), proc.stderr
     assert leftovers(tmp_path, before) == set(), "a failed create left files behind"
@@ -63,22 +59,22 @@ def test_new_output_on_full_host(argv, limit, tmp_path):
 
 def test_fat_put_into_full_volume(tmp_path):
     """A file bigger than the free space: NoSpace, and the volume is exactly as before."""
-    need_command("fat", "put")
+    assert_command("fat", "put")
     fat_image(tmp_path, size=2 * MiB)
     img = tmp_path / "fat.img"
     big = tmp_path / "too-big.bin"
     big.write_bytes(os.urandom(3 * MiB))
     old = fat_tree(img)
-    proc = cli("fat", "put", img, big, "/too-big.bin")
+    proc = diskkit("fat", "put", img, big, "/too-big.bin", check=False)
     assert_error(proc, "fat put into a full volume")
     assert "space" in proc.stderr.lower() or "full" in proc.stderr.lower(), proc.stderr
     assert fat_tree(img) == old
-    checked("fat", "check", img)
+    diskkit("fat", "check", img)
 
 
 def test_fat_put_tree_until_full(tmp_path):
     """A tree that fits only partly: an error; each file is whole or absent; the check is clean."""
-    need_command("fat", "put")
+    assert_command("fat", "put")
     fat_image(tmp_path, size=2 * MiB)
     img = tmp_path / "fat.img"
     tree = tmp_path / "many"
@@ -86,23 +82,23 @@ def test_fat_put_tree_until_full(tmp_path):
     for i in range(12):
         (tree / f"part{i:02}.bin").write_bytes(os.urandom(200_000))
     old = fat_tree(img)
-    proc = cli("fat", "put", "-r", img, tree, "/")
+    proc = diskkit("fat", "put", "-r", img, tree, "/", check=False)
     assert_error(proc, "fat put -r until full")
     now = fat_tree(img)
     for path, digest in now.items():
         if path not in old and digest != "dir":
             assert digest == sha(tree / Path(path).name), f"{path} is incomplete"
     assert all(now.get(p) == d for p, d in old.items())
-    checked("fat", "check", img)
+    diskkit("fat", "check", img)
 
 
 def test_fat_mkdir_until_root_full(tmp_path):
     """FAT12/16 roots have a fixed number of slots: filling them is a clear error."""
-    need_command("fat", "mkdir")
+    assert_command("fat", "mkdir")
     img = tmp_path / "fat.img"
     with open(img, "wb") as fh:
         fh.truncate(1 * MiB)
-    checked("fat", "mkfs", img, "--fat", "12")
+    diskkit("fat", "mkfs", img, "--fat", "12")
     from diskkit.blockdev import FileDevice
     from diskkit.errors import NoSpace
     from diskkit.fat import FatFS
@@ -115,34 +111,35 @@ def test_fat_mkdir_until_root_full(tmp_path):
         fs.close()
     old = fat_tree(img)
     assert old and len(old) > 10
-    assert_error(cli("fat", "mkdir", img, "/one more directory"), "mkdir into a full root")
+    assert_error(diskkit("fat", "mkdir", img, "/one more directory", check=False),
+                 "mkdir into a full root")
     assert fat_tree(img) == old
-    checked("fat", "check", img)
+    diskkit("fat", "check", img)
 
 
 def test_part_add_larger_than_free(tmp_path):
-    need_command("part", "add")
+    assert_command("part", "add")
     gpt_image(tmp_path)
     img = tmp_path / "disk.img"
     old = table_state(img)
-    proc = cli("part", "add", img, "--type", "linux", "--size", "64M")
+    proc = diskkit("part", "add", img, "--type", "linux", "--size", "64M", check=False)
     assert_error(proc, "part add larger than the free space")
     assert table_state(img) == old
-    checked("part", "verify", img)
+    diskkit("part", "verify", img)
 
 
 def test_dynamic_vhd_cannot_grow_on_full_host(tmp_path):
     """Writing into a dynamic VHD needs new blocks; the host refuses: error, image intact."""
-    need_command("fat", "put")
+    assert_command("fat", "put")
     vhd_source(tmp_path)
     image = tmp_path / "src.vhd"
     payload = tmp_path / "payload-big.bin"
     payload.write_bytes(os.urandom(2 * MiB))
     old = vhd_fat_tree(image)
     limit = image.stat().st_size + 64 * 1024  # room for about one more block
-    proc = cli("fat", "put", image, payload, "/payload-big.bin",
-               preexec_fn=host_limit(limit))
+    proc = diskkit("fat", "put", image, payload, "/payload-big.bin",
+                   preexec_fn=host_limit(limit), check=False)
     assert_error(proc, "fat put into a dynamic VHD on a full host")
     assert vhd_fat_tree(image) == old
-    checked("vhd", "check", image)
-    checked("fat", "check", image)
+    diskkit("vhd", "check", image)
+    diskkit("fat", "check", image)

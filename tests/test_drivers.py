@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from diskkit.drivers import export_commands, export_drivers, pack, parse_inf, read_hwids, scan
 from diskkit.drivers.inf import decode_inf, parse_sections
 from diskkit.errors import AlreadyExists, CorruptImage, DiskkitError, Unsupported, UsageError
-from oracles import diskkit
+from support import diskkit
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "drivers")
 STOR = os.path.join(FIX, "contstor.inf_amd64_0123456789abcdef", "contstor.inf")

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from diskkit.boot import esp
 from diskkit.errors import NotFound, UsageError
-from bootimages import efi_stub
-from oracles import ENV, diskkit, need, run
+from support import ENV, diskkit, need_tool, run
+from support.boot import efi_stub
 
 
 def mtype(image: str, path: str) -> bytes:
-    need("mtype")
+    need_tool("mtype")
     # UTF-8 locale so mtools can match non-ASCII long names given on its command line.
     return subprocess.run(["mtype", "-i", image, "::" + path], capture_output=True,
                           env=dict(ENV, LC_ALL="C.UTF-8"), check=True).stdout
@@ -152,7 +152,7 @@ def test_esp_create_refuses_existing_output_and_leaves_nothing_on_failure(tmp_pa
 
 
 def test_grub_mkimage_refusals_name_the_reason(tmp_path):
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     proc = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "grub2-map", check=False)
     assert proc.returncode == 2 and "map" in proc.stderr and "a1ive" in proc.stderr
     proc = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "grub4efi", check=False)
@@ -160,7 +160,7 @@ def test_grub_mkimage_refusals_name_the_reason(tmp_path):
 
 
 def test_grub_mkimage_builds_a_pe_binary_with_the_chain_modules(tmp_path):
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     out = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "loopback-test",
                   "--json").stdout
     assert json.loads(out)["written"] == ["/EFI/ramos/grubx64.efi"]
@@ -192,7 +192,7 @@ def test_loader_that_is_not_an_x86_64_efi_application_is_refused(tmp_path, head,
 def test_real_grub_efi_binary_passes_the_pe_check(tmp_path):
     from diskkit.boot.efiapp import check_loader
 
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     out = tmp_path / "g.efi"
     run("grub-mkimage", "-O", "x86_64-efi", "-p", "/x", "-o", out, "normal")
     check_loader(str(out))  # no exception

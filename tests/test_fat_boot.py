@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fat_helpers import assert_fsck_clean, new_image
-from oracles import boot_uefi, diskkit, grub_efi, run
+from support import diskkit, run
+from support.fat import assert_fsck_clean, new_image
+from support.uefi import boot_uefi, grub_efi
 
 from diskkit.units import MiB
 

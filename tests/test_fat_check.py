@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
-from fat_helpers import fsck, new_image, open_volume
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracles import diskkit, run
+from support import diskkit, run
+from support.fat import fsck, new_image, open_volume
 
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import DiskkitError

@@ -6,9 +6,9 @@ import os
 import random
 
 import pytest
-from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image,
+from support import diskkit, run
+from support.fat import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image,
                          open_volume, pyfsfat_tree)
-from oracles import diskkit, run
 
 from diskkit.errors import AlreadyExists, DiskkitError, NoSpace, NotFound, UsageError
 from diskkit.fat import FatFS, check, hosttree, mkfs
@@ -152,17 +152,15 @@ def test_full_filesystem_and_full_root(tmp_path):
     assert_fsck_clean(img)
 
 
-def test_reproducible_images(tmp_path, monkeypatch):
-    import oracles
-
-    monkeypatch.setitem(oracles.ENV, "SOURCE_DATE_EPOCH", "1700000000")  # the CLI's environment
+def test_reproducible_images(tmp_path):
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
     src = str(tmp_path / "src")
     make_host_tree(src)
     images = []
     for n in range(2):
         img = new_image(tmp_path / f"r{n}.img", 40 * MiB)
-        diskkit("fat", "mkfs", img, "--label", "REPRO")
-        diskkit("fat", "put", "-r", img, src, "/")
+        diskkit("fat", "mkfs", img, "--label", "REPRO", env=env)
+        diskkit("fat", "put", "-r", img, src, "/", env=env)
         images.append(open(img, "rb").read())
     assert images[0] == images[1]
     listing = run("mdir", "-i", str(tmp_path / "r0.img"), "::src").stdout

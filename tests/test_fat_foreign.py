@@ -14,8 +14,8 @@ import shutil
 import subprocess
 
 import pytest
-from fat_helpers import fat_tree, mtools_tree, new_image, open_volume
-from oracles import ENV, diskkit, need, run
+from support import ENV, diskkit, need_tool, run
+from support.fat import fat_tree, mtools_tree, new_image, open_volume
 
 from diskkit.fat import FatFS, check
 from diskkit.fat import names
@@ -50,7 +50,7 @@ def _blocks(output: str) -> list[list[str]]:
 
 def fsck_says_broken(image: str, fs: FatFS | None) -> bool | None:
     """fsck.fat -n's verdict with its known misreadings taken out; None when it cannot judge."""
-    proc = run(need("fsck.fat"), "-n", image, check=False)
+    proc = run(need_tool("fsck.fat"), "-n", image, check=False)
     if "only 1 or 2 FATs are supported" in proc.stdout + proc.stderr:
         return None  # fsck.fat 4.2 cannot check a volume with 3 FATs at all
     if proc.returncode == 0:
@@ -72,7 +72,7 @@ def fsck_says_broken(image: str, fs: FatFS | None) -> bool | None:
 
 def blkid_view(image: str) -> dict:
     """``blkid -p -o udev`` as a dict, labels decoded from their raw bytes in cp850."""
-    proc = run(need("blkid"), "-p", "-o", "udev", image, check=False)
+    proc = run(need_tool("blkid"), "-p", "-o", "udev", image, check=False)
     out = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     for key in ("ID_FS_LABEL", "ID_FS_LABEL_FATBOOT"):
         enc = out.get(key + "_ENC")
@@ -88,7 +88,7 @@ _FATLABEL_WARNINGS = ("There is no backup boot sector", "And there is no space",
 
 def fatlabel_view(image: str) -> str | None:
     """The label fatlabel prints (None when it fails, as on a truncated volume)."""
-    proc = subprocess.run([need("fatlabel"), image], capture_output=True, env=UTF8)
+    proc = subprocess.run([need_tool("fatlabel"), image], capture_output=True, env=UTF8)
     if proc.returncode:
         return None
     lines = [line for line in proc.stdout.decode("utf-8").splitlines()  # its warnings go there too
@@ -105,7 +105,7 @@ def small_fat32(image: str) -> bool:
 
 def fsck_paths(image: str) -> set[str]:
     """Every path ``fsck.fat -n -l`` walks, case-folded (it shows short names in capitals)."""
-    proc = subprocess.run([need("fsck.fat"), "-n", "-l", image], capture_output=True, env=UTF8)
+    proc = subprocess.run([need_tool("fsck.fat"), "-n", "-l", image], capture_output=True, env=UTF8)
     found = re.findall(r"^Checking file (/.*?)(?: \([^)]*\))?$", proc.stdout.decode(), re.M)
     return {p.casefold() for p in found if p != "/"}
 
@@ -189,7 +189,7 @@ MKFS_CASES = [
 @pytest.mark.parametrize("mib, options", [c[1:] for c in MKFS_CASES], ids=[c[0] for c in MKFS_CASES])
 def test_mkfs_fat_images_read_as_the_tools_read_them(tmp_path, mib, options):
     image = new_image(tmp_path / "v.img", mib * MiB)
-    proc = run(need("mkfs.fat"), *options, image, check=False)
+    proc = run(need_tool("mkfs.fat"), *options, image, check=False)
     assert proc.returncode == 0, proc.stderr
     _fill_with_mtools(image, tmp_path)
     fs = assert_agrees(image)
@@ -212,7 +212,7 @@ MFORMAT_CASES = [
 @pytest.mark.parametrize("size, options", [c[1:] for c in MFORMAT_CASES], ids=[c[0] for c in MFORMAT_CASES])
 def test_mformat_images_read_as_the_tools_read_them(tmp_path, size, options):
     image = new_image(tmp_path / "v.img", size)
-    subprocess.run([need("mformat"), "-i", image, *options, "::"], env=UTF8, check=True)
+    subprocess.run([need_tool("mformat"), "-i", image, *options, "::"], env=UTF8, check=True)
     _fill_with_mtools(image, tmp_path)
     assert_agrees(image)
     assert diskkit("info", image).stdout.count("fat") >= 1  # a whole-disk FAT, not a table
@@ -221,8 +221,8 @@ def test_mformat_images_read_as_the_tools_read_them(tmp_path, size, options):
 def test_cp850_short_names_and_labels(tmp_path):
     """mtools and mkfs.fat write short names and labels in cp850: shown and found as such."""
     image = new_image(tmp_path / "cp.img", 16 * MiB)
-    run(need("mkfs.fat"), "-F", "16", image)
-    subprocess.run([need("mlabel"), "-i", image, "::ÕÕÕ"], env=UTF8, check=True)
+    run(need_tool("mkfs.fat"), "-F", "16", image)
+    subprocess.run([need_tool("mlabel"), "-i", image, "::ÕÕÕ"], env=UTF8, check=True)
     _fill_with_mtools(image, tmp_path)
     subprocess.run(["mcopy", "-i", image, tmp_path / "host" / "small.txt", "::/Ü.TXT"],
                    env=UTF8, check=True)
@@ -242,7 +242,7 @@ def test_cp850_short_names_and_labels(tmp_path):
 
 def test_short_names_diskkit_makes_in_cp850_match_mtools(tmp_path):
     image = new_image(tmp_path / "cp.img", 16 * MiB)
-    run(need("mkfs.fat"), "-F", "16", image)
+    run(need_tool("mkfs.fat"), "-F", "16", image)
     host = tmp_path / "naïve-long name.txt"
     host.write_bytes(b"x")
     diskkit("fat", "put", image, host, "/")
@@ -255,10 +255,10 @@ def test_short_names_diskkit_makes_in_cp850_match_mtools(tmp_path):
 def test_label_rules_follow_fatlabel_and_blkid(tmp_path):
     """Root-directory label wins; a boot-sector-only label is shown as such; NO NAME is none."""
     image = new_image(tmp_path / "l.img", 40 * MiB)
-    run(need("mkfs.fat"), "-F", "32", "-n", "FIRST", image)
+    run(need_tool("mkfs.fat"), "-F", "32", "-n", "FIRST", image)
     fs = assert_agrees(image, expect_files=False)
     assert (fs.label, fs.boot_label) == ("FIRST", "FIRST")
-    run(need("mlabel"), "-i", image, "::SECOND")
+    run(need_tool("mlabel"), "-i", image, "::SECOND")
     fs = assert_agrees(image, expect_files=False)
     assert fs.label == "SECOND"
     # what Windows leaves when it erases a label: the root entry deleted, the boot copy stale
@@ -270,14 +270,14 @@ def test_label_rules_follow_fatlabel_and_blkid(tmp_path):
     assert fs.label is None and fs.boot_label == "SECOND"
     info = diskkit("fat", "info", "--json", image).stdout
     assert '"label": null' in info and '"boot_label": "SECOND"' in info
-    run(need("mkfs.fat"), "-F", "32", image)  # no label at all: boot sector says NO NAME
+    run(need_tool("mkfs.fat"), "-F", "32", image)  # no label at all: boot sector says NO NAME
     fs = assert_agrees(image, expect_files=False)
     assert (fs.label, fs.boot_label) == (None, None)
 
 
 def test_truncated_volume_is_readable_read_only(tmp_path):
     image = new_image(tmp_path / "t.img", 16 * MiB)
-    run(need("mkfs.fat"), "-F", "16", image)
+    run(need_tool("mkfs.fat"), "-F", "16", image)
     host = tmp_path / "host"
     host.mkdir()
     (host / "early.bin").write_bytes(os.urandom(100_000))
@@ -361,7 +361,7 @@ DAMAGE = {  # kind: (FAT type, fsck.fat -n calls it broken)
 def test_hand_made_damage_judged_as_fsck_judges_it(tmp_path, kind):
     fat_type, broken = DAMAGE[kind]
     image = new_image(tmp_path / "d.img", {12: 2, 16: 32, 32: 40}[fat_type] * MiB)
-    run(need("mkfs.fat"), "-F", str(fat_type), image)
+    run(need_tool("mkfs.fat"), "-F", str(fat_type), image)
     _fill_with_mtools(image, tmp_path)
     _damage(kind, image)
     assert fsck_says_broken(image, None) is broken  # the oracle agrees with the table above

@@ -6,9 +6,8 @@ import os
 import random
 
 import pytest
-from fat_helpers import (assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image,
-                         open_volume)
-from oracles import diskkit, run
+from support import diskkit, run
+from support.fat import assert_fsck_clean, fat_tree, host_tree, mtools_tree, new_image, open_volume
 
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import UsageError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from fat_helpers import assert_fsck_clean, fat_tree, mtools_tree, new_image, open_volume
+from support.fat import assert_fsck_clean, fat_tree, mtools_tree, new_image, open_volume
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule

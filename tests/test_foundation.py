@@ -10,7 +10,7 @@ from diskkit.blockdev import DIRECT_MIN, FileDevice, MemoryDevice, SliceDevice, 
 from diskkit.errors import AlreadyExists, CorruptImage, DiskkitError, UsageError
 from diskkit.fileio import atomic_output, temp_name
 from diskkit.units import GiB, MiB, format_size, parse_rate, parse_size
-from oracles import diskkit
+from support import diskkit
 
 
 @pytest.mark.parametrize("text,value", [

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from reliability_support import (assert_clean_outcome, cli_many, has_command, memory_limit,
-                                 time_limit, write_sparse)
 from benchmarks.fuzz_targets import CRASH_DIR, FUZZ_DIR, TARGETS
+from support import assert_command, diskkit_many
+from support.reliability import assert_clean_outcome, memory_limit, time_limit, write_sparse
 
 MEMORY_LIMIT = 96 << 20  # templates are up to 33 MiB and shared, not copied per input
 
@@ -41,13 +41,6 @@ def corpus() -> list:
 CASES = corpus()
 
 
-def available(name: str):
-    why = TARGETS[name].available()
-    if why:
-        pytest.skip(f"{name}: {why}")
-    return TARGETS[name]
-
-
 def test_every_target_has_seeds():
     """No target fuzzes from nothing: each has a seed folder with at least one input."""
     for name in TARGETS:
@@ -59,7 +52,8 @@ def test_every_target_has_seeds():
 def test_parser_pipeline(name, path):
     from diskkit.errors import DiskkitError
 
-    target = available(name)
+    target = TARGETS[name]
+    target.load()
     data = path.read_bytes()
     with time_limit(20, f"{name} {path.name}"), memory_limit(MEMORY_LIMIT + 8 * len(data),
                                                              f"{name} {path.name}"):
@@ -74,10 +68,9 @@ def test_parser_pipeline(name, path):
 def test_read_only_commands(name, tmp_path):
     """Every corpus input of a target through every read-only command that exists."""
     target = TARGETS[name]
-    commands = [c for c in target.commands
-                if has_command(*[w for w in c if "{" not in w and not w.startswith("-")])]
-    if not commands:
-        pytest.skip(f"{name}: none of its read-only commands is registered yet")
+    commands = target.commands
+    for command in commands:
+        assert_command(*command)
     inputs = [p for case in CASES if case.values[0] == name for p in [case.values[1]]]
     runs, labels = [], []
     for i, path in enumerate(inputs):
@@ -89,7 +82,7 @@ def test_read_only_commands(name, tmp_path):
             runs.append([{"{img}": str(image), "{dir}": str(folder)}.get(w, w) for w in command])
             labels.append(f"{path.parent.name}/{path.name}: diskkit {' '.join(command)}")
     failures = []
-    for label, proc in zip(labels, cli_many(runs, timeout=60)):
+    for label, proc in zip(labels, diskkit_many(runs, timeout=60)):
         try:
             assert_clean_outcome(proc, label)
         except AssertionError as exc:

@@ -10,13 +10,12 @@ import re
 
 import pytest
 
-import debian_packages
-from bootfacts import facts
 from diskkit.boot import grubimage
 from diskkit.boot.chains import (A1IVE, CHAINS, GRUB_206, GRUB_212, GRUB_CHAINS, BootTarget,
                                  render)
 from diskkit.errors import NotFound, Unsupported, UsageError
-from oracles import diskkit, need, run
+from support import debian, diskkit, need_tool, run
+from support.boot import facts
 
 SYSTEM = "/usr/lib/grub/x86_64-efi"
 
@@ -52,7 +51,7 @@ def upstream(request):
     """(module directory, flavour) for Debian 12's GRUB and Debian 13's."""
     if request.param == "2.06":
         return system_dir(), GRUB_206
-    return debian_packages.grub_modules_212(), GRUB_212
+    return debian.grub_modules_212(), GRUB_212
 
 
 def test_directory_says_version_modules_and_flavour(upstream):
@@ -110,7 +109,7 @@ def test_fork_flavour_drops_efifwsetup_and_adds_map_and_vhd(tmp_path):
 
 
 def test_missing_module_fails_before_writing_naming_it(tmp_path):
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     # probe is the ntloader chain's; fshelp is pulled in by fat (moddep.lst)
     broken = copy_dir(system_dir(), tmp_path / "broken", drop=("probe", "fshelp"))
     image = str(tmp_path / "esp.img")
@@ -143,7 +142,7 @@ def test_version_from_the_directory_not_the_binary_and_asked_for_when_unknown(tm
 
 
 def test_cli_refuses_a_linux_form_config_for_grub_206_and_builds_it_for_212(tmp_path):
-    need("grub-mkimage")
+    need_tool("grub-mkimage")
     cfg = tmp_path / "lt.cfg"  # any name: installed as grub.cfg for the ntloader chain
     cfg.write_text(render("ntloader", BootTarget.make(facts(), "/r/w.vhd", "t"),
                           grub_version=(2, 12)).text)
@@ -154,7 +153,7 @@ def test_cli_refuses_a_linux_form_config_for_grub_206_and_builds_it_for_212(tmp_
     assert proc.returncode == 2 and "--grub-version 2.06" in proc.stderr
     assert os.listdir(out) == []
     diskkit("esp", "build", out, "--grub-mkimage", "--chain", "ntloader", "--config", cfg,
-            "--grub-modules", debian_packages.grub_modules_212())
+            "--grub-modules", debian.grub_modules_212())
     assert (out / "EFI" / "ramos" / "grub.cfg").read_text() == cfg.read_text()
     assert not (out / "EFI" / "ramos" / "lt.cfg").exists()
 
@@ -168,8 +167,8 @@ def test_grub_212_script_check_accepts_every_grub_config(tmp_path):
     for i, text in enumerate(texts):
         cfg = tmp_path / f"{i}.cfg"
         cfg.write_text(text, encoding="utf-8")
-        proc = debian_packages.run_tool("grub-script-check", str(cfg))
+        proc = debian.run_tool("grub-script-check", str(cfg))
         assert proc.returncode == 0, (text, proc.stdout, proc.stderr)
     bad = tmp_path / "bad.cfg"
     bad.write_text("menuentry 'x' {\n echo 'a\n}\n")
-    assert debian_packages.run_tool("grub-script-check", str(bad)).returncode != 0
+    assert debian.run_tool("grub-script-check", str(bad)).returncode != 0

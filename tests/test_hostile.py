@@ -1,4 +1,4 @@
-"""Hostile images (tests/hostile_images.py) through every read command, and safe extraction.
+"""Hostile images (tests/support/hostile.py) through every read command, and safe extraction.
 
 Read commands run through the CLI's ``main`` in process (hundreds of them; the subprocess
 path is covered by test_fuzz_corpus.py); extraction runs as a real subprocess.
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-import hostile_images
-from reliability_support import (assert_clean_outcome, cli, cli_inprocess, has_command,
-                                 memory_limit, need_api, need_command, time_limit)
 from benchmarks import fuzz_targets
+from support import assert_command, diskkit, diskkit_inprocess, hostile
+from support.reliability import assert_clean_outcome, memory_limit, time_limit
 
 COMMANDS = {
     "raw": [("info",), ("check",), ("part", "show"), ("part", "verify"), ("ramos", "doctor"),
@@ -42,7 +41,7 @@ LAYER_CHECK = {"raw": ("part", "verify"), "vhd": ("vhd", "check"), "vhdx": ("vhd
 
 _OUTDIR = tempfile.mkdtemp(prefix="diskkit-hostile-")
 atexit.register(shutil.rmtree, _OUTDIR, True)
-VARIANTS = {v.name: v for v in hostile_images.all_variants(_OUTDIR)}  # built once, ~4 s
+VARIANTS = {v.name: v for v in hostile.all_variants(_OUTDIR)}  # built once, ~4 s
 NAMES = list(VARIANTS)
 
 
@@ -53,10 +52,6 @@ def variants():
 
 def argv(command: tuple, img: str) -> list[str]:
     return [*command, img]
-
-
-def words_of(command: tuple) -> tuple:
-    return tuple(w for w in command if not w.startswith("-"))
 
 
 def test_corpus_covers_the_issue():
@@ -72,10 +67,10 @@ def test_corpus_covers_the_issue():
 @pytest.mark.parametrize("name", NAMES)
 def test_read_commands(variants, name):
     hostile = variants[name]
-    commands = [c for c in COMMANDS[hostile.kind] if has_command(*words_of(c))]
-    if not commands:
-        pytest.skip("no read command for this layer is registered yet")
-    procs = [cli_inprocess(*argv(c, hostile.path)) for c in commands]
+    commands = COMMANDS[hostile.kind]
+    for command in commands:
+        assert_command(*command)
+    procs = [diskkit_inprocess(*argv(c, hostile.path)) for c in commands]
     for command, proc in zip(commands, procs):
         assert_clean_outcome(proc, f"{name}: diskkit {' '.join(command)}")
     layer = LAYER_CHECK[hostile.kind]
@@ -106,9 +101,7 @@ def test_python_api(variants, name):
 
     hostile = variants[name]
     target, pipeline = PIPELINES[hostile.kind]
-    why = fuzz_targets.TARGETS[target].available()
-    if why:
-        pytest.skip(why)
+    fuzz_targets.TARGETS[target].load()
     size = os.path.getsize(hostile.path)
     with time_limit(30, name), memory_limit(2 * size + (48 << 20), name):
         try:
@@ -150,7 +143,7 @@ EXTRACT_CASES = [n for n in NAMES if n.startswith("name-")] + [
 
 @pytest.mark.parametrize("name", EXTRACT_CASES)
 def test_get_recursive_stays_inside(variants, name, tmp_path):
-    need_command("fat", "get")
+    assert_command("fat", "get")
     hostile = variants[name]
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -158,7 +151,7 @@ def test_get_recursive_stays_inside(variants, name, tmp_path):
     dest = tmp_path / "work" / "dest"
     dest.mkdir(parents=True)
     before = snapshot(tmp_path, dest)
-    proc = cli("fat", "get", "-r", hostile.path, "/", dest, timeout=60)
+    proc = diskkit("fat", "get", "-r", hostile.path, "/", dest, timeout=60, check=False)
     assert_clean_outcome(proc, f"{name}: fat get -r")
     assert snapshot(tmp_path, dest) == before, f"{name}: fat get -r wrote outside {dest}"
     assert not Path("/tmp/diskkit-absolute-escape.txt").exists()
@@ -167,7 +160,7 @@ def test_get_recursive_stays_inside(variants, name, tmp_path):
 
 def test_get_recursive_never_follows_symlinks(variants, tmp_path):
     """Pre-existing symlinks in the destination (to a dir and to a file) are never written through."""
-    need_command("fat", "get")
+    assert_command("fat", "get")
     image = variants["fat-clean-control"].path  # README.TXT, BIG.BIN, SUB/INNER.TXT
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -177,20 +170,20 @@ def test_get_recursive_never_follows_symlinks(variants, tmp_path):
     os.symlink(outside, dest / "SUB")
     os.symlink(outside / "victim.txt", dest / "README.TXT")
     os.symlink(outside / "created-through-link.txt", dest / "BIG.BIN")
-    proc = cli("fat", "get", "-r", image, "/", dest, timeout=60)
+    proc = diskkit("fat", "get", "-r", image, "/", dest, timeout=60, check=False)
     assert_clean_outcome(proc, "fat get -r over symlinks")
     assert (outside / "victim.txt").read_bytes() == b"must stay\n"
     assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
 
 
 def test_get_single_file_onto_symlink(variants, tmp_path):
-    need_command("fat", "get")
+    assert_command("fat", "get")
     image = variants["name-dotdot"].path
     outside = tmp_path / "victim.txt"
     outside.write_bytes(b"must stay\n")
     link = tmp_path / "out.txt"
     os.symlink(outside, link)
-    proc = cli("fat", "get", image, "/safe.txt", link, timeout=60)
+    proc = diskkit("fat", "get", image, "/safe.txt", link, timeout=60, check=False)
     assert_clean_outcome(proc, "fat get onto a symlink")
     assert outside.read_bytes() == b"must stay\n"
 
@@ -199,8 +192,9 @@ def test_api_get_refuses_hostile_names(variants, tmp_path):
     """hosttree.get on every hostile name: a DiskkitError or a file inside the destination."""
     from diskkit.blockdev import FileDevice
     from diskkit.errors import DiskkitError
+    from diskkit.fat import FatFS
+    from diskkit.fat.hosttree import get
 
-    FatFS, get = need_api("diskkit.fat:FatFS", "diskkit.fat.hosttree:get")
     for name in [n for n in NAMES if n.startswith("name-")]:
         dest = tmp_path / name
         dest.mkdir()
@@ -250,9 +244,7 @@ def test_random_metadata_damage(control):
 
     hostile = VARIANTS[control]
     target, _ = PIPELINES[hostile.kind]
-    why = fuzz_targets.TARGETS[target].available()
-    if why:
-        pytest.skip(why)
+    fuzz_targets.TARGETS[target].load()
     base = Path(hostile.path).read_bytes()
     ranges = metadata_ranges(control, len(base))
     flips = st.lists(st.tuples(st.sampled_from(ranges), st.integers(0, 1 << 20),
@@ -306,14 +298,9 @@ def test_edit_commands_on_damaged_images(variants, name, tmp_path):
     hostile = variants[name]
     src = tmp_path / "src.txt"
     src.write_bytes(b"new file\n")
-    ran = 0
     for i, command in enumerate(EDITS[hostile.kind]):
-        if not has_command(*[w for w in command[:2]]):
-            continue
+        assert_command(*command)
         copy = tmp_path / f"copy{i}{Path(hostile.path).suffix}"
         shutil.copyfile(hostile.path, copy)
         argv = [{"{img}": str(copy), "{src}": str(src)}.get(w, w) for w in command]
-        assert_clean_outcome(cli_inprocess(*argv), f"{name}: diskkit {' '.join(command)}")
-        ran += 1
-    if not ran:
-        pytest.skip("no edit command for this layer is registered yet")
+        assert_clean_outcome(diskkit_inprocess(*argv), f"{name}: diskkit {' '.join(command)}")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from oracles import diskkit
+from support import diskkit
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",

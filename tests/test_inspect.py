@@ -7,8 +7,8 @@ import os
 import re
 
 import pytest
-from oracles import diskkit, run
-from test_part import make_image
+from support import diskkit, run
+from support.part import make_image
 
 from diskkit import inspect, part
 from diskkit.image import open_image

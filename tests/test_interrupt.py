@@ -11,7 +11,6 @@ from the first write to the last); set it to ``all`` to kill at every single wri
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,11 +23,10 @@ from typing import Callable
 
 import pytest
 
-from reliability_support import ENV, ROOT, WORKERS, has_command
-from benchmarks import vhdcraft
-from bootimages import efi_stub
-
-MiB = 1 << 20
+from support import ENV, WORKERS, assert_command, run as run_tool
+from support.boot import efi_stub
+from support.samples import (MiB, disk_content, fat_image, fat_tree, fixed_vhd_source, gpt_image,
+                             mbr_image, sha, table_state, vhd_fat_tree, vhd_source)
 POINTS = os.environ.get("DISKKIT_INTERRUPT_POINTS", "12")
 
 # Runs the CLI with crash_point replaced by a counter; also records which diskkit source line
@@ -76,105 +74,10 @@ def run(argv: list, cwd: Path, kill_after: int | None = None, count_file: Path |
         cmd = [sys.executable, "-c", COUNTING_MAIN, *map(str, argv)]
     else:
         cmd = [sys.executable, "-m", "diskkit", *map(str, argv)]
-    env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
 
-def tool(*cmd, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=ENV, cwd=cwd)
-
-
-def sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-# -- logical states, read by oracles ----------------------------------------------------------
-
-def disk_content(path: Path, fmt: str, keep: int | None = None) -> str | None:
-    """Size and digest of the virtual disk as qemu-img sees it (None if unreadable).
-
-    ``keep``: digest only the first ``keep`` bytes (a forced shrink gives up the rest).
-    A VHDX is read from a copy on which qemu replayed the log (an interrupted update leaves
-    entries to replay, and qemu refuses to read such a file without replaying).
-    """
-    raw = path.with_name(path.name + ".qemu-raw")
-    if fmt == "vhdx":
-        replayed = path.with_name(path.name + ".replayed")
-        shutil.copyfile(path, replayed)
-        try:
-            tool("qemu-img", "check", "-r", "all", "-f", "vhdx", replayed)
-            return disk_content(replayed, "vhdx-replayed", keep)
-        finally:
-            replayed.unlink()
-    proc = tool("qemu-img", "convert", "-f", fmt.replace("-replayed", ""), "-O", "raw", path, raw)
-    if proc.returncode:
-        return None
-    try:
-        size = raw.stat().st_size
-        if keep is not None:
-            with open(raw, "r+b") as fh:
-                fh.truncate(min(size, keep))
-        return f"{size}:{sha(raw)}"
-    finally:
-        raw.unlink()
-
-
-def table_state(path: Path) -> str | None:
-    """Partitions as sfdisk reads them: label, and (start, size, type) per partition."""
-    proc = tool("sfdisk", "--json", path)
-    if proc.returncode:
-        return None
-    table = json.loads(proc.stdout)["partitiontable"]
-    parts = [(p["start"], p["size"], p["type"], p.get("name")) for p in table.get("partitions", [])]
-    return json.dumps([table["label"], parts])
-
-
-def fat_tree(path: Path, offset: int = 0) -> str | None:
-    """Every file path and content digest in the FAT volume, as mtools extracts them."""
-    out = path.with_name(path.name + ".mtools")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    image = f"{path}@@{offset}" if offset else str(path)
-    try:
-        probe = tool("mdir", "-i", image, "::/")
-        if probe.returncode or "not found" in probe.stdout + probe.stderr:
-            return None
-        listing = tool("mdir", "-/", "-b", "-i", image, "::/")  # exit 1 when empty
-        if listing.stdout.strip():
-            proc = tool("mcopy", "-s", "-n", "-i", image, "::/*", out)
-            if proc.returncode:
-                return None
-        tree = {}
-        for dirpath, dirnames, filenames in os.walk(out):
-            rel = os.path.relpath(dirpath, out)
-            tree.update({os.path.join(rel, d): "dir" for d in dirnames})
-            tree.update({os.path.join(rel, f): sha(Path(dirpath, f)) for f in filenames})
-        return tree
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-
-
-def vhd_fat_tree(path: Path, fmt: str = "vpc") -> dict | None:
-    """The FAT tree inside a VHD (or VHDX, its log replayed by qemu on a copy), read by mtools
-    from qemu-img's raw view of it."""
-    raw = path.with_name(path.name + ".as-raw")
-    copy = path.with_name(path.name + ".replayed")
-    try:
-        if fmt == "vhdx":
-            shutil.copyfile(path, copy)
-            tool("qemu-img", "check", "-r", "all", "-f", "vhdx", copy)
-            path = copy
-        if tool("qemu-img", "convert", "-f", fmt, "-O", "raw", path, raw).returncode:
-            return None
-        return fat_tree(raw)
-    finally:
-        raw.unlink(missing_ok=True)
-        copy.unlink(missing_ok=True)
-
+# -- checks ----------------------------------------------------------------------------------
 
 def vhd_fat_healthy(path: Path) -> str | None:
     return diskkit_check("vhd", "check", path) or repairable(
@@ -203,52 +106,11 @@ class Scenario:
     repaired: Callable[[Path], object] | None = None  # state after the layer's repair, if clean
 
 
-def fat_image(d: Path, name="fat.img", size=4 * MiB, files=True) -> None:
-    img = d / name
-    with open(img, "wb") as fh:
-        fh.truncate(size)
-    tool("mkfs.fat", "-F", "12" if size < 16 * MiB else "16", "-i", "12345678", img)
-    if files:
-        payload = d / "payload.bin"
-        payload.write_bytes(os.urandom(150_000))
-        (d / "small.txt").write_bytes(b"small file\n")
-        for cmd in (["mmd", "-i", img, "::/dir"], ["mmd", "-i", img, "::/dir/sub"],
-                    ["mcopy", "-i", img, payload, "::/dir/big.bin"],
-                    ["mcopy", "-i", img, d / "small.txt", "::/README.TXT"],
-                    ["mcopy", "-i", img, d / "small.txt", "::/dir/sub/notes.txt"]):
-            assert tool(*cmd).returncode == 0, cmd
-    (d / "new.bin").write_bytes(os.urandom(300_000))
-    tree = d / "tree"
-    (tree / "a" / "b").mkdir(parents=True, exist_ok=True)
-    for i in range(5):
-        (tree / "a" / f"f{i}.txt").write_bytes(os.urandom(9000 * i + 1))
-    (tree / "a" / "b" / "deep file with a long name.txt").write_bytes(b"deep\n")
-
-
 def fat_scenario(name, argv, **kw) -> Scenario:
     return Scenario(name, tuple(argv[:2]), kw.pop("setup", fat_image), argv,
                     lambda d: fat_tree(d / "fat.img"), fat_healthy,
                     repaired=lambda d: state_after_repair(d / "fat.img", ["fat", "check"],
                                                           ["fat", "repair"], fat_tree), **kw)
-
-
-def gpt_image(d: Path) -> None:
-    img = d / "disk.img"
-    with open(img, "wb") as fh:
-        fh.truncate(16 * MiB)
-    proc = tool("sgdisk", "-o", "-n", "1:1M:+3M", "-t", "1:ef00", "-c", "1:EFI",
-                "-n", "2:0:+4M", "-t", "2:0700", "-c", "2:data", img)
-    assert proc.returncode == 0, proc.stderr
-
-
-def mbr_image(d: Path) -> None:
-    img = d / "disk.img"
-    with open(img, "wb") as fh:
-        fh.truncate(16 * MiB)
-    proc = subprocess.run(["sfdisk", "--no-reread", "--no-tell-kernel", img], input=(
-        "label: dos\nstart=2048, size=6144, type=c\nstart=8192, size=16384, type=5\n"
-        "start=10240, size=4096, type=83\n"), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
 
 
 def gpt_damaged_primary(d: Path) -> None:
@@ -313,28 +175,11 @@ def table_scenario(name, setup, argv) -> Scenario:
                     table_healthy)
 
 
-def vhd_source(d: Path) -> None:
-    """A dynamic VHD (4 KiB blocks: many small writes) holding a FAT volume and zero blocks."""
-    fat_image(d, "content.raw", 4 * MiB)
-    raw = (d / "content.raw").read_bytes()
-    (d / "src.vhd").write_bytes(vhdcraft.dynamic_vhd(raw, 65536))
-    padded = raw[:MiB] + bytes(MiB) + raw[2 * MiB:]  # a run of zero blocks to compact away
-    zeros = bytearray(vhdcraft.dynamic_vhd(padded, 65536))
-    (d / "sparse.vhd").write_bytes(zeros)
-    (d / "content.raw").unlink()
-
-
 def vhdx_source(d: Path) -> None:
     """A dynamic VHDX made by qemu-img (1 MiB blocks) holding a FAT volume."""
     fat_image(d, "content.raw", 4 * MiB)
-    assert tool("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o",
-                "subformat=dynamic,block_size=1M", d / "content.raw", d / "src.vhdx").returncode == 0
-    (d / "content.raw").unlink()
-
-
-def fixed_vhd_source(d: Path) -> None:
-    fat_image(d, "content.raw", 4 * MiB)
-    (d / "fixed.vhd").write_bytes(vhdcraft.fixed_vhd((d / "content.raw").read_bytes()))
+    run_tool("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o",
+             "subformat=dynamic,block_size=1M", d / "content.raw", d / "src.vhdx")
     (d / "content.raw").unlink()
 
 
@@ -350,17 +195,8 @@ def new_output(name, argv, out, fmt, extra_setup=None) -> Scenario:
     def healthy(d):
         return diskkit_check("check", d / out) if (d / out).exists() else None
 
-    return Scenario(name, command_words(argv), setup, argv, state, healthy, output=out)
-
-
-def command_words(argv: list[str]) -> tuple[str, ...]:
-    """The leading CLI words of ``argv`` (``convert``, ``vhd create``), for skip checks."""
-    words = []
-    for w in argv[:2]:
-        if w.startswith("-") or "." in w:
-            break
-        words.append(w)
-    return tuple(words)
+    words = tuple(w for w in argv[:2] if not w.startswith("-") and "." not in w)
+    return Scenario(name, words, setup, argv, state, healthy, output=out)
 
 
 def esp_setup(d: Path) -> None:
@@ -481,8 +317,7 @@ def fresh_copy(pristine: Path, where: Path) -> Path:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_killed_at_every_write_point(scenario: Scenario, tmp_path):
-    if not has_command(*scenario.command):
-        pytest.skip(f"`diskkit {' '.join(scenario.command)}` is not registered yet")
+    assert_command(*scenario.command)
     pristine = prepare(scenario, tmp_path)
     old = scenario.state(pristine)
 

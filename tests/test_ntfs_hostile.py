@@ -12,8 +12,8 @@ import pytest
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import CorruptImage
 from diskkit.ntfs import NtfsVolume, check
-from ntfs_hostile_images import Layout, edit_record, ntfs_base, ntfs_variants, unfixed
-from oracles import diskkit
+from support import diskkit
+from support.ntfs_hostile import Layout, edit_record, ntfs_base, ntfs_variants, unfixed
 
 
 class Made:

@@ -16,9 +16,9 @@ from diskkit.blockdev import FileDevice
 from diskkit.errors import CorruptImage, NotFound, UsageError
 from diskkit.ntfs import NtfsVolume
 from benchmarks.ntfscraft import set_attributes
-from ntfs_images import (apply_tree, diskkit_tree, libfsntfs_tree, make_tree, make_wof_file,
-                         mkntfs, mounted)
-from oracles import ENV, diskkit, need, run
+from support import ENV, diskkit, need_tool, run
+from support.ntfs import (apply_tree, diskkit_tree, libfsntfs_tree, make_tree, make_wof_file,
+                          mkntfs, mounted)
 
 MiB = 1 << 20
 
@@ -29,7 +29,7 @@ def open_volume(path: str) -> NtfsVolume:
 
 def ntfscat(image: str, path: str) -> bytes:
     """File bytes as ntfs-3g's ntfscat reads them (binary stdout)."""
-    need("ntfscat")
+    need_tool("ntfscat")
     proc = subprocess.run(["ntfscat", image, path], capture_output=True, env=ENV)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout

@@ -9,7 +9,7 @@ import tempfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracles import run
+from support import run
 
 from diskkit import part
 from diskkit.blockdev import MemoryDevice

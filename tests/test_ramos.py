@@ -13,7 +13,7 @@ from diskkit.ramos.plan import make_plan
 from diskkit.ramos.windows import (DeployOptions, LogFile, Quoted, Step, deploy_script,
                                    render_cmd, run_steps, slim_script)
 from diskkit.units import GiB, MiB
-from oracles import diskkit
+from support import diskkit
 
 WIN_OFFSET_GPT = (1 + 100 + 16) * MiB  # ESP 100 MiB at 1 MiB, MSR 16 MiB, then Windows
 

@@ -9,7 +9,7 @@ import pytest
 from diskkit.errors import UsageError
 from diskkit.ramos.recipe import build, load_recipe
 from diskkit.units import MiB
-from oracles import diskkit, need, run
+from support import diskkit, need_tool, run
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 STEPS = ["plan", "vhd", "drivers", "apply", "deploy-script", "boot-config", "esp", "firmware-entry"]
@@ -34,7 +34,7 @@ def workdir(tmp_path, size=None, wim=True):
 
 
 def test_dry_run_lists_steps_and_writes_nothing(tmp_path):
-    need("wimapply")
+    need_tool("wimapply")
     recipe = workdir(tmp_path)
     before = sorted(os.listdir(tmp_path))
     data = json.loads(diskkit("ramos", "build", recipe, "--dry-run", "--json").stdout)
@@ -46,7 +46,7 @@ def test_dry_run_lists_steps_and_writes_nothing(tmp_path):
 
 def test_real_run_on_linux_then_everything_skips(tmp_path):
     for tool in ("wimapply", "mkntfs", "grub-mkimage", "grub-script-check", "ntfscat"):
-        need(tool)
+        need_tool(tool)
     recipe = workdir(tmp_path, "160M")
     first = build(load_recipe(recipe))
     assert [(s["step"], s["status"]) for s in first] == [("plan", "info")] + \
@@ -127,8 +127,8 @@ def test_recipe_validation(tmp_path, text, message):
 
 
 def test_windows_build_leaves_apply_to_the_script(tmp_path):
-    need("grub-mkimage")
-    need("wimcapture")
+    need_tool("grub-mkimage")
+    need_tool("wimcapture")
     recipe = workdir(tmp_path, "160M")
     steps = {s["step"]: s for s in build(load_recipe(recipe), platform="win32")}
     assert steps["apply"]["status"] == "windows"
@@ -140,7 +140,7 @@ def test_windows_build_leaves_apply_to_the_script(tmp_path):
 
 
 def test_every_input_is_checked_before_anything_is_written(tmp_path):
-    need("wimapply")
+    need_tool("wimapply")
     recipe = workdir(tmp_path, "160M")
     text = open(recipe, encoding="utf-8").read()
     text = text.replace("index = 1", "index = 3").replace('source = "drivers"', 'source = "nodrv"')
@@ -159,8 +159,8 @@ def test_every_input_is_checked_before_anything_is_written(tmp_path):
 
 
 def test_steps_are_shown_as_they_happen_and_a_failure_names_what_was_made(tmp_path):
-    need("wimapply")
-    need("mkntfs")
+    need_tool("wimapply")
+    need_tool("mkntfs")
     recipe = workdir(tmp_path, "160M")
     wim = tmp_path / "install.wim"
     os.truncate(wim, wim.stat().st_size // 2)  # a good header, then wimapply fails

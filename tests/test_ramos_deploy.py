@@ -12,12 +12,12 @@ from diskkit.ramos import linux
 from diskkit.ramos.deploy import DeployRequest, options
 from diskkit.ramos.layout import layout_for
 from diskkit.units import MiB
-from oracles import diskkit, need, run
+from support import diskkit, need_tool, run
 
 
 @pytest.fixture(scope="module")
 def wim(tmp_path_factory):
-    need("wimcapture")
+    need_tool("wimcapture")
     base = tmp_path_factory.mktemp("wim")
     src = base / "src" / "Windows" / "System32"
     src.mkdir(parents=True)
@@ -44,7 +44,7 @@ def deploy_run(vhd, wim, *extra):
 
 
 def test_dynamic_vhd_deploys_on_linux(wim, tmp_path):
-    need("ntfscat")
+    need_tool("ntfscat")
     fixed = tmp_path / "f.vhd"
     diskkit("ramos", "init", fixed, "--size", "160M", "--chain", "ntloader")
     dyn = tmp_path / "d.vhd"
@@ -62,7 +62,7 @@ def test_dynamic_vhd_deploys_on_linux(wim, tmp_path):
 
 
 def test_second_deploy_shows_wimapply_and_reformat_starts_fresh(wim, tmp_path):
-    need("ntfsls")
+    need_tool("ntfsls")
     vhd = tmp_path / "w.vhd"
     diskkit("ramos", "init", vhd, "--size", "160M", "--chain", "ntloader")
     assert deploy_run(vhd, wim).returncode == 0

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-import ramos_images as R
-import winhives as W
-from oracles import diskkit, need, run
+from support import diskkit, need_tool, run
+from support import ramos as R
+from support import winhives as W
 
 from diskkit.ramos.doctor import FAIL, PASS, WARN, diagnose
 
@@ -108,7 +108,7 @@ def test_svbus_start_3(good, baseline, tmp_path):
 
 def test_dynamic_vhd(good, baseline, good_ntloader, tmp_path):
     """ntloader reads the file flat: a dynamic VHD FAILs; grub2-map expands it: a WARN."""
-    need("qemu-img")
+    need_tool("qemu-img")
     for built, chain, status in ((good, "grub2-map", WARN), (good_ntloader, "ntloader", FAIL)):
         folder = tmp_path / chain
         folder.mkdir()
@@ -125,7 +125,7 @@ def test_dynamic_vhd(good, baseline, good_ntloader, tmp_path):
 
 
 def test_vhdx_is_refused(good, baseline, tmp_path):
-    need("qemu-img")
+    need_tool("qemu-img")
     image = str(tmp_path / "win.vhd")  # the name the outer config knows; the content is VHDX
     run("qemu-img", "convert", "-f", "vpc", "-O", "vhdx", good["image"], image)
     doc = doctor(image, chain="grub2-map", ram=8 << 30, esp=good["esp"])
@@ -258,10 +258,6 @@ def test_four_gib_through_microsoft_ramdisk(tmp_path):
 
 def test_bcd_show_reads_boot_bcd_from_ntfs(good_ntloader):
     """MBR images keep \\Boot\\BCD in the NTFS partition (bcdboot /f BIOS): found there."""
-    from diskkit.windows.locate import ntfs_reader_available
-
-    if not ntfs_reader_available():
-        pytest.skip("no NTFS reader in this diskkit")
     data = json.loads(diskkit("bcd", "show", good_ntloader["image"], "--json").stdout)
     assert data["source"].endswith("partition 1 /Boot/BCD")
     loader = next(o for o in data["objects"] if o["guid"] == W.LOADER)

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from diskkit.ramos.windows import DeployOptions, deploy_script, render_cmd, slim_script
-from oracles import need
+from support import need_tool
 
 WINE = "/usr/lib/wine/wine64"
 TOOLS = ("dism", "reg", "bcdboot", "diskpart", "powercfg", "compact", "powershell")
@@ -30,7 +30,7 @@ STUB = ('@>>"%~dp0calls.log" echo %~n0 %*\r\n'
 
 @pytest.fixture(scope="module")
 def wine_env(tmp_path_factory):
-    need(WINE)
+    need_tool(WINE)
     prefix = tmp_path_factory.mktemp("wineprefix")
     return dict(os.environ, WINEPREFIX=str(prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
 

@@ -11,9 +11,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from oracles import ENV, diskkit, run
-from parthelpers import raw_view, sfdisk_parts, sgdisk_clean
-from test_part import make_image
+from support import ENV, diskkit, run
+from support.part import make_image, raw_view, sfdisk_parts, sgdisk_clean
 
 from diskkit import part
 from diskkit.image import open_image

@@ -8,7 +8,7 @@ import tempfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracles import run
+from support import run
 
 from diskkit import part, vhd
 from diskkit.errors import DiskkitError

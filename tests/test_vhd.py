@@ -14,9 +14,9 @@ from diskkit.errors import CorruptImage, DiskkitError, Unsupported, UsageError
 from diskkit.image import open_image
 from diskkit.units import GiB, MiB, TiB
 from diskkit.vhd.footer import DIFFERENCING, chs_geometry
-from oracles import diskkit, run
-from vhd_fixtures import (device_digest, file_digest, qemu_compare, qemu_size, random_writes,
-                          read_header, rewrite_footer, write_bat_entry)
+from support import diskkit, need_module, run
+from support.vhd import (device_digest, file_digest, qemu_compare, qemu_size, random_writes,
+                         read_header, rewrite_footer, write_bat_entry)
 
 SIZES = [512, 3 * 512, MiB, 64 * MiB, 100 * MiB + 1536, 2 * GiB - 512,
          65535 * 16 * 63 * 512 - 512, 127 * GiB + 7 * 512, 2040 * GiB]
@@ -35,7 +35,6 @@ def test_qemu_sees_our_exact_size(tmp_path, vhd_type, size):
 
 @pytest.mark.parametrize("vhd_type", ["fixed", "dynamic"])
 def test_random_writes_match_qemu_and_pyvhdi(tmp_path, vhd_type):
-    pyvhdi = pytest.importorskip("pyvhdi")
     size = 37 * MiB + 512 * 5
     path = tmp_path / "d.vhd"
     vhd.create(path, size, vhd_type)
@@ -47,7 +46,8 @@ def test_random_writes_match_qemu_and_pyvhdi(tmp_path, vhd_type):
     raw = tmp_path / "model.raw"
     raw.write_bytes(model)
     assert qemu_compare(path, "vpc", raw, "raw")
-    handle = pyvhdi.file()
+    assert vhd.check(path).clean
+    handle = need_module("pyvhdi").file()
     handle.open(str(path))
     try:
         assert handle.get_media_size() == size
@@ -56,7 +56,6 @@ def test_random_writes_match_qemu_and_pyvhdi(tmp_path, vhd_type):
             assert handle.read_buffer_at_offset(n, off) == bytes(model[off:off + n])
     finally:
         handle.close()
-    assert vhd.check(path).clean
 
 
 @pytest.mark.parametrize("block_size", [4096, 512 * 1024, 64 * MiB])

@@ -15,7 +15,7 @@ from diskkit.blockdev import FileRegion
 from diskkit.errors import UsageError
 from diskkit.image import open_image
 from diskkit.units import GiB, MiB
-from vhd_fixtures import device_digest, qemu_size, random_writes
+from support.vhd import device_digest, qemu_size, random_writes
 
 
 def _filled(path, kind, size, seed=3):

@@ -15,7 +15,7 @@ import pytest
 from diskkit import vhdx
 from diskkit.errors import CorruptImage, Unsupported, UsageError
 from diskkit.image import open_image
-from oracles import diskkit, run
+from support import diskkit, need_module, run
 
 MiB = 1 << 20
 SIZE = 37 * MiB + 3 * 4096  # not a multiple of any block size
@@ -49,8 +49,7 @@ def qemu_raw(path, tmp_path) -> bytes:
 
 def libvhdi_read(path) -> tuple[int, int, bytes]:
     """Media size, bytes per sector and every byte, as libvhdi reads them."""
-    pyvhdi = pytest.importorskip("pyvhdi")
-    handle = pyvhdi.file()
+    handle = need_module("pyvhdi").file()
     handle.open(str(path))
     try:
         size = handle.get_media_size()
@@ -161,16 +160,6 @@ def test_info_and_check_cli(tmp_path):
 
 
 # -- Hyper-V images --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def corpus():
-    support = pytest.importorskip("support.corpus", reason="the corpus support layer "
-                                  "(tests/support/corpus.py) is not in this checkout")
-    found = support.load()
-    if found is None:
-        pytest.skip("the foreign-image corpus is not available")
-    return found
-
 
 @pytest.mark.parametrize("name", ["vhd-foreign/dissect-dynamic.vhdx",
                                   "vhd-foreign/dissect-fixed.vhdx"])

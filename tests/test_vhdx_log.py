@@ -21,7 +21,7 @@ from google_crc32c import value as crc32c
 from diskkit import vhdx
 from diskkit.errors import CorruptImage
 from diskkit.image import open_image
-from oracles import need, run
+from support import need_tool, run
 
 MiB = 1 << 20
 LOG_AT, LOG_LEN, BAT_AT = MiB, MiB, 2 * MiB  # where qemu-img create puts them
@@ -46,7 +46,7 @@ def read_all(path, writable: bool = False) -> bytes:
 
 
 def test_images_left_by_killed_qemu_io(tmp_path):
-    need("qemu-io")
+    need_tool("qemu-io")
     img = tmp_path / "k.vhdx"
     found = []
     rng = random.Random(5)

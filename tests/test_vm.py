@@ -1,7 +1,6 @@
 """`diskkit vm`: exact command lines, and the QEMU one really boots a `ramos init` image."""
 
 import json
-import os
 import shlex
 import subprocess
 
@@ -10,7 +9,8 @@ import pytest
 from diskkit.errors import UsageError
 from diskkit.units import GiB, MiB
 from diskkit.vm import DiskFacts, qemu_commands, virtualbox_commands, virtualbox_undo
-from oracles import OVMF_CODE, OVMF_VARS, _ANSI, diskkit, grub_efi, need
+from support import diskkit, need_tool
+from support.uefi import ANSI, OVMF_CODE, OVMF_VARS, grub_efi, need_ovmf
 
 OVMF = ("/fw/CODE.fd", "/fw/VARS.fd")
 
@@ -70,10 +70,8 @@ def test_cli_detects_firmware(tmp_path):
 
 def test_qemu_command_boots_the_init_image(tmp_path):
     """The printed QEMU line boots the ESP inside a `ramos init` VHD (GRUB prints a marker)."""
-    need("qemu-system-x86_64")
-    need("grub-mkimage")
-    if not os.path.exists(OVMF_CODE):
-        pytest.skip("OVMF not installed")
+    need_ovmf()
+    need_tool("grub-mkimage")
     from diskkit.fat import FatFS
     from diskkit.image import open_image
     from diskkit.part import partition_device
@@ -96,7 +94,7 @@ def test_qemu_command_boots_the_init_image(tmp_path):
     argv = cmds[1] + ["-display", "none", "-monitor", "none", "-serial", f"file:{serial}",
                       "-no-reboot"]
     subprocess.run(["timeout", "120", *argv], capture_output=True)
-    log = _ANSI.sub("", serial.read_bytes().decode("utf-8", "replace"))
+    log = ANSI.sub("", serial.read_bytes().decode("utf-8", "replace"))
     assert "RAMOS-VM-MARKER" in log
 
 

@@ -12,8 +12,8 @@ from diskkit.errors import AlreadyExists, Unsupported
 from diskkit.image import open_image
 from diskkit.ops.vmdk import vmware_geometry, wrap
 from diskkit.units import GiB, MiB
-from oracles import diskkit
-from vhd_fixtures import qemu_compare, qemu_size, random_writes
+from support import diskkit
+from support.vhd import qemu_compare, qemu_size, random_writes
 
 
 @pytest.mark.parametrize("adapter", ["lsilogic", "buslogic", "ide"])

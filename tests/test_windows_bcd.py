@@ -11,8 +11,8 @@ import sys
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import winhives as W
-from oracles import diskkit, need, run
+from support import diskkit, need_tool, run
+from support import winhives as W
 
 from diskkit.errors import CorruptImage, DiskkitError
 from diskkit.windows.bcd import open_store, read_store
@@ -146,7 +146,7 @@ def _hex_bytes(text: str) -> bytes:
 
 
 def test_bcd_show_agrees_with_hivex(hives):
-    need("hivexregedit")
+    need_tool("hivexregedit")
     data = json.loads(diskkit("bcd", "show", hives["bcd"], "--json").stdout)
     raw = hivex_export(hives["bcd"])
     checked = 0
@@ -189,7 +189,7 @@ def test_bcd_show_text_and_model(hives):
 
 
 def test_bcd_show_finds_the_store_in_an_image(tmp_path, hives):
-    need("mcopy")
+    need_tool("mcopy")
     image = tmp_path / "win.vhd"
     diskkit("ramos", "init", image, "--size", "200M", "--chain", "grub2-map", "--no-ntfs")
     esp_offset = 1024 * 1024

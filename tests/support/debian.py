@@ -4,7 +4,7 @@
 library and libdevmapper its tools need) and the kernel of ``linux-image-amd64`` with apt-get
 pointed at its own sources list, lists and cache under the test cache folder, and unpacks them
 with ``dpkg-deb -x``; the system's apt sources stay untouched. The result is cached across runs
-(``$DISKKIT_TEST_CACHE``, default ``~/.cache/diskkit-tests``); without network the test is
+(``support.cache_dir()``); without network the test is
 skipped with the reason.
 """
 
@@ -17,14 +17,11 @@ import subprocess
 
 import pytest
 
+from support import cache_dir, need_tool
+
 SUITE = "trixie"
 PACKAGES = ("grub-efi-amd64-bin", "grub-common", "libc6", "libdevmapper1.02.1")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
-
-
-def cache_dir() -> str:
-    return os.environ.get("DISKKIT_TEST_CACHE",
-                          os.path.join(os.path.expanduser("~"), ".cache", "diskkit-tests"))
 
 
 def _apt(base: str, *args: str) -> subprocess.CompletedProcess:
@@ -57,8 +54,7 @@ def trixie_root() -> str:
     """The unpacked packages (``usr/lib/grub/x86_64-efi``, ``usr/bin/grub-script-check``,
     ``boot/vmlinuz``); downloaded once, then reused."""
     for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not installed (Debian's package tools fetch GRUB 2.12)")
+        need_tool(tool)
     base = os.path.join(cache_dir(), SUITE)
     root = os.path.join(base, "root")
     done = os.path.join(base, "complete")

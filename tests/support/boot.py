@@ -1,10 +1,13 @@
-"""Disk images for the boot tests, built with diskkit's own APIs (checked by oracles there)."""
+"""The boot tests' inputs: synthetic facts, partition stand-ins, and disk images built with
+diskkit's own APIs (checked by oracles in the tests)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from diskkit import vhd
+from diskkit.boot.target import VhdFacts
 from diskkit.fat import FatFS, mkfs
 from diskkit.image import open_image
 from diskkit.part import add_partition, init_gpt, partition_device
@@ -60,3 +63,23 @@ def outer_disk(path: str, payload: str, payload_dest: str, esp_size: int = 32 * 
         fs.mkdir(os.path.dirname(payload_dest), parents=True)
         fs.write_file(payload_dest, payload)
         fs.close()
+
+
+@dataclass
+class FakePart:
+    index: int
+    start: int
+    size: int
+    type_guid: str | None = None
+    type_code: int | None = None
+    guid: str | None = None
+    name: str = ""
+
+
+def facts(container: str = "fixed", table: str = "gpt", offset: int = 135266304,
+          esp: int | None = 1) -> VhdFacts:
+    return VhdFacts(image="payload.vhd", container=container, disk_size=1 << 30, table=table,
+                    disk_guid="11111111-2222-3333-4444-555555555555" if table == "gpt" else None,
+                    windows_index=3, windows_offset=offset, windows_size=900 << 20,
+                    windows_guid="aaaaaaaa-2222-3333-4444-555555555555" if table == "gpt" else None,
+                    esp_index=esp)

@@ -16,10 +16,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import ntfs_hostile_images
-from reliability_support import ENV, write_sparse
 from benchmarks import vhdcraft
 from benchmarks.fuzz_targets import bpb
+from support import ENV, ntfs_hostile
+from support.reliability import write_sparse
 
 MiB = 1 << 20
 SECTOR = 512
@@ -628,6 +628,6 @@ def all_variants(outdir: str) -> list[Hostile]:
         with tempfile.TemporaryDirectory() as work:
             return (gpt_variants(work) + mbr_variants(work) + vhd_variants(work)
                     + vhdx_variants(work) + fat_variants(work) + name_variants(work)
-                    + ntfs_hostile_images.ntfs_variants(Hostile))
+                    + ntfs_hostile.ntfs_variants(Hostile))
     finally:
         OUTDIR = ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import uuid
 
-from oracles import need, run
+from support import need_tool, run
 
 BOOTMGR = "{9dea862c-5cdd-4e70-acc1-f32b344d4795}"
 RAMDISKOPTIONS = "{ae5534e0-a924-466c-b836-758539a3ee3a}"
@@ -89,7 +89,7 @@ def reg_text(keys: dict[str, dict]) -> str:
 
 def build_hive(path: str, keys: dict[str, dict]) -> str:
     """Write a hive at ``path`` holding ``keys``, merged by hivexregedit."""
-    need("hivexregedit")
+    need_tool("hivexregedit")
     with open(path, "wb") as fh:
         fh.write(empty_hive())
     reg = str(path) + ".reg"

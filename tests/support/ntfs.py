@@ -15,9 +15,9 @@ import random
 
 import pytest
 
-import reliability_support  # noqa: F401 (puts the repository root on sys.path)
 from benchmarks import ntfscraft
 from benchmarks.ntfscraft import Unavailable
+from support import need_module
 
 MiB = 1 << 20
 
@@ -107,7 +107,7 @@ def make_tree(root: str, seed: int = 1, files: int = 300, big_dir: int = 0, dept
 # -- oracle views ------------------------------------------------------------------------------
 def libfsntfs_tree(image: str, offset: int = 0) -> dict[str, tuple]:
     """``{path: (is_dir, size, mtime_posix, sha256 or None)}`` of user files, read by libfsntfs."""
-    pyfsntfs = pytest.importorskip("pyfsntfs", reason="libfsntfs-python not installed")
+    pyfsntfs = need_module("pyfsntfs")
     vol = pyfsntfs.volume()
     fh = open(image, "rb")
     if offset:

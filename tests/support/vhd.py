@@ -1,4 +1,4 @@
-"""Helpers shared by the VHD, convert and VMDK tests: oracle wrappers and image surgery."""
+"""VHD files in tests: qemu-img's view, digests, random writes, and footer/BAT surgery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import random
 from diskkit.image import open_image
 from diskkit.vhd import dynamic as dyn
 from diskkit.vhd.footer import build_footer, parse_footer
-from oracles import run
+from support import run
 
 
 def qemu_size(path, fmt="vpc") -> int:

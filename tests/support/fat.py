@@ -1,4 +1,4 @@
-"""Shared helpers for the FAT tests: images, oracle runs, and whole-tree snapshots."""
+"""FAT volumes in tests: images, fsck.fat runs, and whole-tree snapshots (diskkit, mtools, libfsfat)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import os
 import subprocess
 import tempfile
 
-from oracles import ENV, need, run
-
 from diskkit.blockdev import FileDevice, SliceDevice
+from support import ENV, need_module, need_tool, run
 
 
 def new_image(path, size: int) -> str:
@@ -28,7 +27,7 @@ def open_volume(path: str, offset: int = 0, size: int | None = None, writable: b
 
 def fsck(path: str, offset: int = 0, size: int | None = None) -> subprocess.CompletedProcess:
     """``fsck.fat -n -v`` on the image (a partition is copied out first: fsck takes no offset)."""
-    need("fsck.fat")
+    need_tool("fsck.fat")
     if not offset and size is None:
         return run("fsck.fat", "-n", "-v", path, check=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,7 +75,7 @@ def fat_tree(fs, top: str = "/") -> dict[str, bytes | None]:
 
 def mtools_tree(image: str, offset: int = 0) -> dict[str, bytes | None]:
     """The snapshot as mtools' ``mcopy -s`` extracts it (an independent reader)."""
-    need("mcopy")
+    need_tool("mcopy")
     spec = f"{image}@@{offset}" if offset else image
     env = dict(ENV, LC_ALL="C.UTF-8")  # so mtools maps long names to UTF-8, not '_'
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,8 +90,9 @@ def mtools_tree(image: str, offset: int = 0) -> dict[str, bytes | None]:
 
 
 def pyfsfat_tree(image: str, offset: int = 0) -> dict[str, bytes | None]:
-    """The snapshot as libfsfat (pyfsfat) reads it, through a file object at ``offset``."""
-    import pyfsfat
+    """The snapshot as libfsfat (pyfsfat) reads it, through a file object at ``offset``;
+    skips naming pyfsfat when it is not installed (call it after the other oracles)."""
+    pyfsfat = need_module("pyfsfat")
 
     class Window:
         def __init__(self, fh, base):

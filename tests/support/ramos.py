@@ -16,8 +16,9 @@ import struct
 import subprocess
 import tempfile
 
-import winhives as W
-from oracles import diskkit, grub_efi, need, run
+from support import diskkit, need_tool, run
+from support import winhives as W
+from support.uefi import grub_efi
 
 MiB = 1024 * 1024
 
@@ -27,7 +28,7 @@ def part_table(image) -> dict:
 
 
 def extract_partition(image, part: dict, out) -> None:
-    need("dd")
+    need_tool("dd")
     subprocess.run(["dd", f"if={image}", f"of={out}", "bs=1M", f"skip={part['start'] // MiB}",
                     f"count={part['size'] // MiB}", "conv=sparse", "status=none"], check=True)
 
@@ -130,7 +131,7 @@ def open_windows_files():
 
     if ntfs_reader_available():
         return None
-    need("ntfsls")
+    need_tool("ntfsls")
     return Ntfs3gFiles
 
 
@@ -190,7 +191,7 @@ def windows_tree(root, system_keys: dict, software_keys: dict, bcd_keys: dict | 
 
 def apply_tree(image, part: dict, tree, workdir) -> None:
     """Write a host folder into the image's NTFS partition with wimcapture + wimapply."""
-    need("wimapply")
+    need_tool("wimapply")
     wim = os.path.join(workdir, "tree.wim")
     run("wimcapture", tree, wim, "--compress=none")
     part_file = os.path.join(workdir, "part.ntfs")
@@ -221,8 +222,8 @@ def build_ramos(workdir, chain: str = "grub2-map", svbus: bool = True,
                 size: str = "300M") -> dict:
     """A RAMOS image for ``chain`` holding a stand-in Windows and, for GPT, an ESP made as
     bcdboot makes it. Returns the paths and the table."""
-    need("mcopy")
-    need("hivexregedit")
+    need_tool("mcopy")
+    need_tool("hivexregedit")
     workdir = str(workdir)
     image = os.path.join(workdir, "win.vhd")
     diskkit("ramos", "init", image, "--size", size, "--chain", chain, "--preallocate")
