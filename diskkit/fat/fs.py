@@ -29,7 +29,10 @@ KERNEL_COPY_FROM = 1024 * 1024  # blocks at least this big go through copy_file_
 
 
 def _descriptor(source) -> tuple[int | None, int]:
-    """``(fd, position)`` of a regular host file, to copy from by offset; else ``(None, 0)``."""
+    """``(fd, position)`` of a regular host file (a descriptor, read from its start, or a file
+    object), to copy from by offset; else ``(None, 0)``."""
+    if isinstance(source, int):
+        return source, 0
     try:
         fd = source.fileno()
         if statmod.S_ISREG(os.fstat(fd).st_mode):
@@ -471,13 +474,16 @@ class FatFS:
         if isinstance(data, (str, os.PathLike)):
             host = os.fspath(data)
             try:
-                with open(host, "rb") as fh:
-                    st = os.fstat(fh.fileno())
-                    if not statmod.S_ISREG(st.st_mode):
-                        raise UsageError(f"{host}: not a regular file")
-                    return self._store(path, fh, st.st_size, st.st_mtime)
+                fd = os.open(host, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             except OSError as exc:
                 raise ImageIOError(f"{host}: {exc.strerror or exc}") from None
+            try:
+                st = os.fstat(fd)
+                if not statmod.S_ISREG(st.st_mode):
+                    raise UsageError(f"{host}: not a regular file")
+                return self._store(path, fd, st.st_size, st.st_mtime)
+            finally:
+                os.close(fd)
         pos = data.tell()
         size = data.seek(0, os.SEEK_END) - pos
         data.seek(pos)

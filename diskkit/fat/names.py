@@ -75,7 +75,9 @@ def _oem_char(c: str, codec: str) -> bytes | None:
         raw = c.encode(codec)
     except UnicodeEncodeError:
         return None
-    return raw if raw and raw[0] >= 0x80 else None
+    # every byte >= 0x80: a double-byte character whose second byte is ASCII would read as a
+    # lowercase or forbidden character to checkers that know no code page (fsck.fat)
+    return raw if raw and min(raw) >= 0x80 else None
 
 
 def _single_case(part: str) -> bool | None:
@@ -146,7 +148,7 @@ def _fit(chars: bytes | list[bytes], limit: int) -> bytes:
 def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> bytes:
     """A unique ``BASE~N.EXT`` short name for ``name``; ``taken`` holds raw11 names in use."""
     base, ext_chars = _short_basis(name, codec)
-    ext = _fit(ext_chars, 3)
+    ext = _fit(ext_chars, 3).ljust(3, b" ")
 
     def candidates():
         six = _fit(base, 6)
@@ -162,7 +164,9 @@ def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> byte
             yield _fit(base, 8 - len(tail)) + tail
 
     for short in candidates():
-        candidate = pack_short(short, ext)
+        candidate = short.ljust(8, b" ") + ext
+        if candidate[0] == 0xE5:
+            candidate = b"\x05" + candidate[1:]
         if candidate not in taken:
             return candidate
     raise UsageError(f"no free short name for {name!r}")
