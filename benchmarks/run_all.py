@@ -158,7 +158,7 @@ def main() -> int:
     unknown = [w for w in wanted if w not in modules]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)} (have: {', '.join(modules)})")
-    blocks, failed = {}, []
+    failed = []
     for name, module in modules.items():
         if wanted and name not in wanted:
             continue
@@ -169,17 +169,16 @@ def main() -> int:
         try:
             bench = harness.run(module.benchmark, args.quick, args.rounds, args.dir,
                                 lambda line: print(line, flush=True))
-        except harness.BenchError as exc:
+        except (harness.BenchError, OSError, subprocess.CalledProcessError) as exc:
             print(f"  FAILED: {exc}", flush=True)
             failed.append(name)
             continue
-        blocks[name] = section(name, module, bench, started, load_start)
-    if args.write and blocks:
-        write(args.write, blocks)
-        print(f"wrote {', '.join(blocks)} into {args.write}")
-    else:
-        for block in blocks.values():
-            print("\n" + block)
+        block = section(name, module, bench, started, load_start)
+        if args.write:  # section by section, so an interrupted run keeps what it measured
+            write(args.write, {name: block})
+            print(f"  wrote {name} into {args.write}", flush=True)
+        else:
+            print("\n" + block, flush=True)
     return 1 if failed else 0
 
 
