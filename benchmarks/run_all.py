@@ -102,11 +102,12 @@ def summary(doc: str, cores: int | None, sections: list[str]) -> str:
     rows = sum(f["rows"] for f in facts)
     at_goal = sum(f["at_goal"] for f in facts)
     loads = [x for f in facts for x in f["load"]]
+    whens = [f["when"] for f in facts] or ["never"]
     missing = [f"{job} ({f['name']})" for f in facts for job in f["not_at_goal"]]
     unmeasured = [name for name in sections if name not in {f["name"] for f in facts}]
     lines = [f"<!-- measured: {SUMMARY} -->",
              f"Machine: {machine()}.", "",
-             f"Sections measured {', '.join(sorted({f['when'] for f in facts}))}; "
+             f"Sections measured {' to '.join(sorted({min(whens), max(whens)}))}; "
              + (f"1-minute load average during the rows {min(loads):.1f}–{max(loads):.1f} on "
                 f"{cores} cores ({'quiet' if max(loads) < 0.5 * (cores or 1) else 'noisy: other work was running; compare the ratios, whose pairs ran side by side, more than the times'})."
                 if loads else "no rows."), "",
