@@ -81,8 +81,9 @@ def mtools_tree(image: str, offset: int = 0) -> dict[str, bytes | None]:
     with tempfile.TemporaryDirectory() as tmp:
         listing = subprocess.run(["mdir", "-i", spec, "-b", "-/", "::"], env=env,
                                  capture_output=True)
-        if listing.returncode:  # mdir fails on an empty root: make sure the volume is readable
-            subprocess.run(["minfo", "-i", spec, "::"], env=env, check=True, capture_output=True)
+        if listing.returncode:  # mdir -b fails on an empty root: make sure that is why
+            plain = subprocess.run(["mdir", "-i", spec, "::"], env=env, capture_output=True)
+            assert b"No files" in plain.stdout, plain.stdout + plain.stderr
         elif listing.stdout.split():
             subprocess.run(["mcopy", "-i", spec, "-s", "-n", "-m", "::/*", tmp + "/"], env=env,
                            check=True, capture_output=True)
