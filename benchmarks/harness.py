@@ -44,7 +44,6 @@ PYCACHE = os.path.join(tempfile.gettempdir(), "diskkit-bench-pycache")
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 ENV.update(LC_ALL="C.UTF-8", MTOOLS_SKIP_CHECK="1", PYTHONPYCACHEPREFIX=PYCACHE,
            PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # time Python programs as installed: bytecode cached
 SHORT_JOB = 1.0  # seconds: below this the peer's time, the interpreter start-up allowance applies
 STARTUP_ALLOWANCE = 0.050
 
