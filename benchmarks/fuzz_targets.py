@@ -349,13 +349,14 @@ def ntfs_target(where: str) -> tuple[Callable[[bytes], None], Callable[[bytes], 
 
 
 def ntfs_codecs(data: bytes) -> None:
-    """The bytes-in NTFS decoders on raw input: run lists, LZNT1, XPRESS, records, index
+    """The bytes-in NTFS decoders on raw input: run lists, LZNT1, XPRESS, LZX, records, index
     nodes, attribute lists."""
-    from diskkit.ntfs import attributes, index, lznt1, record, runlist, xpress
+    from diskkit.ntfs import attributes, index, lznt1, lzx, record, runlist, xpress
 
     for decode in (lambda: runlist.decode_runs(data, 0, 1 << 20, 1 << 24, "fuzz"),
                    lambda: lznt1.decompress(data, 65536),
                    lambda: xpress.decompress(data, 16384),
+                   lambda: lzx.decompress(data, 32768),
                    lambda: record.parse_record(data[:1024].ljust(1024, b"\0"), 0, "fuzz"),
                    lambda: index.parse_node(data, 0, len(data), "fuzz"),
                    lambda: attributes.parse_attribute_list(data, "fuzz")):
@@ -494,8 +495,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            NTFS_API, *ntfs_target("mft"), commands=NTFS_COMMANDS, max_len=48 * 1024),
     Target("ntfs_index", "a directory's $I30 index block: entries, keys, child pointers",
            NTFS_API, *ntfs_target("index"), commands=NTFS_COMMANDS, max_len=4096),
-    Target("ntfs_codecs", "run lists, LZNT1, XPRESS Huffman, records, index nodes, attribute "
-           "lists on raw bytes", ("diskkit.ntfs.xpress:decompress",), ntfs_codecs,
+    Target("ntfs_codecs", "run lists, LZNT1, XPRESS Huffman, LZX, records, index nodes, "
+           "attribute lists on raw bytes", ("diskkit.ntfs.xpress:decompress",), ntfs_codecs,
            max_len=1 << 16),
     Target("inf", "Windows driver INF: encodings, sections, strings, decorated models, services",
            ("diskkit.drivers.inf:parse_inf",), inf_pipeline, suffix=".inf", max_len=1 << 14,

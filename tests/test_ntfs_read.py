@@ -219,7 +219,7 @@ def fuse_image(tmp_path_factory):
                 frag += bytes(4096) + piece
         expect["/fragmented"] = bytes(frag)
         os.mkdir(f"{mnt}/wof")
-        for algorithm in ("XPRESS4K", "XPRESS8K", "XPRESS16K"):
+        for algorithm in ("XPRESS4K", "XPRESS8K", "XPRESS16K", "LZX"):
             data = mixed[:180000] + text[:50000]
             make_wof_file(f"{mnt}/wof/{algorithm}.dll", data, algorithm)
             expect[f"/wof/{algorithm}.dll"] = data
@@ -279,7 +279,7 @@ def test_compactos_files(fuse_image):
     image, expect = fuse_image
     vol = open_volume(image)
     theirs = libfsntfs_tree(image)
-    for alg in ("XPRESS4K", "XPRESS8K", "XPRESS16K"):
+    for alg in ("XPRESS4K", "XPRESS8K", "XPRESS16K", "LZX"):
         path = f"/wof/{alg}.dll"
         entry = vol.stat(path)
         assert entry.reparse == "wof" and entry.wof == alg and entry.streams == []

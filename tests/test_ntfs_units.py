@@ -1,5 +1,5 @@
-"""Property tests of the NTFS decoders: bitmaps, run lists, XPRESS (against wimlib's
-compressor), and random bytes into every bytes-in parser (DiskkitError only)."""
+"""Property tests of the NTFS decoders: bitmaps, run lists, XPRESS and LZX (against wimlib's
+compressors), and random bytes into every bytes-in parser (DiskkitError only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from diskkit.errors import CorruptImage, DiskkitError
-from diskkit.ntfs import bitmap, xpress
+from diskkit.ntfs import bitmap, lzx, xpress
 from diskkit.ntfs.runlist import RunMap, decode_runs
 from diskkit.ntfs.stream import ResidentStream
 
@@ -111,6 +111,23 @@ def test_xpress_decodes_wimlibs_output(pieces, chunk):
         pytest.skip(str(exc))
     if len(packed) < len(data):
         assert xpress.decompress(packed, len(data)) == data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.one_of(st.binary(min_size=1, max_size=40),
+                          st.sampled_from([b"\xe8\x10\x00\x00\x00call", b"\0" * 500,
+                                           b"The quick brown fox ", bytes(range(256))])),
+                max_size=600))
+def test_lzx_decodes_wimlibs_output(pieces):
+    from benchmarks.ntfscraft import Unavailable, wof_pack
+
+    data = b"".join(pieces)[:lzx.CHUNK] or b"x"
+    try:
+        packed = wof_pack(data, "LZX")  # one chunk: no offset table in front
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    if len(packed) < len(data):
+        assert lzx.decompress(packed, len(data)) == data
 
 
 @SETTINGS

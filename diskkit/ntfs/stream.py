@@ -10,8 +10,8 @@ import io
 import struct
 
 from ..blockdev import COPY_CHUNK, fill_zero
-from ..errors import CorruptImage, Unsupported
-from . import lznt1, xpress
+from ..errors import CorruptImage
+from . import lznt1, lzx, xpress
 from .runlist import RunMap
 
 
@@ -165,11 +165,6 @@ class WofStream(Stream):
         if algorithm.startswith("XPRESS"):
             self.decompress = xpress.decompress
         else:
-            try:
-                from . import lzx
-            except ImportError:
-                raise Unsupported(f"{where}: CompactOS {algorithm} decompression is not "
-                                  "available") from None
             self.decompress = lzx.decompress
         count = (size + chunk_size - 1) // chunk_size
         entry = 8 if size > 0xFFFFFFFF else 4
