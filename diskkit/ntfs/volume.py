@@ -9,6 +9,7 @@ never enter a directory twice.
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -20,12 +21,16 @@ from .index import DirectoryIndex, UpCase
 from .record import (ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE, ATTRIBUTE_LIST, BITMAP, DATA,
                      FILE_NAME, INDEX_ALLOCATION, INDEX_ROOT, REPARSE_POINT,
                      STANDARD_INFORMATION, VOLUME_INFORMATION, VOLUME_NAME, Attribute,
-                     parse_record)
+                     apply_fixups, parse_record)
 from .runlist import RunMap, decode_runs
 from .stream import ClusterStream, CompressedStream, ResidentStream, Stream, StreamFile, WofStream
 
 # well-known MFT records
-MFT_RECORD, VOLUME_RECORD, ROOT_RECORD, BITMAP_RECORD, UPCASE_RECORD = 0, 3, 5, 6, 10
+MFT_RECORD, LOGFILE_RECORD, VOLUME_RECORD, ROOT_RECORD, BITMAP_RECORD, UPCASE_RECORD = \
+    0, 2, 3, 5, 6, 10
+RESTART_AREA = struct.Struct("<QHHHH")  # current lsn, log clients, free list, in-use list, flags
+LOGFILE_NO_CLIENT = 0xFFFF
+RESTART_VOLUME_IS_CLEAN = 0x0002
 FIRST_USER_RECORD = 16  # records below are the volume's metafiles ($MFT .. $Extend, reserved)
 MAX_ATTRIBUTE_LIST = 1 << 20  # Windows keeps attribute lists under 256 KiB
 MAX_FILE_CLUSTERS = 1 << 32  # Windows' limit on a file's clusters
@@ -379,6 +384,72 @@ class NtfsVolume:
     @property
     def dirty(self) -> bool:
         return self.volume_information().dirty
+
+    def unclean_reason(self) -> str | None:
+        """Why the volume is not in the state a clean Windows shutdown leaves, or None.
+
+        Marked dirty, a $LogFile with transactions not yet applied, or a hibernated Windows
+        (Fast Startup too): in each case Windows replays or resumes state that the on-disk
+        metadata does not show, so its free space must not be treated as free.
+        """
+        if self.dirty:
+            return "marked dirty (Windows runs chkdsk at the next boot)"
+        if not self._logfile_clean():
+            return ("$LogFile holds transactions not yet applied (Windows did not shut down "
+                    "cleanly, or shut down with Fast Startup)")
+        try:
+            with self.open("/hiberfil.sys") as fh:
+                magic = fh.read(4)
+        except NotFound:
+            magic = b""
+        if magic.lower() == b"hibr":
+            return "Windows is hibernated (hiberfil.sys holds a saved session: Fast Startup?)"
+        return None
+
+    def _logfile_clean(self) -> bool:
+        """The restart area says no client has the log open, or says the volume is clean; an
+        emptied log (all 0xFF, as mkntfs and chkdsk leave it) is clean."""
+        log = self.stream(self.inode(LOGFILE_RECORD), metadata=True)
+        if log is None:
+            raise CorruptImage(f"{self.name}: $LogFile has no data")
+        best = None
+        for page_at in (0, 4096):
+            head = log.pread(page_at, 4096)
+            if head[:4] == b"\xff\xff\xff\xff" and page_at == 0:
+                return True
+            if head[:4] not in (b"RSTR", b"CHKD"):
+                continue
+            page_size = int.from_bytes(head[16:20], "little")
+            if page_size not in (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536):
+                continue
+            page = bytearray(log.pread(page_at, page_size))
+            try:
+                apply_fixups(page, bytes(page[:4]), f"{self.name}: $LogFile restart page")
+            except CorruptImage:
+                continue
+            area = int.from_bytes(page[24:26], "little")
+            if area + 16 > len(page):
+                continue
+            lsn, _, _, in_use, flags = RESTART_AREA.unpack_from(page, area)
+            if best is None or lsn > best[0]:
+                best = (lsn, in_use, flags)
+        if best is None:
+            raise CorruptImage(f"{self.name}: $LogFile has no valid restart page")
+        _, in_use, flags = best
+        return in_use == LOGFILE_NO_CLIENT or bool(flags & RESTART_VOLUME_IS_CLEAN)
+
+    def data_end(self) -> int:
+        """Bytes from the volume's start to the end of its last used cluster: cutting the
+        volume below this loses data even if the filesystem were told to shrink."""
+        last = 0
+        for lcn, count in self.cluster_runs(True):
+            last = lcn + count
+        return last * self.geometry.cluster_size
+
+    def min_size(self) -> int:
+        """The smallest size NTFS resizers (ntfsresize, diskpart shrink) can move this volume's
+        data into: the used clusters and one more (ntfsresize --info's figure)."""
+        return (self.used_clusters() + 1) * self.geometry.cluster_size
 
     def info(self) -> dict:
         g = self.geometry
