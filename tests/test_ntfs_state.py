@@ -11,9 +11,9 @@ import pytest
 
 from diskkit.blockdev import FileDevice, MemoryDevice
 from diskkit.ntfs import NtfsVolume
-from ntfs_hostile_images import Layout, attributes, edit_record, ntfs_base
-from ntfs_images import apply_tree, make_tree, mkntfs
-from oracles import run
+from support import run
+from support.ntfs import apply_tree, make_tree, mkntfs
+from support.ntfs_hostile import Layout, attributes, edit_record, ntfs_base
 
 MiB = 1 << 20
 
