@@ -27,15 +27,32 @@ def test_plan_numbers_and_warnings():
     assert plan.max_vhd_for_ram == 12 * GiB
     assert plan.layout.windows.start == WIN_OFFSET_GPT
     assert not any("below VHD size + 4 GiB" in w for w in plan.warnings)
-    assert any("SVBus" in w for w in plan.warnings)
+    assert any("SVBus" in n and "0x7B" in n for n in plan.notes)
+    assert any("NTFS or exFAT" in n for n in plan.notes)  # a 5 GiB file: not on FAT32
 
     tight = make_plan(5 * GiB, 8 * GiB, 500e6, "ntloader", "dynamic")
     assert any("below VHD size + 4 GiB" in w for w in tight.warnings)
-    assert any("dynamic VHD" in w for w in tight.warnings)
+    assert any("dynamic VHD" in w and "flat disk" in w for w in tight.warnings)
     assert tight.load_seconds == pytest.approx((5 * GiB + 512) / 500e6)
-    assert not any("SVBus" in w for w in tight.warnings)
-    assert any("does not fit" in w for w in make_plan(8 * GiB, 8 * GiB).warnings)
+    assert not any("SVBus" in n for n in tight.notes + tight.warnings)
+    assert any("ntloader v3.0.0" in n for n in tight.notes)
+    assert any("0xc00000bb" in w and "grub2-map / grub4efi carried 5 GiB" in w
+               for w in tight.warnings)
+    small = make_plan(3990 * MiB, 16 * GiB, chain="bootmgr-ramdisk")
+    assert not any("0xc00000bb" in w for w in small.warnings)
+    assert not any("NTFS or exFAT" in n for n in small.notes)
+    assert any("0xc00000bb" in w for w in make_plan(4 * GiB, 16 * GiB,
+                                                    chain="bootmgr-ramdisk").warnings)
+    grub4efi = make_plan(5 * GiB, 16 * GiB, chain="grub4efi", vhd_type="dynamic")
+    assert any("expands a dynamic VHD" in n for n in grub4efi.notes)
+    assert not any("flat disk" in w for w in grub4efi.warnings)
+    with pytest.raises(UsageError, match="does not fit in 8 GiB of RAM: the largest VHD for "
+                       "this RAM is 4 GiB"):
+        make_plan(8 * GiB, 8 * GiB)
     assert any("42 GiB" in w for w in make_plan(50 * GiB, 128 * GiB, chain="grub4efi").warnings)
+    assert not any("known to have loaded" in w for w in make_plan(5 * GiB, 16 * GiB).warnings)
+    assert any("above 5 GiB is known to have loaded through grub2-map" in w
+               for w in make_plan(6 * GiB, 16 * GiB).warnings)
 
     native = make_plan(20 * GiB, 8 * GiB, chain="vhd-native")
     assert native.ram_disk == 0 and native.ram_left == 8 * GiB
@@ -73,6 +90,52 @@ def test_plan_cli_json_and_text():
     bad = diskkit("ramos", "plan", "--vhd-size", "5G", "--ram", "8G", "--ssd-read", "fast",
                   check=False)
     assert bad.returncode == 2
+
+
+def one_error(*args) -> str:
+    proc = diskkit(*args, check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    return proc.stderr
+
+
+def test_plan_refuses_what_cannot_work_and_says_what_would():
+    err = one_error("ramos", "plan", "--vhd-size", "20G", "--ram", "16G")
+    assert "20 GiB VHD does not fit in 16 GiB of RAM" in err and "largest VHD for this RAM is 12 GiB" in err
+    ms = one_error("ramos", "plan", "--vhd-size", "20G", "--ram", "16G", "--chain", "ntloader")
+    assert "0xc0000017" in ms and "create a ramdisk device" in ms
+    assert "cannot hold a RAMOS" in one_error("ramos", "plan", "--vhd-size", "2G", "--ram", "2G")
+    # a file-backed chain needs no RAM for the disk
+    assert diskkit("ramos", "plan", "--vhd-size", "20G", "--ram", "8G", "--chain",
+                   "vhd-native").returncode == 0
+    speed = one_error("ramos", "plan", "--vhd-size", "5G", "--ram", "16G", "--ssd-read", "1000")
+    assert "give a unit, e.g. 1000MB/s" in speed
+    assert "9.8 s at 550 MB/s" in diskkit("ramos", "plan", "--vhd-size", "5G", "--ram", "16G",
+                                          "--ssd-read", "550MB/s").stdout
+
+
+@pytest.mark.parametrize("size,hint", [
+    ("5", "did you mean 5G? A size without a unit is bytes"),
+    ("4GB", "did you mean 4G (4 binary GiB)?"),
+    ("500MB", "did you mean 500M (500 binary MiB)?"),
+    ("1048577", "the nearest valid size is 1M"),
+    ("3000000001", "the nearest valid size is 2861M"),
+])
+def test_sizes_that_are_not_whole_mib_get_a_suggestion(size, hint):
+    for args in (["ramos", "plan", "--vhd-size", size, "--ram", "64G"],
+                 ["ramos", "init", "never.vhd", "--size", size]):
+        err = one_error(*args)
+        assert "not a whole number of MiB" in err and hint in err
+
+
+def test_plan_names_the_ram_rule_error_beside_it():
+    text = diskkit("ramos", "plan", "--vhd-size", "3G", "--ram", "16G", "--chain",
+                   "bootmgr-ramdisk").stdout
+    assert "(RAM - 4 GiB rule); with less RAM the boot manager stops with 0xc0000017" in text
+    tight = diskkit("ramos", "plan", "--vhd-size", "3G", "--ram", "6G", "--chain",
+                    "ntloader").stdout
+    assert "shrink the VHD to 2 GiB or add RAM; the boot manager shows 0xc0000017" in tight
+    svbus = diskkit("ramos", "plan", "--vhd-size", "3G", "--ram", "16G").stdout
+    assert "0xc0000017" not in svbus
 
 
 # -- deploy script -------------------------------------------------------------------------------

@@ -159,6 +159,8 @@ class Chain:
     grub_needs: str | None = None   # which GRUB, in words, for messages
     esp_files: tuple[str, ...] = ()  # what the config loads from the ESP besides GRUB
     size_limit: SizeLimit | None = None
+    # The largest VHD known to have loaded through this chain, and where that was seen.
+    largest_seen: tuple[int, str] | None = None
     notes: tuple[str, ...] = ()     # what the user must know before the first boot
 
     @property
@@ -387,9 +389,12 @@ CHAINS: dict[str, Chain] = {c.name: c for c in [
                         "puts it in; without it the fork copies the file flat)",
           grub_modules={A1IVE: A1IVE_BASE_MODULES + ("map", "vhd")},
           grub_needs=f"{GRUB_FLAVOURS[A1IVE]}: upstream GRUB has no map command",
+          largest_seen=(5 * GiB, "loaded here under QEMU + OVMF, 2026-12; field reports: "
+                                 "3.8 GB, chenall/grub4dos issue #248"),
           notes=(SVBUS_NOTE,)),
     Chain("grub4efi", "grub4dos for UEFI 'map --mem --top' + SVBus", "menu.lst", "menulst",
           render_grub4efi, ram_driver=SVBUS, vhd_table="gpt", boots_vhd_esp=True,
+          largest_seen=(42 * GiB, "field reports, chenall/grub4dos issues #449/#450"),
           notes=(SVBUS_NOTE,)),
     Chain("ntloader", "upstream GRUB + ntloader >= 3.0 ram= (Microsoft ramdisk)", "grub.cfg",
           "grub", render_ntloader, ram_driver=MS_RAMDISK, vhd_table="mbr", needs_fixed=True,

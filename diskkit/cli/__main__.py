@@ -6,9 +6,9 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__, progress
+from .. import __version__, i18n, progress
 from ..errors import DiskkitError
-from .common import Parser
+from .common import Parser, add_lang
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
 COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk",
@@ -36,6 +36,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"diskkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    add_lang(parser, default=None)
     parser.add_argument("--device", action="store_true",
                         help="allow writing to block/character devices (off by default)")
     bar = parser.add_mutually_exclusive_group()
@@ -52,6 +53,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    i18n.set_language(i18n.from_argv(argv))
     args = build_parser(argv).parse_args(argv)
     progress.set_enabled(args.progress)
     try:
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except DiskkitError as exc:
         if args.debug:
             raise
-        print(f"diskkit: error: {exc}", file=sys.stderr)
+        print(f"diskkit: {i18n.tr('error')}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("diskkit: interrupted", file=sys.stderr)
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"diskkit: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"diskkit: {i18n.tr('error')}: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug in diskkit, not bad input: still one line unless --debug
         if args.debug:

@@ -21,6 +21,14 @@ class Parser(argparse.ArgumentParser):
 
     _intermixing = False
 
+    def error(self, message: str):
+        """A bad command line is one line too, naming the command and where help is."""
+        from ..i18n import tr
+
+        command = self.prog.partition(" ")[2]
+        self.exit(2, f"diskkit: {tr('error')}: {command + ': ' if command else ''}{message} "
+                     f"(see: {self.prog} --help)\n")
+
     def parse_known_args(self, args=None, namespace=None):
         if self._subparsers is not None or self._intermixing:
             return super().parse_known_args(args, namespace)
@@ -48,6 +56,15 @@ def add_new_image_options(parser: argparse.ArgumentParser) -> None:
                         help="reserve every block of a raw or fixed image now (fast, no zero "
                         "writing; the default for VHDs on Windows, which refuses sparse VHD files)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def add_lang(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """--lang: the language of messages and reports (the global option, or after a command)."""
+    from ..i18n import LANGUAGES
+
+    parser.add_argument("--lang", choices=LANGUAGES, default=default,
+                        help="messages and reports in this language (default: DISKKIT_LANG or "
+                        "the locale); zh-CN: 简体中文")
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -99,4 +116,6 @@ def emit_report(args, report) -> int:
 
 
 def warn(message: str) -> None:
-    print(f"diskkit: warning: {message}", file=sys.stderr)
+    from ..i18n import tr
+
+    print(f"diskkit: {tr('warning')}: {message}", file=sys.stderr)

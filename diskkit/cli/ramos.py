@@ -6,17 +6,19 @@ import argparse
 import sys
 
 from ..errors import DiskkitError
-from ..units import parse_rate
-from .common import add_json, emit, size_arg, warn
+from ..i18n import tr
+from .common import add_json, add_lang, emit, size_arg, warn
 
 CHAIN_HELP = ("boot chain: grub2-map, grub4efi (SVBus), ntloader, bootmgr-ramdisk (Microsoft "
               "ramdisk), vhd-native (file-backed); default grub2-map")
 
 
 def _rate(text: str) -> float:
-    """argparse ``type=`` for read speeds such as 1GB/s."""
+    """argparse ``type=`` for read speeds such as 1GB/s (a unit is required)."""
+    from ..ramos.plan import parse_read_speed
+
     try:
-        return parse_rate(text)
+        return parse_read_speed(text)
     except DiskkitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -39,6 +41,7 @@ def register(sub):
     p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
     p.add_argument("--vhd-type", choices=("fixed", "dynamic"), default="fixed")
     add_json(p)
+    add_lang(p)
     p.set_defaults(func=cmd_plan)
 
     p = rsub.add_parser("init", help="create the fixed VHD with the chain's partition layout",
@@ -54,6 +57,7 @@ def register(sub):
     p.add_argument("--no-ntfs", action="store_true", help="leave the Windows partition unformatted")
     p.add_argument("--force", action="store_true", help="overwrite OUT")
     add_json(p)
+    add_lang(p)
     p.set_defaults(func=cmd_init)
 
     script = rsub.add_parser("script", help="write the Windows deploy or slim .cmd script")
@@ -82,6 +86,7 @@ def register(sub):
                    help="Linux --run: format the Windows partition again before applying (a "
                    "second deploy onto a partition that holds files fails otherwise)")
     add_json(p)
+    add_lang(p)
     p.set_defaults(func=cmd_deploy)
 
     p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore off, cleanup, Compact OS")
@@ -89,6 +94,7 @@ def register(sub):
                    help="also remove provisioned Store apps (keeps the Store and basics)")
     p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
+    add_lang(p)
     p.set_defaults(func=cmd_slim)
 
     p = rsub.add_parser("doctor", help="check a RAMOS image offline before the first RAM boot "
@@ -116,6 +122,7 @@ def register(sub):
     p.add_argument("recipe", metavar="ramos.toml")
     p.add_argument("--dry-run", action="store_true", help="print the steps without doing them")
     add_json(p)
+    add_lang(p)
     p.set_defaults(func=cmd_build)
 
 
@@ -136,10 +143,11 @@ def cmd_init(args) -> int:
         warn(message)
 
     def text(r):
-        lines = [f"created {r['image']} (fixed VHD)", layout_for(args.chain, args.size).to_text(),
-                 "NTFS: " + ("formatted with mkntfs" if r["ntfs_formatted"] else
-                             "not formatted (the deploy script's diskpart formats it)"),
-                 "next steps:"]
+        lines = [tr("created {image} (fixed VHD)", image=r["image"]),
+                 layout_for(args.chain, args.size).to_text(),
+                 "NTFS: " + (tr("formatted with mkntfs") if r["ntfs_formatted"] else
+                             tr("not formatted (the deploy script's diskpart formats it)")),
+                 tr("next steps:")]
         return "\n".join(lines + [f"  {i}. {s}" for i, s in enumerate(r["next_steps"], 1)])
 
     emit(args, result, text)
@@ -165,7 +173,8 @@ def cmd_deploy(args) -> int:
                                drivers=args.drivers, svbus=args.svbus, letters=args.letters,
                                windows_path=args.windows_path, reformat=args.reformat)
     if args.reformat and (not args.run or sys.platform == "win32"):
-        raise UsageError("--reformat is for --run on Linux; the Windows script always formats")
+        raise UsageError(tr("--reformat is for --run on Linux; the Windows script always "
+                            "formats"))
     for message in deploy.warnings(req):
         warn(message)
     if not args.run:
@@ -175,16 +184,18 @@ def cmd_deploy(args) -> int:
             return 0
         _write_script(args, text)
         if args.out:
-            print(f"wrote {args.out}: run it on Windows from an elevated prompt", file=sys.stderr)
+            print(tr("wrote {out}: run it on Windows from an elevated prompt", out=args.out),
+                  file=sys.stderr)
         return 0
     result = deploy.run(req, args.out, args.force, echo=lambda line: print(line, file=sys.stderr))
     if "steps" in result:
-        emit(args, result, f"all steps done; logs in {result['logs']}")
+        emit(args, result, tr("all steps done; logs in {logs}", logs=result["logs"]))
         return 0
     emit(args, result, "\n".join(result["done"] + [
-        f"remaining for Windows (drivers, SVBus, registry, bcdboot): {result['remaining_script']}",
-        f"  it expects the VHD at {result['windows_path']} (--windows-path); run it there as "
-        "administrator"]))
+        tr("remaining for Windows (drivers, SVBus, registry, bcdboot): {script}",
+           script=result["remaining_script"]),
+        tr("  it expects the VHD at {path} (--windows-path); run it there as administrator",
+           path=result["windows_path"])]))
     return 0
 
 
@@ -193,7 +204,8 @@ def cmd_slim(args) -> int:
 
     _write_script(args, render_cmd(slim_script(args.remove_apps)))
     if args.out:
-        print(f"wrote {args.out}: run it inside the VM as administrator", file=sys.stderr)
+        print(tr("wrote {out}: run it inside the VM as administrator", out=args.out),
+              file=sys.stderr)
     return 0
 
 
@@ -218,5 +230,5 @@ def cmd_build(args) -> int:
     echo = None if args.progress is False else (lambda line: print(line, file=sys.stderr))
     results = build(recipe, dry_run=args.dry_run, echo=echo)
     emit(args, {"recipe": args.recipe, "dry_run": args.dry_run, "steps": results},
-         "\n".join(f"[{r['status']:>7}] {r['step']}: {r['detail']}" for r in results))
+         "\n".join(f"[{tr(r['status']):>7}] {r['step']}: {r['detail']}" for r in results))
     return 0

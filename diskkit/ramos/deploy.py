@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import NotFound, UsageError
 from ..fileio import atomic_output, check_new_output
+from ..i18n import tr
 from ..boot.chains import ramos_chain
 from .windows import DeployOptions, deploy_script, render_cmd
 
@@ -64,17 +65,19 @@ class DeployRequest:
             return path
         rel = os.path.relpath(os.path.abspath(path), os.path.dirname(os.path.abspath(self.vhd)))
         if rel == os.curdir or rel.startswith(os.pardir) or os.path.isabs(rel):
-            raise UsageError(f"{what} {path}: a folder on this machine outside the VHD's folder, "
-                             "so where Windows will see it is unknown; give it as a Windows "
-                             f"path (e.g. {what} {ntpath.join(DEFAULT_WINDOWS_FOLDER, 'drivers')})")
+            raise UsageError(tr("{what} {path}: a folder on this machine outside the VHD's "
+                                "folder, so where Windows will see it is unknown; give it as a "
+                                "Windows path (e.g. {what} {example})", what=what, path=path,
+                                example=ntpath.join(DEFAULT_WINDOWS_FOLDER, "drivers")))
         return ntpath.join(ntpath.dirname(self.windows_vhd()), rel.replace(os.sep, "\\"))
 
 
 def svbus_warning(chain: str, svbus: str | None) -> str | None:
     if ramos_chain(chain).needs_svbus and not svbus:
-        return (f"the {chain} chain needs the SVBus driver in the image and no --svbus was "
-                "given: the first RAM boot will stop with INACCESSIBLE_BOOT_DEVICE (0x7B). "
-                "Inject it (--svbus DIR, or DISM++ driver import) before booting from RAM")
+        return tr("the {chain} chain needs the SVBus driver in the image and no --svbus was "
+                  "given: the first RAM boot will stop with INACCESSIBLE_BOOT_DEVICE (0x7B). "
+                  "Inject it (--svbus DIR, or DISM++ driver import) before booting from RAM",
+                  chain=chain)
     return None
 
 
@@ -83,9 +86,9 @@ def warnings(req: DeployRequest) -> list[str]:
     found = [w for w in [svbus_warning(req.chain, req.svbus)] if w]
     vhd = req.windows_vhd()
     if any(not c.isascii() or c == " " for c in vhd):
-        found.append("the VHD path has spaces or non-ASCII characters: the boot loaders find "
-                     "the VHD by path, and plain ASCII names are the safe choice "
-                     "(e.g. D:\\ramos\\win.vhd)")
+        found.append(tr("the VHD path has spaces or non-ASCII characters: the boot loaders find "
+                        "the VHD by path, and plain ASCII names are the safe choice "
+                        "(e.g. D:\\ramos\\win.vhd)"))
     return found
 
 
@@ -95,7 +98,7 @@ def options(req: DeployRequest, applied: bool = False, wim: str | None = None,
     names the Windows side of every path; ``applied``: Linux formatted and applied already,
     so the script skips format and apply."""
     if len(req.letters) != 2:
-        raise UsageError("--letters takes two letters, Windows first: VS")
+        raise UsageError(tr("--letters takes two letters, Windows first: VS"))
     wim = wim or req.wim
     if not applied:
         check_index(wim, req.index, platform)
@@ -113,18 +116,19 @@ def check_index(wim: str, index: int, platform: str = sys.platform,
                 must_exist: bool = False) -> None:
     """A WIM on this machine must hold image ``index``; a Windows path is checked there."""
     if index < 1:
-        raise UsageError(f"--index {index}: image indexes start at 1 "
-                         "(list them: dism /Get-WimInfo /WimFile:install.wim)")
+        raise UsageError(tr("--index {index}: image indexes start at 1 (list them: dism "
+                            "/Get-WimInfo /WimFile:install.wim)", index=index))
     if is_windows_path(wim) and platform != "win32" and not must_exist:
         return
     if not os.path.exists(wim):
         if must_exist or platform == "win32" or os.path.isabs(wim):
-            raise NotFound(f"{wim}: no such WIM file")
+            raise NotFound(tr("{wim}: no such WIM file", wim=wim))
         return  # a bare name for the Windows side (the script's own folder)
     count = wim_image_count(wim)
     if index > count:
-        raise UsageError(f"--index {index}: {wim} holds {count} image(s) "
-                         "(list them: dism /Get-WimInfo /WimFile:install.wim, or wiminfo)")
+        raise UsageError(tr("--index {index}: {wim} holds {count} image(s) (list them: dism "
+                            "/Get-WimInfo /WimFile:install.wim, or wiminfo)", index=index,
+                            wim=wim, count=count))
 
 
 def wim_image_count(path: str) -> int:

@@ -20,6 +20,7 @@ from ..boot.chains import ramos_chain
 from ..boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from ..errors import CorruptImage, UsageError
 from ..fileio import atomic_output
+from ..i18n import tr
 from ..units import GiB, MiB, format_size
 
 ALIGN = MiB
@@ -69,19 +70,35 @@ class Layout:
                 "partitions": [asdict(p) for p in self.partitions]}
 
     def to_text(self) -> str:
-        rows = [f"  {p.index}  {p.role:<8} offset {p.start:>12} ({format_size(p.start)})  "
-                f"size {format_size(p.size):>10}  {p.filesystem or '-'}" for p in self.partitions]
-        return "\n".join([f"{self.table.upper()} layout for {self.chain}:", *rows])
+        offset, size = tr("offset"), tr("size")
+        rows = [f"  {p.index}  {p.role:<8} {offset} {p.start:>12} ({format_size(p.start)})  "
+                f"{size} {format_size(p.size):>10}  {p.filesystem or '-'}" for p in self.partitions]
+        return "\n".join([tr("{table} layout for {chain}:", table=self.table.upper(),
+                             chain=self.chain), *rows])
+
+
+def nearest_valid_size(size: int) -> str:
+    """What the user probably meant by a size that is not whole MiB, as a size to type."""
+    if size < MiB:
+        return tr("did you mean {n}G? A size without a unit is bytes", n=size)
+    for factor, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M")):
+        if size % factor == 0:  # a decimal unit (4GB): the binary one is what the tools expect
+            return tr("did you mean {n}{unit} ({n} binary {unit}iB)?", n=size // factor,
+                      unit=unit)
+    mib = max(1, round(size / MiB))
+    return tr("the nearest valid size is {n}M", n=mib)
 
 
 def layout_for(chain: str, disk_size: int) -> Layout:
     """The partitions ``ramos init`` creates for ``chain`` on a disk of ``disk_size`` bytes."""
     table = ramos_chain(chain).vhd_table
     if disk_size % ALIGN:
-        raise UsageError(f"VHD size {disk_size} is not a whole number of MiB "
-                         "(Hyper-V, Azure and the loaders want 1 MiB multiples)")
+        raise UsageError(tr("VHD size {size} bytes is not a whole number of MiB (Hyper-V, Azure "
+                            "and the loaders want 1 MiB multiples): {hint}", size=disk_size,
+                            hint=nearest_valid_size(disk_size)))
     if disk_size > MAX_VHD:
-        raise UsageError(f"VHD size {format_size(disk_size)} is above the VHD format's 2040 GiB")
+        raise UsageError(tr("VHD size {size} is above the VHD format's 2040 GiB",
+                            size=format_size(disk_size)))
     if table == "mbr":
         end = disk_size
         parts = [PartSpec(1, "windows", ALIGN, end - ALIGN, "0x07", "", "ntfs")]
@@ -95,8 +112,9 @@ def layout_for(chain: str, disk_size: int) -> Layout:
                           "Basic data partition", "ntfs")]
     if parts[-1].size < MIN_WINDOWS:
         smallest = parts[-1].start + MIN_WINDOWS + (disk_size - end)
-        raise UsageError(f"VHD size {format_size(disk_size)} is too small for the {chain} layout "
-                         f"(at least {format_size(-(-smallest // ALIGN) * ALIGN)})")
+        raise UsageError(tr("VHD size {size} is too small for the {chain} layout (at least "
+                            "{least})", size=format_size(disk_size), chain=chain,
+                            least=format_size(-(-smallest // ALIGN) * ALIGN)))
     return Layout(chain, disk_size, table, tuple(parts))
 
 
@@ -130,11 +148,11 @@ def check_image_name(path: str) -> list[str]:
     """Refuse a name that promises another format; warnings for a name Windows will not attach."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".vhdx":
-        raise UsageError(f"{path}: ramos init makes a VHD, not a VHDX (the RAM loaders read VHD "
-                         "files only); name it .vhd")
+        raise UsageError(tr("{path}: ramos init makes a VHD, not a VHDX (the RAM loaders read "
+                            "VHD files only); name it .vhd", path=path))
     if ext != ".vhd":
-        return [f"{path}: the image is a fixed VHD; Windows (Disk Management, diskpart) attaches "
-                "it only under a .vhd name"]
+        return [tr("{path}: the image is a fixed VHD; Windows (Disk Management, diskpart) "
+                   "attaches it only under a .vhd name", path=path)]
     return []
 
 
@@ -144,10 +162,11 @@ def size_warnings(layout: Layout) -> list[str]:
     if win.size >= MIN_SANE_WINDOWS:
         return []
     smallest = win.start + MIN_SANE_WINDOWS + (layout.disk_size - win.end)
-    return [f"the Windows partition is only {format_size(win.size)}: even a trimmed Windows "
-            f"(LTSC, Compact OS, re-captured) needs about {format_size(MIN_SANE_WINDOWS)}; "
-            f"with the {layout.chain} layout that is a VHD of at least "
-            f"{format_size(-(-smallest // ALIGN) * ALIGN)} (fine for a test image)"]
+    return [tr("the Windows partition is only {size}: even a trimmed Windows (LTSC, Compact OS, "
+               "re-captured) needs about {need}; with the {chain} layout that is a VHD of at "
+               "least {least} (fine for a test image)", size=format_size(win.size),
+               need=format_size(MIN_SANE_WINDOWS), chain=layout.chain,
+               least=format_size(-(-smallest // ALIGN) * ALIGN))]
 
 
 def init(path: str, size: int, chain: str, preallocate: bool | None = None, force: bool = False,
@@ -175,22 +194,26 @@ def init(path: str, size: int, chain: str, preallocate: bool | None = None, forc
 
 
 def next_steps(path: str, layout: Layout, ntfs: bool) -> list[str]:
-    """What the user does after ``ramos init``, in order."""
+    """What the user does after ``ramos init``, in order, naming the tools they know."""
     win = layout.windows
+    name = os.path.basename(path)
     steps = []
     if not ntfs:
-        steps.append("the Windows partition is not formatted yet: the deploy script formats it "
-                     "(diskpart format), or install ntfs-3g and rerun init")
+        steps.append(tr("the Windows partition is not formatted yet: the deploy script formats "
+                        "it (diskpart format), or install ntfs-3g and rerun init"))
+    svbus = " --svbus DIR" if ramos_chain(layout.chain).needs_svbus else ""
     steps += [
-        f"apply Windows: on Windows `diskkit ramos script deploy --vhd D:\\ramos\\"
-        f"{os.path.basename(path)} --wim install.wim --index N --chain {layout.chain}"
-        + (" --svbus DIR" if ramos_chain(layout.chain).needs_svbus else "") + " --out deploy.cmd`, "
-        "then run deploy.cmd as administrator"
-        + ("; on Linux `... --run` applies the WIM with wimapply" if ntfs else ""),
-        f"tune it in a VM: `diskkit vm qemu {path}` or `diskkit vm virtualbox {path}`",
-        f"boot loader config: `diskkit boot config --chain {layout.chain} --vhd {path} "
-        "--vhd-path /ramos/" + os.path.basename(path) + "`",
-        f"the Windows partition starts at byte {win.start}: the offset ntloader (imgofs) and "
-        "bootmgr (ramdiskimageoffset) need",
+        tr("apply Windows (what WinNTSetup or DISM++ 'restore' do): on Windows `diskkit ramos "
+           "script deploy --vhd D:\\ramos\\{name} --wim install.wim --index N --chain {chain}"
+           "{svbus} --out deploy.cmd`, then run deploy.cmd as administrator", name=name,
+           chain=layout.chain, svbus=svbus)
+        + (tr("; on Linux `... --run` applies the WIM with wimapply") if ntfs else ""),
+        tr("tune it in a VM, or install from your PE there: `diskkit vm qemu {path} --iso PE.iso` "
+           "or `diskkit vm virtualbox {path}`", path=path),
+        tr("boot loader config: `diskkit boot config --chain {chain} --vhd {path} --vhd-path "
+           "/ramos/{name}`, then `diskkit esp build` and `diskkit boot entry` (the UEFI entry "
+           "BOOTICE or DiskGenius would add)", chain=layout.chain, path=path, name=name),
+        tr("the Windows partition starts at byte {offset}: the offset ntloader (imgofs) and "
+           "bootmgr (ramdiskimageoffset) need", offset=win.start),
     ]
     return steps

@@ -6,22 +6,19 @@ Pure arithmetic over the user's numbers and the field rules gathered in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from ..boot.chains import dynamic_note, ramos_chain
 from ..errors import UsageError
-from ..units import GiB, MiB, format_size
-from ..boot.chains import ramos_chain
+from ..i18n import tr
+from ..units import GiB, MiB, format_size, parse_rate
 from .layout import Layout, layout_for
 
 VHD_FOOTER = 512
 RAM_HEADROOM = 4 * GiB  # field rule (wuyou tid=408544): RAM >= VHD size + 4 GiB
 SMALLEST_WINDOWS = 11 * GiB  # Microsoft: Win10 after Compact OS ~11.3 GB; smaller needs trimming
 
-# Largest VHD reported booting from RAM per chain, with the report; not a hard limit.
-REPORTED = {
-    "grub4efi": (42 * GiB, "chenall/grub4dos issues #449/#450 (42 GB Windows 11 VHD)"),
-    "grub2-map": (int(3.8 * GiB), "chenall/grub4dos issue #248 (3.8 GB VHD via a1ive GRUB2)"),
-}
 
 
 @dataclass
@@ -38,6 +35,7 @@ class Plan:
     max_vhd_for_ram: int  # the largest VHD this RAM allows by the 4 GiB rule
     layout: Layout
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what to know before the first boot
 
     def to_dict(self) -> dict:
         return {"chain": self.chain, "vhd_size": self.vhd_size, "vhd_type": self.vhd_type,
@@ -45,24 +43,41 @@ class Plan:
                 "ram_disk": self.ram_disk, "ram_left": self.ram_left,
                 "load_seconds": round(self.load_seconds, 2),
                 "max_vhd_for_ram": self.max_vhd_for_ram, "warnings": self.warnings,
-                "layout": self.layout.to_dict()}
+                "notes": self.notes, "layout": self.layout.to_dict()}
 
     def to_text(self) -> str:
-        lines = [f"chain            {self.chain}"
-                 + ("" if ramos_chain(self.chain).in_ram
-                    else "  (file-backed: nothing is loaded into RAM)"),
-                 f"VHD              {format_size(self.vhd_size)} {self.vhd_type} "
-                 f"(a fixed VHD file is {self.file_size} bytes)",
-                 f"RAM              {format_size(self.ram)}",
-                 f"RAM disk         {format_size(self.ram_disk)}",
-                 f"RAM left         {format_size(self.ram_left)} for Windows and programs",
-                 f"load time        {self.load_seconds:.1f} s at {format_rate(self.read_rate)} "
-                 "(the physical floor: size / read speed)",
-                 f"largest VHD      {format_size(self.max_vhd_for_ram)} for this RAM "
-                 "(RAM - 4 GiB rule)",
-                 self.layout.to_text()]
-        lines += [f"warning: {w}" for w in self.warnings]
+        chain = ramos_chain(self.chain)
+        rows = [
+            (tr("chain"), self.chain + ("" if chain.in_ram else
+                                        tr("  (file-backed: nothing is loaded into RAM)"))),
+            ("VHD", tr("{size} {type} (a fixed VHD file is {bytes} bytes)",
+                       size=format_size(self.vhd_size), type=self.vhd_type,
+                       bytes=self.file_size)),
+            (tr("RAM"), format_size(self.ram)),
+            (tr("RAM disk"), format_size(self.ram_disk)),
+            (tr("RAM left"), tr("{left} for Windows and programs",
+                                left=format_size(self.ram_left))),
+            (tr("load time"), tr("{seconds} s at {rate} (the physical floor: size / read speed)",
+                                 seconds=f"{self.load_seconds:.1f}",
+                                 rate=format_rate(self.read_rate))),
+            (tr("largest VHD"), tr("{size} for this RAM (RAM - 4 GiB rule)",
+                                   size=format_size(self.max_vhd_for_ram))
+             + (tr("; with less RAM the boot manager stops with 0xc0000017")
+                if chain.ms_ramdisk else "")),
+        ]
+        width = max(17, max(display_width(label) for label, _ in rows) + 2)
+        lines = [label + " " * (width - display_width(label)) + value for label, value in rows]
+        lines.append(self.layout.to_text())
+        lines += [tr("warning: {message}", message=w) for w in self.warnings]
+        lines += [tr("note: {message}", message=n) for n in self.notes]
         return "\n".join(lines)
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def format_rate(rate: float) -> str:
@@ -73,40 +88,91 @@ def format_rate(rate: float) -> str:
     return f"{rate:.3g} B/s"
 
 
+_BARE_NUMBER = re.compile(r"\s*[0-9.]+\s*(/s)?\s*", re.I)
+
+
+def parse_read_speed(text: str) -> float:
+    """A read speed with its unit (``1GB/s``, ``550MB/s``): a bare number is refused, since
+    1000 would mean 1000 bytes per second."""
+    if _BARE_NUMBER.fullmatch(str(text)):
+        raise UsageError(tr("{text}: give a unit, e.g. {text}MB/s (drive makers quote decimal "
+                            "MB/s) or 1GB/s", text=str(text).strip()))
+    return parse_rate(text)
+
+
+NOT_ENOUGH_RAM = ("0xc0000017 (\"There isn't enough memory available to create a ramdisk "
+                  "device\")")
+
+
+def fat_file_limit() -> int:
+    """FAT32's largest file (the FAT layer's fact; imported only when a VHD comes near it)."""
+    from ..fat import MAX_FILE_SIZE
+
+    return MAX_FILE_SIZE
+
+
 def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "grub2-map",
               vhd_type: str = "fixed") -> Plan:
-    """Budget RAM and load time for ``vhd_size`` on a machine with ``ram`` bytes."""
+    """Budget RAM and load time for ``vhd_size`` on a machine with ``ram`` bytes.
+
+    A VHD the RAM cannot hold at all is refused, naming the largest that fits by the rule.
+    """
     if vhd_type not in ("fixed", "dynamic"):
-        raise UsageError(f"VHD type {vhd_type!r}: choose fixed or dynamic")
+        raise UsageError(tr("VHD type {type!r}: choose fixed or dynamic", type=vhd_type))
     if ram <= 0 or read_rate <= 0:
-        raise UsageError("--ram and --ssd-read must be positive")
+        raise UsageError(tr("--ram and --ssd-read must be positive"))
     layout = layout_for(chain, vhd_size)
+    facts = ramos_chain(chain)
     file_size = vhd_size + VHD_FOOTER  # a fixed VHD: the disk's bytes plus a 512-byte footer
-    in_ram = ramos_chain(chain).in_ram
-    ram_disk = file_size if in_ram else 0
+    ram_disk = file_size if facts.in_ram else 0
+    largest = max(0, (ram - RAM_HEADROOM) // MiB * MiB)
     plan = Plan(chain, vhd_size, vhd_type, ram, read_rate, file_size, ram_disk, ram - ram_disk,
-                ram_disk / read_rate, max(0, (ram - RAM_HEADROOM) // MiB * MiB), layout)
+                ram_disk / read_rate, largest, layout)
+    shows = tr("; the boot manager shows {error}", error=NOT_ENOUGH_RAM) \
+        if facts.ms_ramdisk else ""
+    if facts.in_ram and ram_disk >= ram:
+        fits = tr("the largest VHD for this RAM is {size} (RAM - 4 GiB, the rule from field "
+                  "reports)", size=format_size(largest)) if largest else \
+            tr("this RAM leaves nothing once Windows has its 4 GiB: it cannot hold a RAMOS")
+        raise UsageError(tr("a {vhd} VHD does not fit in {ram} of RAM: {fits}{shows}",
+                            vhd=format_size(vhd_size), ram=format_size(ram), fits=fits,
+                            shows=shows))
     w = plan.warnings
-    if in_ram and ram_disk >= ram:
-        w.append(f"the VHD ({format_size(vhd_size)}) does not fit in {format_size(ram)} of RAM "
-                 "at all: the loader will fail or the machine will not boot")
-    elif in_ram and ram < vhd_size + RAM_HEADROOM:
-        w.append(f"RAM {format_size(ram)} is below VHD size + 4 GiB "
-                 f"({format_size(vhd_size + RAM_HEADROOM)}), the rule from field reports: "
-                 "Windows is left too little memory; shrink the VHD or add RAM")
-    if in_ram and vhd_type == "dynamic":
-        w.append(f"a dynamic VHD with the {chain} chain: the loader copies the file as a flat "
-                 "disk, so Windows sees the dynamic VHD's metadata, not its disk; use a fixed "
-                 "VHD (diskkit convert IN OUT --to fixed)")
-    if chain in REPORTED and vhd_size > REPORTED[chain][0]:
-        size, source = REPORTED[chain]
-        w.append(f"no report of {chain} loading a VHD above {format_size(size)} ({source}); "
-                 "it may work, test it before relying on it")
+    if facts.in_ram and ram < vhd_size + RAM_HEADROOM:
+        w.append(tr("RAM {ram} is below VHD size + 4 GiB ({need}), the rule from field reports: "
+                    "Windows is left too little memory; shrink the VHD to {largest} or add "
+                    "RAM{shows}", ram=format_size(ram), need=format_size(vhd_size + RAM_HEADROOM),
+                    largest=format_size(largest), shows=shows))
+    limit = facts.size_limit
+    if limit and vhd_size >= limit.fails_from:
+        w.append(tr("a {size} VHD through {chain}: Microsoft's ramdisk failed at once with "
+                    "{error} for VHDs of {limit} or more in tests ({loaded} MiB loaded, {failed} "
+                    "MiB and larger failed; {seen}); {others} carried {carried}: keep the VHD "
+                    "below {limit} or use one of them", size=format_size(vhd_size), chain=chain,
+                    error=limit.error, limit=format_size(limit.fails_from),
+                    loaded=f"{limit.largest_loaded // MiB:,}",
+                    failed=f"{limit.smallest_failed // MiB:,}", seen=limit.seen_with,
+                    others=" / ".join(limit.carried_more), carried=format_size(limit.carried)))
+    if facts.largest_seen and vhd_size > facts.largest_seen[0]:
+        size, where = facts.largest_seen
+        w.append(tr("no VHD above {size} is known to have loaded through {chain} ({where}); it "
+                    "may work, test it before relying on it", chain=chain,
+                    size=format_size(size), where=where))
+    if vhd_type == "dynamic":
+        if facts.needs_fixed:
+            w.append(tr("a dynamic VHD with the {chain} chain: the loader copies the file as a "
+                        "flat disk, so Windows sees the dynamic VHD's metadata, not its disk; "
+                        "use a fixed VHD (diskkit convert IN OUT --to fixed)", chain=chain))
+        else:
+            plan.notes.append(dynamic_note(chain))
     if vhd_size < SMALLEST_WINDOWS:
-        w.append(f"{format_size(vhd_size)} is below what a stock Windows 10/11 needs even after "
-                 "Compact OS (~11 GB, Microsoft's figures): plan on a trimmed edition (LTSC, "
-                 "no apps), `ramos script slim`, and re-capture into the small VHD")
-    if ramos_chain(chain).needs_svbus:
-        w.append(f"{chain} needs the SVBus driver inside the image, or Windows stops with "
-                 "INACCESSIBLE_BOOT_DEVICE (0x7B): `ramos script deploy --svbus DIR`")
+        w.append(tr("{size} is below what a stock Windows 10/11 needs even after Compact OS "
+                    "(~11 GB, Microsoft's figures): plan on a trimmed edition (LTSC, no apps), "
+                    "`ramos script slim`, and re-capture into the small VHD",
+                    size=format_size(vhd_size)))
+    plan.notes += [tr(note) for note in facts.notes]
+    if file_size > 4 * GiB - 1 and file_size > fat_file_limit():
+        plan.notes.append(tr("the VHD file is {size}: the partition holding it must be NTFS or "
+                             "exFAT, since FAT32 holds files up to 4 GiB - 1 byte",
+                             size=format_size(file_size)))
     return plan

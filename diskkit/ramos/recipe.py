@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import DiskkitError, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
-from ..units import parse_rate, parse_size
+from ..units import parse_size
 
 # section -> key -> (type, required)
 SCHEMA = {
@@ -199,16 +199,16 @@ def build(recipe: Recipe, dry_run: bool = False, platform: str = sys.platform,
 
 
 def _plan(r: _Runner, recipe: Recipe, size: int, chain: str) -> None:
-    from .plan import make_plan
+    from .plan import make_plan, parse_read_speed
 
     ram = recipe.get("vhd", "ram")
     plan = make_plan(size, parse_size(ram) if ram else size + 8 * 1024**3,
-                     parse_rate(recipe.get("vhd", "ssd_read", "1GB/s")), chain)
+                     parse_read_speed(recipe.get("vhd", "ssd_read", "1GB/s")), chain)
     detail = (f"{chain}: Windows partition at byte {plan.layout.windows.start}, "
               f"load {plan.load_seconds:.1f} s")
     if ram:
         detail += f", RAM left {plan.ram_left // 1024**2} MiB"
-    r.note("plan", "info", "; ".join([detail, *plan.warnings]))
+    r.note("plan", "info", "; ".join([detail, *plan.warnings, *plan.notes]))
 
 
 def _init(r: _Runner, recipe: Recipe, vhd: str, size: int, chain: str) -> None:
@@ -293,6 +293,7 @@ def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
     """Every input the steps will read, checked before the first write; all problems at once."""
     from ..boot.quoting import normalize_file_path
     from . import deploy
+    from .plan import parse_read_speed
 
     problems = []
 
@@ -307,7 +308,7 @@ def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
             problems.append(f"{what} {path}: no such {'folder' if folder else 'file'}")
 
     check("[vhd] ram", lambda: recipe.get("vhd", "ram") and parse_size(recipe.get("vhd", "ram")))
-    check("[vhd] ssd_read", lambda: parse_rate(recipe.get("vhd", "ssd_read", "1GB/s")))
+    check("[vhd] ssd_read", lambda: parse_read_speed(recipe.get("vhd", "ssd_read", "1GB/s")))
     if "drivers" in recipe.data:
         need_file("[drivers] source", recipe.file("drivers", "source"), folder=True)
         need_file("[drivers] hwids", recipe.file("drivers", "hwids"))

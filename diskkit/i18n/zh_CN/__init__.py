@@ -1,0 +1,1 @@
+"""简体中文 (zh-CN): one module per area, each with a ``MESSAGES`` dict."""
