@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diskkit.boot import quoting
-from diskkit.boot.chains import CHAINS, BootTarget, bcd_entry_id, render
+from diskkit.boot.chains import CHAINS, BootTarget, bcd_entry_id, ramdisk_options_id, render
 from diskkit.boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID, choose_windows_partition
 from diskkit.errors import NotFound, Unsupported, UsageError
 from support import need_tool
@@ -152,23 +152,29 @@ def test_ntloader_and_bcd_carry_the_exact_offset(offset):
     assert re.findall(r"imgofs=(\d+)", ntl) == [str(offset)]
     bcd = render("bootmgr-ramdisk", target(r"D:\ramos\win.vhd", offset=offset)).text
     assert re.findall(r"ramdiskimageoffset (\d+)", bcd) == [str(offset)]
-    assert '"ramdisk=[D:]\\ramos\\win.vhd,{ramdiskoptions}"' in bcd
+    options = ramdisk_options_id(target(r"D:\ramos\win.vhd", offset=offset))
+    assert f'"ramdisk=[D:]\\ramos\\win.vhd,{options}"' in bcd
 
 
 def test_bcd_script_sets_every_required_element_in_order():
     t = target(r"E:\vhd\win.vhd", title="RAM 100% & more")
     text = render("bootmgr-ramdisk", t).text
     entry = bcd_entry_id(t, "bootmgr-ramdisk")
+    options = ramdisk_options_id(t)
+    assert options != entry
     assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
     wanted = [f'bcdedit /create {entry} /d "RAM 100%% & more" /application osloader',
               f"bcdedit /set {entry} path \\Windows\\system32\\winload.efi",
               f"bcdedit /set {entry} systemroot \\Windows",
               f"bcdedit /set {entry} detecthal on", f"bcdedit /set {entry} winpe off",
-              "bcdedit /set {ramdiskoptions} exportascd false",
-              f"rem Undo: bcdedit /delete {entry}"]
+              f"bcdedit /set {options} exportascd false",
+              f'bcdedit /create {options} /d "RAM 100%% & more ramdisk options" /device',
+              f"rem Undo: bcdedit /delete {entry} & bcdedit /delete {options}"]
     for line in wanted:
         assert line in text, line
-    assert text.index("{ramdiskoptions} ramdiskimageoffset") < text.index(f"/create {entry}")
+    assert text.index(f"{options} ramdiskimageoffset") < text.index(f"/create {entry}")
+    # its own device options object: the shared {ramdiskoptions} (a WinPE's) is left alone
+    assert "{ramdiskoptions}" not in text
 
 
 def test_bcd_entry_id_is_stable_and_distinct_per_target():

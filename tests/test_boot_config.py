@@ -55,7 +55,7 @@ def test_part_override_and_out_file_keeps_crlf(tmp_path):
                    r"D:\ramos\win.vhd", "--part", "1", "--out", out)
     assert "byte offset 1048576" in proc.stdout
     data = out.read_bytes()
-    assert b"ramdiskimageoffset 1048576 || goto fail\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
+    assert b"ramdiskimageoffset 1048576\r\nif errorlevel 1 goto fail\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
     again = diskkit("boot", "config", "--chain", "vhd-native", "--vhd", image, "--vhd-path",
                     r"D:\w.vhd", "--out", out, check=False)
     assert again.returncode == 2 and "exists" in again.stderr

@@ -106,3 +106,72 @@ def test_slim_keeps_pipes_quoted(wine_env, tmp_path):
     assert apps.startswith('powershell -NoProfile -ExecutionPolicy Bypass -Command "')
     assert "| Remove-AppxProvisionedPackage -Online\"" in apps  # cmd did not treat | as a pipe
     assert calls[-1] == "compact /CompactOS:always"
+
+
+BCDEDIT = ('@>>"%~dp0calls.log" echo bcdedit %*\r\n'
+           '@if /i "%~1"=="/enum" exit /b 1\r\n'  # nothing of ours exists yet
+           '@if /i "%~1 %~2"=="%DK_FAIL%" exit /b 1\r\n'  # /set {bootmgr}, /timeout 10
+           '@if /i "%~1 %~5"=="%DK_FAIL%" exit /b 1\r\n'  # /create /device, /create /application
+           '@exit /b 0\r\n')
+
+
+@pytest.fixture(scope="module")
+def bcd_script(tmp_path_factory):
+    """`boot config --chain bootmgr-ramdisk` for a real `ramos init` image."""
+    from oracles import diskkit
+
+    base = tmp_path_factory.mktemp("bcd")
+    diskkit("ramos", "init", base / "w.vhd", "--size", "160M", "--chain", "bootmgr-ramdisk",
+            "--no-ntfs")
+    diskkit("boot", "config", "--chain", "bootmgr-ramdisk", "--vhd", base / "w.vhd",
+            "--vhd-path", "D:\\ramos\\w.vhd", "--out", base / "ramos-bcd.cmd")
+    return (base / "ramos-bcd.cmd").read_bytes().decode("utf-8")
+
+
+def run_bcd(env, folder, script, fail=""):
+    (folder / "bcdedit.bat").write_bytes(BCDEDIT.encode())
+    text = script.replace("net session", "rem net session").replace("bcdedit ", "call bcdedit ")
+    (folder / "run.cmd").write_bytes(text.encode())
+    proc = subprocess.run(["timeout", "120", WINE, "cmd", "/c", "run.cmd"], cwd=folder,
+                          env={**env, "DK_FAIL": fail}, capture_output=True)
+    log = folder / "calls.log"
+    calls = [c.rstrip() for c in log.read_bytes().decode().splitlines()] if log.exists() else []
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), calls
+
+
+def made(calls, kind):
+    """The id of the object a /create call made (its last word says which kind), or None."""
+    return next((c.split()[2] for c in calls if c.startswith("bcdedit /create") and
+                 c.endswith(kind)), None)
+
+
+def ids(calls):
+    return made(calls, "osloader"), made(calls, "/device")
+
+
+def test_bcd_script_uses_its_own_ramdisk_options(wine_env, tmp_path, bcd_script):
+    rc, out, calls = run_bcd(wine_env, tmp_path, bcd_script)
+    assert rc == 0, out
+    entry, options = ids(calls)
+    assert options != entry and "{ramdiskoptions}" not in "\n".join(calls)
+    assert f"bcdedit /set {options} ramdiskimageoffset 1048576" in calls
+    assert f'bcdedit /set {entry} device "ramdisk=[D:]\\ramos\\w.vhd,{options}"' in calls
+    assert not any("/delete" in c for c in calls)
+
+
+@pytest.mark.parametrize("fail,undone,menu", [
+    ("/set {bootmgr}", ["entry", "options"], False),
+    ("/timeout 10", ["entry", "options"], True),
+    ("/create /application", ["options"], False),
+    ("/create /device", [], False),
+])
+def test_bcd_script_undoes_what_it_made_when_a_step_fails(wine_env, tmp_path, bcd_script,
+                                                          fail, undone, menu):
+    rc, out, calls = run_bcd(wine_env, tmp_path, bcd_script, fail)
+    assert rc == 1
+    assert "undoing what this script made" in out and "Nothing else was changed." in out
+    deletes = [c for c in calls if "/delete" in c]
+    entry, options = ids(calls)
+    objects = {"entry": entry, "options": options}
+    assert deletes == [f"bcdedit /delete {objects[o]}" for o in undone]
+    assert ("The boot menu stays shown" in out) == menu

@@ -328,35 +328,66 @@ def bcd_entry_id(target: BootTarget, chain: str) -> str:
     return "{" + str(uuid.uuid5(_BCD_NAMESPACE, key)) + "}"
 
 
-def _cmd_lines(target: BootTarget, chain: str, device: str, pre: list[str], note: str) -> str:
+def _bcdedit_steps(*commands: str) -> list[str]:
+    """Each bcdedit run, then the check that sends a failure to :fail (by exit code)."""
+    return [line for command in commands for line in (command, "if errorlevel 1 goto fail")]
+
+
+def _cmd_lines(target: BootTarget, chain: str, device: str, note: str,
+               options: tuple[str, list[str]] | None = None) -> str:
+    """A bcdedit script adding one OS-loader entry; ``options`` is ``(id, settings)`` of a
+    device options object the entry's device refers to, made for this entry alone.
+
+    A failing step undoes what the script made (the entry, the options object) and names
+    the one global setting that may stay (the boot menu shown).
+    """
     entry = bcd_entry_id(target, chain)
+    undo = f"bcdedit /delete {entry}" + (f" & bcdedit /delete {options[0]}" if options else "")
     lines = ["@echo off", *(f"rem {line}" for line in _describe(target)),
              f"rem {note}",
-             f"rem Undo: bcdedit /delete {entry}",
+             f"rem Undo: {undo}",
              "setlocal EnableExtensions DisableDelayedExpansion",
              "chcp 65001 >nul",
              "net session >nul 2>&1 || (echo Run this script as administrator. & exit /b 1)",
-             f"bcdedit /enum {entry} >nul 2>&1 && (echo Entry {entry} exists already; "
-             f"remove it with: bcdedit /delete {entry} & exit /b 1)",
-             *pre,
-             f"bcdedit /create {entry} /d {cmd_quote(target.title, '--title')} "
-             "/application osloader || goto fail",
-             f"bcdedit /set {entry} device {device} || goto fail",
-             f"bcdedit /set {entry} osdevice {device} || goto fail",
-             f"bcdedit /set {entry} path \\Windows\\system32\\winload.efi || goto fail",
-             f"bcdedit /set {entry} systemroot \\Windows || goto fail",
-             f"bcdedit /set {entry} detecthal on || goto fail",
-             f"bcdedit /set {entry} winpe off || goto fail",
-             # addlast keeps the installed Windows as the default and in the menu.
-             f"bcdedit /displayorder {entry} /addlast || goto fail",
-             "bcdedit /set {bootmgr} displaybootmenu yes || goto fail",
-             "bcdedit /timeout 10 || goto fail",
-             f"echo Added {entry} to the Windows Boot Manager menu.",
-             "echo Firmware setup from Windows: shutdown /r /fw /t 0",
-             "exit /b 0",
-             ":fail",
-             "echo bcdedit failed; nothing after the failing step was changed.",
-             "exit /b 1", ""]
+             f"bcdedit /enum {entry} >nul 2>&1",
+             f"if not errorlevel 1 (echo Entry {entry} exists already; remove it with: "
+             f"bcdedit /delete {entry} & exit /b 1)"]
+    if options:
+        opt_id, settings = options
+        lines += [f"bcdedit /enum {opt_id} >nul 2>&1",
+                  "if not errorlevel 1 goto options_made",
+                  *_bcdedit_steps(f"bcdedit /create {opt_id} /d "
+                                  f"{cmd_quote(target.title + ' ramdisk options', '--title')} "
+                                  "/device"),
+                  'set "DK_MADE_OPTIONS=1"',
+                  ":options_made",
+                  *_bcdedit_steps(*settings)]
+    lines += [*_bcdedit_steps(f"bcdedit /create {entry} /d {cmd_quote(target.title, '--title')} "
+                              "/application osloader"),
+              'set "DK_MADE_ENTRY=1"',
+              *_bcdedit_steps(f"bcdedit /set {entry} device {device}",
+                              f"bcdedit /set {entry} osdevice {device}",
+                              f"bcdedit /set {entry} path \\Windows\\system32\\winload.efi",
+                              f"bcdedit /set {entry} systemroot \\Windows",
+                              f"bcdedit /set {entry} detecthal on",
+                              f"bcdedit /set {entry} winpe off",
+                              # addlast keeps the installed Windows as the default and in the menu.
+                              f"bcdedit /displayorder {entry} /addlast",
+                              "bcdedit /set {bootmgr} displaybootmenu yes"),
+              'set "DK_MENU_SHOWN=1"',
+              *_bcdedit_steps("bcdedit /timeout 10"),
+              f"echo Added {entry} to the Windows Boot Manager menu.",
+              "echo Firmware setup from Windows: shutdown /r /fw /t 0",
+              "exit /b 0",
+              ":fail",
+              "echo bcdedit failed at the step above; undoing what this script made.",
+              f"if defined DK_MADE_ENTRY bcdedit /delete {entry} >nul 2>&1"]
+    if options:
+        lines.append(f"if defined DK_MADE_OPTIONS bcdedit /delete {options[0]} >nul 2>&1")
+    lines += ["if defined DK_MENU_SHOWN echo The boot menu stays shown "
+              "(bcdedit /set {bootmgr} displaybootmenu no hides it again).",
+              "echo Nothing else was changed.",
+              "exit /b 1", ""]
     return "\r\n".join(lines)
 
 
@@ -364,21 +395,27 @@ def _drive(target: BootTarget) -> str:
     return target.drive or "C:"
 
 
+def ramdisk_options_id(target: BootTarget) -> str:
+    """The RAMOS entry's own device options object: the shared {ramdiskoptions} would move
+    the offset of every other ramdisk entry (a WinPE's) along with it."""
+    return bcd_entry_id(target, "bootmgr-ramdisk/ramdisk-options")
+
+
 def render_bootmgr_ramdisk(target: BootTarget, opts: dict, warnings: list) -> str:
     offset = target.facts.windows_offset
     file_ref = f"[{_drive(target)}]{windows_path(target.vhd_path)}"
-    pre = ["bcdedit /enum {ramdiskoptions} >nul 2>&1 || "
-           "bcdedit /create {ramdiskoptions} /d \"Ramdisk options\" || goto fail",
-           f"bcdedit /set {{ramdiskoptions}} ramdiskimageoffset {offset} || goto fail",
-           "bcdedit /set {ramdiskoptions} exportascd false || goto fail"]
-    device = cmd_quote(f"ramdisk={file_ref},{{ramdiskoptions}}", "--vhd-path")
-    return _cmd_lines(target, "bootmgr-ramdisk", device, pre,
-                      "RAM boot through Microsoft's ramdisk: the whole VHD is read into RAM.")
+    opt_id = ramdisk_options_id(target)
+    settings = [f"bcdedit /set {opt_id} ramdiskimageoffset {offset}",
+                f"bcdedit /set {opt_id} exportascd false"]
+    device = cmd_quote(f"ramdisk={file_ref},{opt_id}", "--vhd-path")
+    return _cmd_lines(target, "bootmgr-ramdisk", device,
+                      "RAM boot through Microsoft's ramdisk: the whole VHD is read into RAM.",
+                      (opt_id, settings))
 
 
 def render_vhd_native(target: BootTarget, opts: dict, warnings: list) -> str:
     device = cmd_quote(f"vhd=[{_drive(target)}]{windows_path(target.vhd_path)}", "--vhd-path")
-    return _cmd_lines(target, "vhd-native", device, [],
+    return _cmd_lines(target, "vhd-native", device,
                       "Native (file-backed) VHD boot: Windows runs from the file, not from RAM.")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+from ..errors import NotFound
 from .common import add_json, emit, size_arg
 
 
@@ -27,6 +31,8 @@ def register(sub):
                            "platform's, falling back to tcg")
         else:
             p.add_argument("--name", help="VM name (default: the image's file name)")
+        p.add_argument("--iso", metavar="PE.iso", help="a CD drive holding this ISO (your PE or "
+                       "the Windows installer), booted first")
         p.add_argument("--run", action="store_true", help="run the commands instead of printing")
         add_json(p)
         p.set_defaults(func=cmd_vm, hypervisor=name)
@@ -38,17 +44,20 @@ def cmd_vm(args) -> int:
     from .. import vm
 
     facts = vm.inspect_image(args.image)
+    if args.iso and not os.path.isfile(args.iso):
+        raise NotFound(f"{args.iso}: no such ISO file")
     if args.firmware != "auto":
         facts = replace(facts, firmware=args.firmware)
     if args.hypervisor == "qemu":
         cmds = vm.qemu_commands(facts, args.memory, args.cpus,
-                                vm.ovmf_arg(args.ovmf) if args.ovmf else None, accel=args.accel)
+                                vm.ovmf_arg(args.ovmf) if args.ovmf else None, accel=args.accel,
+                                iso=args.iso)
         undo = []
     else:
-        cmds = vm.virtualbox_commands(facts, args.memory, args.cpus, args.name)
-        undo = vm.virtualbox_undo(facts, args.name)
+        cmds = vm.virtualbox_commands(facts, args.memory, args.cpus, args.name, args.iso)
+        undo = vm.virtualbox_undo(facts, args.name, args.iso)
     if args.run:
-        vm.run(cmds)
+        vm.run(cmds, echo=lambda line: print(f"diskkit: {line}", file=sys.stderr))
         return 0
     data = {"hypervisor": args.hypervisor, "firmware": facts.firmware,
             "format": facts.qemu_format, "commands": cmds, "undo": undo}

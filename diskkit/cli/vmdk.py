@@ -18,9 +18,12 @@ def register(sub):
                         "refused: convert them to fixed first.")
     p.add_argument("image", metavar="FIXED.vhd")
     p.add_argument("--out", metavar="NAME.vmdk", help="descriptor path (default: IMAGE.vmdk)")
-    p.add_argument("--adapter", choices=ADAPTERS, default="lsilogic",
-                   help="virtual disk controller (default lsilogic)")
+    p.add_argument("--adapter", choices=ADAPTERS, default="sata",
+                   help="virtual disk controller (default sata: AHCI, as the QEMU and "
+                   "VirtualBox VMs use)")
     p.add_argument("--vmx", metavar="NAME.vmx", help="also write a minimal UEFI VM definition")
+    p.add_argument("--iso", metavar="PE.iso", help="with --vmx: a CD drive holding this ISO, "
+                   "booted first (install or repair from your PE)")
     p.add_argument("--memory", type=size_arg, default=4096 * MiB,
                    help="VM memory for --vmx (default 4G)")
     p.add_argument("--cpus", type=int, default=2, help="VM CPU count for --vmx (default 2)")
@@ -31,7 +34,7 @@ def register(sub):
 
 def cmd_wrap(args) -> int:
     result = wrap(args.image, args.out, args.adapter, args.vmx, args.memory // MiB, args.cpus,
-                  args.force)
+                  args.force, args.iso)
     emit(args, result, lambda r: f"wrote {r['vmdk']} ({r['sectors']} sectors, FLAT extent "
          f"{r['extent']!r}, {r['adapter']})" + (f" and {r['vmx']}" if "vmx" in r else ""))
     return 0

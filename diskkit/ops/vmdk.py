@@ -11,16 +11,23 @@ from __future__ import annotations
 import os
 import zlib
 
-from ..errors import UsageError, Unsupported
-from ..fileio import atomic_output
+from ..errors import NotFound, UsageError, Unsupported
+from ..fileio import atomic_output, check_new_output
 from ..image import open_image
 
-ADAPTERS = ("lsilogic", "buslogic", "ide")
+# sata (AHCI, the default) is the controller the QEMU and VirtualBox VMs use too, so Windows
+# binds the same storahci driver it needs on most real machines.
+ADAPTERS = ("sata", "lsilogic", "buslogic", "ide")
+
+
+def descriptor_adapter(adapter: str) -> str:
+    """The descriptor's ddb.adapterType: VMware writes "ide" for a SATA-attached disk."""
+    return "ide" if adapter == "sata" else adapter
 
 
 def vmware_geometry(sectors: int, adapter: str) -> tuple[int, int, int]:
-    """Cylinders/heads/sectors as VMware writes them: 16 heads for IDE, 255 for SCSI."""
-    heads, cyl_max = (16, 16383) if adapter == "ide" else (255, 65535)
+    """Cylinders/heads/sectors as VMware writes them: 16 heads for IDE/SATA, 255 for SCSI."""
+    heads, cyl_max = (16, 16383) if descriptor_adapter(adapter) == "ide" else (255, 65535)
     return min(sectors // (heads * 63), cyl_max), heads, 63
 
 
@@ -30,7 +37,7 @@ def _quoted_name(name: str) -> str:
     return name
 
 
-def descriptor(extent: str, sectors: int, adapter: str = "lsilogic",
+def descriptor(extent: str, sectors: int, adapter: str = "sata",
                unique_id: bytes = bytes(16)) -> str:
     """The descriptor text; ``extent`` is the data file's path relative to the descriptor."""
     if adapter not in ADAPTERS:
@@ -55,7 +62,7 @@ def descriptor(extent: str, sectors: int, adapter: str = "lsilogic",
         "#DDB",
         "",
         'ddb.virtualHWVersion = "4"',
-        f'ddb.adapterType = "{adapter}"',
+        f'ddb.adapterType = "{descriptor_adapter(adapter)}"',
         f'ddb.geometry.cylinders = "{c}"',
         f'ddb.geometry.heads = "{h}"',
         f'ddb.geometry.sectors = "{s}"',
@@ -64,9 +71,10 @@ def descriptor(extent: str, sectors: int, adapter: str = "lsilogic",
     ])
 
 
-def vmx(name: str, vmdk: str, adapter: str = "lsilogic", memory_mib: int = 4096,
-        cpus: int = 2) -> str:
-    """A minimal VM definition: UEFI firmware, the disk on its adapter, memory and CPUs."""
+def vmx(name: str, vmdk: str, adapter: str = "sata", memory_mib: int = 4096,
+        cpus: int = 2, iso: str | None = None) -> str:
+    """A minimal VM definition: UEFI firmware, the disk on its adapter, memory and CPUs;
+    with ``iso`` a CD drive holding it, booted first (installing from a PE)."""
     if memory_mib < 4 or memory_mib % 4:
         raise UsageError(f"VM memory {memory_mib} MiB must be a positive multiple of 4 MiB")
     if cpus < 1:
@@ -83,14 +91,24 @@ def vmx(name: str, vmdk: str, adapter: str = "lsilogic", memory_mib: int = 4096,
     ]
     if adapter == "ide":
         lines += ['ide0:0.present = "TRUE"', f'ide0:0.fileName = "{_quoted_name(vmdk)}"']
+    elif adapter == "sata":
+        lines += ['sata0.present = "TRUE"', 'sata0:0.present = "TRUE"',
+                  f'sata0:0.fileName = "{_quoted_name(vmdk)}"']
     else:
         lines += ['scsi0.present = "TRUE"', f'scsi0.virtualDev = "{adapter}"',
                   'scsi0:0.present = "TRUE"', f'scsi0:0.fileName = "{_quoted_name(vmdk)}"']
+    if iso:
+        if adapter != "sata":
+            lines.append('sata0.present = "TRUE"')
+        lines += ['sata0:1.present = "TRUE"', 'sata0:1.deviceType = "cdrom-image"',
+                  f'sata0:1.fileName = "{_quoted_name(iso)}"', 'sata0:1.startConnected = "TRUE"',
+                  'bios.bootOrder = "cdrom,hdd"']
     return "\n".join(lines) + "\n"
 
 
-def wrap(image: str, out: str | None = None, adapter: str = "lsilogic", vmx_path: str | None = None,
-         memory_mib: int = 4096, cpus: int = 2, force: bool = False) -> dict:
+def wrap(image: str, out: str | None = None, adapter: str = "sata", vmx_path: str | None = None,
+         memory_mib: int = 4096, cpus: int = 2, force: bool = False,
+         iso: str | None = None) -> dict:
     """Write ``out`` (default: IMAGE with .vmdk) describing the fixed VHD (or raw) ``image``."""
     image = str(image)
     with open_image(image) as dev:
@@ -103,6 +121,13 @@ def wrap(image: str, out: str | None = None, adapter: str = "lsilogic", vmx_path
         sectors = dev.size // 512
         unique_id = getattr(getattr(dev, "footer", None), "unique_id", bytes(16))
     out = out or os.path.splitext(image)[0] + ".vmdk"
+    if iso and not vmx_path:
+        raise UsageError("--iso goes into the VM definition: give --vmx NAME.vmx too")
+    if iso and not os.path.isfile(iso):
+        raise NotFound(f"{iso}: no such ISO file")
+    for path in (out, vmx_path):  # both refused before either is written
+        if path:
+            check_new_output(path, force)
     extent = os.path.relpath(os.path.abspath(image), os.path.dirname(os.path.abspath(out)))
     text = descriptor(extent, sectors, adapter, unique_id)
     _write_text(out, text, force)
@@ -112,7 +137,8 @@ def wrap(image: str, out: str | None = None, adapter: str = "lsilogic", vmx_path
     if vmx_path:
         disk = os.path.relpath(os.path.abspath(out), os.path.dirname(os.path.abspath(vmx_path)))
         name = os.path.splitext(os.path.basename(vmx_path))[0]
-        _write_text(vmx_path, vmx(name, disk, adapter, memory_mib, cpus), force)
+        cd = os.path.abspath(iso) if iso else None
+        _write_text(vmx_path, vmx(name, disk, adapter, memory_mib, cpus, cd), force)
         result["vmx"] = vmx_path
     return result
 
