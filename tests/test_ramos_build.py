@@ -18,12 +18,12 @@ STEPS = ["plan", "vhd", "drivers", "apply", "deploy-script", "boot-config", "esp
 def workdir(tmp_path, size=None, wim=True):
     """The sample recipe in ``tmp_path`` with its drivers and (``wim``) a one-image install.wim."""
     shutil.copytree(os.path.join(FIXTURES, "drivers"), tmp_path / "drivers")
-    (tmp_path / "ntloader").mkdir()  # stand-ins for ntloader's release files
-    (tmp_path / "ntloader" / "ntloader").write_bytes(b"ntloader stand-in")
-    (tmp_path / "ntloader" / "initrd.cpio").write_bytes(b"initrd stand-in")
+    (tmp_path / "ntloader-release").mkdir()  # stand-ins for ntloader's release files
+    (tmp_path / "ntloader-release" / "ntloader").write_bytes(b"ntloader stand-in")
+    (tmp_path / "ntloader-release" / "initrd.cpio").write_bytes(b"initrd stand-in")
     text = open(os.path.join(FIXTURES, "ramos.toml"), encoding="utf-8").read()
     if size:
-        text = text.replace('size = "5G"', f'size = "{size}"')
+        text = text.replace('size = "3900M"', f'size = "{size}"')
     (tmp_path / "ramos.toml").write_text(text, encoding="utf-8")
     if wim:
         src = tmp_path / "src" / "Windows"
@@ -146,7 +146,7 @@ def test_every_input_is_checked_before_anything_is_written(tmp_path):
     text = text.replace("index = 1", "index = 3").replace('source = "drivers"', 'source = "nodrv"')
     text = text.replace('loader = "grub-mkimage"', 'loader = "missing.efi"')
     open(recipe, "w", encoding="utf-8").write(text)
-    os.unlink(tmp_path / "ntloader" / "ntloader")
+    os.unlink(tmp_path / "ntloader-release" / "ntloader")
     before = sorted(os.listdir(tmp_path))
     for extra in (["--dry-run"], []):
         res = diskkit("ramos", "build", recipe, *extra, check=False)

@@ -114,6 +114,7 @@ def register(sub):
     p.add_argument("--html", metavar="OUT", help="also write one self-contained HTML page: "
                    "the disk to scale, the two boot layers, the checklist")
     add_json(p)
+    add_lang(p)
     p.set_defaults(func=cmd_doctor)
 
     p = rsub.add_parser("build", help="run a ramos.toml recipe (skips steps already done)",

@@ -67,12 +67,11 @@ MESSAGES = {
     "the VHD file is {size}: the partition holding it must be NTFS or exFAT, since FAT32 holds "
     "files up to 4 GiB - 1 byte":
         "VHD 文件有 {size}：存放它的分区必须是 NTFS 或 exFAT，因为 FAT32 的单个文件最大只有 4 GiB − 1 字节",
-    "{size} is below what a stock Windows 10/11 needs even after Compact OS (~11 GB, "
-    "Microsoft's figures): plan on a trimmed edition (LTSC, no apps), `ramos script slim`, "
-    "and re-capture into the small VHD":
-        "{size} 比原版 Windows 10/11 开了 Compact OS 之后的需要还小（约 11 GB，微软的数据）："
+    "{size} is less than a stock Windows 10/11 takes installed, even with Compact OS (which "
+    "saves about 2.6 GB on 64-bit Windows, by Microsoft's figures): plan on a trimmed edition "
+    "(LTSC, no apps), `ramos script slim`, and re-capture into the small VHD":
+        "{size} 装不下原版 Windows 10/11，即使开了 Compact OS（按微软的数据，64 位系统约省 2.6 GB）："
         "请用精简版（LTSC、去掉应用）、`ramos script slim`，然后重新捕获为 WIM，再释放到小 VHD",
-
 
     # chain notes (boot/chains.py), shown by ramos plan
     "the SVBus driver must be installed inside the image, or Windows stops with "
