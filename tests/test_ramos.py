@@ -334,3 +334,21 @@ def test_any_path_stays_inside_its_quotes(vhd_name, drv_name):
         return '"' + value.replace("%", "%%") + '"'
     assert f"> \"%DK_LOG%\\diskpart-attach.txt\" echo select vdisk file={quoted(vhd)}" in lines
     assert any(f"/Driver:{quoted(drivers)} /Recurse" in l for l in lines)
+
+
+def test_init_warns_below_a_sane_size_and_refuses_other_formats(tmp_path):
+    small = diskkit("ramos", "init", tmp_path / "s.vhd", "--size", "200M", "--chain", "grub4efi",
+                    "--no-ntfs")
+    assert "the Windows partition is only 82 MiB" in small.stderr
+    assert "a VHD of at least 3190M" in small.stderr  # 117 MiB of ESP and MSR on GPT, backup
+    mbr = diskkit("ramos", "init", tmp_path / "m.vhd", "--size", "200M", "--chain", "ntloader",
+                  "--no-ntfs")
+    assert "a VHD of at least 3073M" in mbr.stderr
+    big = diskkit("ramos", "init", tmp_path / "b.vhd", "--size", "4G", "--chain", "ntloader",
+                  "--no-ntfs")
+    assert "warning" not in big.stderr
+    err = one_error("ramos", "init", tmp_path / "x.vhdx", "--size", "4G")
+    assert "not a VHDX" in err and "name it .vhd" in err
+    assert not (tmp_path / "x.vhdx").exists()
+    other = diskkit("ramos", "init", tmp_path / "w.img", "--size", "200M", "--no-ntfs")
+    assert "attaches it only under a .vhd name" in other.stderr

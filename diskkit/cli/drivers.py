@@ -26,7 +26,8 @@ def register(sub):
 
     p = dsub.add_parser("pack", help="copy the chosen packages and a manifest.json into a folder",
                         description="Copy driver packages into FOLDER for `dism /Image:V:\\ "
-                        "/Add-Driver /Driver:FOLDER /Recurse`. With filters, a package is kept "
+                        "/Add-Driver /Driver:FOLDER /Recurse` (or DISM++'s driver import). "
+                        "A missing FOLDER is created. With filters, a package is kept "
                         "when it matches the machine (--only-matching) or is boot-critical "
                         "(--boot-critical).")
     p.add_argument("dir", metavar="DIR")
@@ -91,7 +92,8 @@ def cmd_pack(args) -> int:
         f"packed {s['packages_packed']} of {s['packages_found']} package(s) into {args.out}: "
         f"{format_size(s['size_packed'])} of {format_size(s['size_found'])} "
         f"(saved {format_size(s['size_saved'])})\n"
-        f"inject with: dism /Image:V:\\ /Add-Driver /Driver:{args.out} /Recurse"))
+        f"inject with: dism /Image:V:\\ /Add-Driver /Driver:{args.out} /Recurse "
+        "(or DISM++: drivers, import)"))
     return 0
 
 

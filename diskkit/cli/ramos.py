@@ -45,10 +45,12 @@ def register(sub):
     p.set_defaults(func=cmd_plan)
 
     p = rsub.add_parser("init", help="create the fixed VHD with the chain's partition layout",
-                        description="GPT with ESP (FAT32 100 MiB), MSR (16 MiB) and Windows for "
+                        description="What DiskGenius' 'new virtual disk' or Disk Management's "
+                        "'Create VHD' plus partitioning do, with the offsets the chain needs: "
+                        "GPT with ESP (FAT32 100 MiB), MSR (16 MiB) and Windows for "
                         "grub2-map/grub4efi/vhd-native; MBR with one NTFS partition at 1 MiB for "
                         "ntloader/bootmgr-ramdisk. NTFS is formatted when mkntfs (ntfs-3g) is "
-                        "installed, else by the deploy script.")
+                        "installed, else by the deploy script. A missing folder is created.")
     p.add_argument("out", metavar="OUT.vhd")
     p.add_argument("--size", type=size_arg, required=True, metavar="SIZE")
     p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
@@ -89,7 +91,10 @@ def register(sub):
     add_lang(p)
     p.set_defaults(func=cmd_deploy)
 
-    p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore off, cleanup, Compact OS")
+    p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore off, cleanup, Compact OS",
+                        description="The space-saving steps DISM++ offers (hibernation, pagefile, "
+                        "System Restore, provisioned apps, WinSxS cleanup, Compact OS), as a .cmd "
+                        "to run inside the VM as administrator.")
     p.add_argument("--remove-apps", action="store_true",
                    help="also remove provisioned Store apps (keeps the Store and basics)")
     p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")

@@ -166,7 +166,7 @@ def size_warnings(layout: Layout) -> list[str]:
                "re-captured) needs about {need}; with the {chain} layout that is a VHD of at "
                "least {least} (fine for a test image)", size=format_size(win.size),
                need=format_size(MIN_SANE_WINDOWS), chain=layout.chain,
-               least=format_size(-(-smallest // ALIGN) * ALIGN))]
+               least=f"{-(-smallest // ALIGN)}M")]
 
 
 def init(path: str, size: int, chain: str, preallocate: bool | None = None, force: bool = False,
