@@ -383,6 +383,14 @@ def hwids_pipeline(data: bytes) -> None:
     read_hwids(scratch_file(data, ".txt"))
 
 
+def wim_header_pipeline(data: bytes) -> None:
+    """The start of a WIM/ESD file as ``ramos script deploy --wim`` reads it for the index check."""
+    from diskkit.ramos.wim import parse_header, read_header
+
+    parse_header(data)
+    read_header(scratch_file(data, ".wim"))
+
+
 def recipe_pipeline(data: bytes) -> None:
     """A ramos.toml recipe: schema validation, then every step planned (``--dry-run``)."""
     from diskkit.ramos.recipe import build, load_recipe
@@ -509,6 +517,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("grub_moddir", "GRUB module directory: moddep.lst dependencies, modinfo.sh version",
            ("diskkit.boot.grubimage:read_module_dir",), grub_moddir_pipeline, suffix=".lst",
            max_len=1 << 13),
+    Target("wim_header", "WIM/ESD header: magic, part numbers, image count (deploy's index check)",
+           ("diskkit.ramos.wim:parse_header",), wim_header_pipeline, suffix=".wim", max_len=512,
+           commands=(("ramos", "script", "deploy", "--vhd", "D:\\r\\w.vhd", "--wim", "{img}",
+                      "--index", "2"),)),
     Target("recipe", "ramos.toml recipe: TOML, schema, sizes, rates, chains, planned steps",
            ("diskkit.ramos.recipe:load_recipe",), recipe_pipeline, suffix=".toml",
            commands=(("ramos", "build", "--dry-run", "{img}"),), max_len=1 << 13),

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import given, strategies as st
 
 from diskkit.ramos import linux
 from diskkit.ramos.deploy import DeployRequest, options
@@ -151,3 +152,29 @@ def test_tool_message_picks_the_error_line():
     assert linux.tool_message(out) == 'Error creating "/Windows" in NTFS volume: File exists'
     assert linux.tool_message("mkntfs: disk full\n") == "mkntfs: disk full"
     assert linux.tool_message("") is None
+
+
+@given(count=st.integers(0, 2**32 - 1), part=st.integers(0, 65535), parts=st.integers(0, 65535),
+       tail=st.binary(max_size=64))
+def test_wim_header_round_trip(count, part, parts, tail):
+    from diskkit.ramos.wim import WIM_HEADER, parse_header
+
+    data = WIM_HEADER.build(dict(header_size=208, version=0x10d00, flags=0, chunk_size=32768,
+                                 guid=bytes(16), part_number=part, total_parts=parts,
+                                 image_count=count)) + tail
+    header = parse_header(data)
+    assert (header.image_count, header.part_number, header.total_parts) == (count, part, parts)
+
+
+def test_wim_header_against_wiminfo(wim):
+    """The image count read from the header is the one wimlib's own wiminfo reports."""
+    from diskkit.ramos.wim import read_header
+
+    import re
+
+    run("wimexport", wim, "1", wim.parent / "two.wim")
+    run("wimexport", wim, "1", wim.parent / "two.wim", "second")
+    for path in (wim, wim.parent / "two.wim"):
+        count = re.search(r"Image Count:\s+(\d+)", run("wiminfo", path).stdout).group(1)
+        assert read_header(str(path)).image_count == int(count)
+    assert read_header(str(wim.parent / "two.wim")).image_count == 2

@@ -33,6 +33,16 @@ class WimHeader:
     total_parts: int
 
 
+def parse_header(data: bytes, name: str = "<wim>") -> WimHeader:
+    """The image count and part numbers from the first bytes of a WIM or ESD file."""
+    try:
+        header = WIM_HEADER.parse(data)
+    except ConstructError:
+        raise CorruptImage(f"{name}: not a WIM or ESD file (no MSWIM header); give "
+                           "sources\\install.wim or install.esd from the Windows ISO") from None
+    return WimHeader(header.image_count, header.part_number, header.total_parts)
+
+
 def read_header(path: str) -> WimHeader:
     try:
         with open(path, "rb") as fh:
@@ -43,9 +53,4 @@ def read_header(path: str) -> WimHeader:
         raise NotFound(f"{path}: is a folder, not a WIM file") from None
     except OSError as exc:
         raise ImageIOError(f"{path}: {exc.strerror or exc}") from None
-    try:
-        header = WIM_HEADER.parse(data)
-    except ConstructError:
-        raise CorruptImage(f"{path}: not a WIM or ESD file (no MSWIM header); give "
-                           "sources\\install.wim or install.esd from the Windows ISO") from None
-    return WimHeader(header.image_count, header.part_number, header.total_parts)
+    return parse_header(data, path)
