@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from oracles import ENV, diskkit, grub_efi, need, run
+from support import ENV, diskkit, need_tool, run
+from support.uefi import grub_efi
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
 DOCS = ["README.md", *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))),
@@ -170,8 +171,8 @@ def sparse_copy(src, dst) -> None:
 def windows_vhd(base, work):
     """win.vhd: a grub2-map RAMOS image holding a stand-in Windows (hives, boot files, a
     downloaded file with its Zone.Identifier stream) and an ESP as bcdboot makes it."""
-    import ramos_images as R
-    import winhives as W
+    from support import ramos as R
+    from support import winhives as W
 
     image = str(base / "win.vhd")
     diskkit("ramos", "init", image, "--size", "300M", "--chain", "grub2-map")
@@ -208,7 +209,7 @@ def windows_vhd(base, work):
 def inputs(tmp_path_factory):
     """The files the docs' examples read, made once."""
     for tool in ("mkntfs", "ntfscp", "wimcapture", "mcopy", "hivexregedit", "grub-mkimage"):
-        need(tool)
+        need_tool(tool)
     base = tmp_path_factory.mktemp("docs-inputs")
     work = str(tmp_path_factory.mktemp("docs-work"))
     efi = grub_efi(str(base / "grubx64.efi"))

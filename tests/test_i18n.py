@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from diskkit import i18n
-from oracles import ENV
+from support import ENV
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # Every module whose messages a RAMOS user reads; each tr() there must be translated.

@@ -40,8 +40,8 @@ def ntfs_partition(vhd, tmp_path, chain="ntloader", size=160 * MiB):
 
 
 def deploy_run(vhd, wim, *extra):
-    need("mkntfs")
-    need("wimapply")
+    need_tool("mkntfs")
+    need_tool("wimapply")
     return diskkit("ramos", "script", "deploy", "--vhd", vhd, "--wim", wim, "--index", "1",
                    "--chain", "ntloader", "--run", *extra, check=False)
 
@@ -139,8 +139,8 @@ def test_svbus_chain_without_svbus_warns_loudly(chain, tmp_path):
 
 
 def test_wimapply_progress_passes_through(wim, tmp_path):
-    need("mkntfs")
-    need("wimapply")
+    need_tool("mkntfs")
+    need_tool("wimapply")
     vhd = tmp_path / "w.vhd"
     diskkit("ramos", "init", vhd, "--size", "160M", "--chain", "ntloader")
     res = diskkit("--progress", "ramos", "script", "deploy", "--vhd", vhd, "--wim", wim,
@@ -174,7 +174,7 @@ def test_wim_header_against_wiminfo(wim):
     """The image count read from the header is the one wimlib's own wiminfo reports."""
     from diskkit.ramos.wim import read_header
 
-    need("wimexport")
+    need_tool("wimexport")
     import re
 
     run("wimexport", wim, "1", wim.parent / "two.wim")

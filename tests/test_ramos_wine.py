@@ -118,7 +118,7 @@ BCDEDIT = ('@>>"%~dp0calls.log" echo bcdedit %*\r\n'
 @pytest.fixture(scope="module")
 def bcd_script(tmp_path_factory):
     """`boot config --chain bootmgr-ramdisk` for a real `ramos init` image."""
-    from oracles import diskkit
+    from support import diskkit
 
     base = tmp_path_factory.mktemp("bcd")
     diskkit("ramos", "init", base / "w.vhd", "--size", "160M", "--chain", "bootmgr-ramdisk",

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from diskkit import vm
-from oracles import ENV, OVMF_CODE, OVMF_VARS, diskkit, grub_efi, need, run
+from support import ENV, diskkit, need_tool, run
+from support.uefi import OVMF_CODE, OVMF_VARS, grub_efi, need_ovmf
 
 MARKER = "diskkit-iso-booted-first"
 
@@ -19,8 +20,8 @@ MARKER = "diskkit-iso-booted-first"
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     """An ISO whose GRUB prints a marker, and a disk whose own loader prints another."""
-    need("grub-mkrescue")
-    need("xorriso")
+    need_tool("grub-mkrescue")
+    need_tool("xorriso")
     base = tmp_path_factory.mktemp("media")
     root = base / "iso" / "boot" / "grub"
     root.mkdir(parents=True)
@@ -39,9 +40,8 @@ def media(tmp_path_factory):
 
 
 def test_qemu_boots_the_iso_before_the_disk(media, tmp_path):
-    need("qemu-system-x86_64")
-    if not os.path.exists(OVMF_CODE):
-        pytest.skip("OVMF firmware not installed")
+    need_tool("qemu-system-x86_64")
+    need_ovmf()
     iso, disk = media
     data = json.loads(diskkit("vm", "qemu", disk, "--iso", iso, "--accel", "tcg", "--memory",
                               "512M", "--ovmf", f"{OVMF_CODE},{OVMF_VARS}", "--json").stdout)
