@@ -10,7 +10,7 @@ import sys
 from .blockdev import crash_point, is_device_path
 from .errors import AlreadyExists, ImageIOError, UsageError
 
-_WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+_WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
 def temp_name(path: str) -> str:
@@ -19,9 +19,14 @@ def temp_name(path: str) -> str:
     return os.path.join(directory, f".{base}.diskkit-tmp")
 
 
+def is_windows_path(path) -> bool:
+    """``D:\\drv`` or ``\\\\server\\share``: a path only Windows can open."""
+    return bool(_WINDOWS_PATH.match(os.fspath(path)))
+
+
 def check_host_path(path: str) -> None:
     """Refuse a Windows drive path (``D:\\ramos\\win.vhd``) for a file written on another system."""
-    if sys.platform != "win32" and _WINDOWS_PATH.match(os.fspath(path)):
+    if sys.platform != "win32" and is_windows_path(path):
         raise UsageError(f"{path}: is a Windows path; here, give where the file goes on this "
                          "system (the Windows path is for the Windows side, e.g. --windows-path)")
 

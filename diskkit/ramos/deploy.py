@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import ntpath
 import os
-import re
 import sys
 from dataclasses import dataclass
 
 from ..errors import NotFound, UsageError
-from ..fileio import atomic_output, check_new_output
+from ..fileio import atomic_output, check_new_output, is_windows_path
 from ..i18n import tr
 from ..boot.chains import ramos_chain
 from .windows import DeployOptions, deploy_script, render_cmd
 
 DEFAULT_CHAIN = "grub2-map"
 DEFAULT_WINDOWS_FOLDER = "D:\\ramos"
-_WINDOWS_PATH = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
-
-
-def is_windows_path(path: str) -> bool:
-    """``D:\\drv`` or ``\\\\server\\share``: a path only Windows can open."""
-    return bool(_WINDOWS_PATH.match(path))
 
 
 @dataclass

@@ -270,7 +270,7 @@ def _applies_on_linux(recipe: Recipe, platform: str) -> bool:
 
 def _local_or_windows(recipe: Recipe, key: str) -> str | None:
     """A [windows] path: a Windows path as written, else resolved against the recipe's folder."""
-    from .deploy import is_windows_path
+    from ..fileio import is_windows_path
 
     value = recipe.get("windows", key)
     return value if value is None or is_windows_path(value) else recipe.file("windows", key)
@@ -292,6 +292,7 @@ def _deploy_request(recipe: Recipe, vhd: str, chain: str, platform: str):
 def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
     """Every input the steps will read, checked before the first write; all problems at once."""
     from ..boot.quoting import normalize_file_path
+    from ..fileio import is_windows_path
     from . import deploy
     from .plan import parse_read_speed
 
@@ -318,7 +319,7 @@ def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
                                                               platform, must_exist=True))
         elif os.path.isfile(request.wim):
             check("[windows] wim", lambda: deploy.check_index(request.wim, request.index, platform))
-        if request.svbus and not deploy.is_windows_path(request.svbus):
+        if request.svbus and not is_windows_path(request.svbus):
             need_file("[windows] svbus", request.svbus, folder=True)
         check("[windows]", lambda: deploy.options(request, applied=apply,
                                                   wim=_script_wim(request, apply, platform)[0],
@@ -362,7 +363,7 @@ def _apply(r: _Runner, recipe: Recipe, request, apply: bool, platform: str) -> b
 
 def _script_wim(request, applied: bool, platform: str) -> tuple[str | None, list[str]]:
     """The WIM as the Windows script names it, and a warning when that is a guess."""
-    from .deploy import is_windows_path
+    from ..fileio import is_windows_path
 
     if applied or platform == "win32" or is_windows_path(request.wim):
         return None, []
