@@ -152,8 +152,9 @@ def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> byte
 
     def candidates():
         six = _fit(base, 6)
-        for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
-            yield six + b"~%d" % n
+        if (six + b"~4").ljust(8, b" ") + ext not in taken:  # else all four are likely taken
+            for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
+                yield six + b"~%d" % n
         # then, like Windows, two basis characters and a hash of the long name, so that
         # thousands of similar names do not probe thousands of tails each
         two = _fit(base, 2) + b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
