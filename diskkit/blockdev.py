@@ -40,6 +40,7 @@ class BlockDevice:
     sector_size: int = 512
     writable: bool = False
     name: str = "<device>"
+    disk_offset: int = 0  # where byte 0 lies on the whole disk (non-zero for partitions)
 
     # -- subclass hooks -------------------------------------------------------------------
     def _read(self, offset: int, length: int) -> bytes:
@@ -182,6 +183,10 @@ class FileRegion:
         except OSError:
             self.direct_fd = None
 
+    @classmethod
+    def open(cls, path: str, writable: bool = False, allow_device: bool = False) -> "FileRegion":
+        return cls(open_host_file(str(path), writable, allow_device), str(path))
+
     def pread(self, offset: int, length: int) -> bytes:
         """Read ``length`` bytes; bytes past the host file's end read as zeros."""
         try:
@@ -290,12 +295,37 @@ class FileRegion:
         except OSError as exc:
             raise io_error(self.name, exc) from None
 
+    def allocation(self) -> dict:
+        """The host file's size and the bytes it occupies on the host disk."""
+        try:
+            st = os.fstat(self.fd)
+        except OSError as exc:
+            raise io_error(self.name, exc) from None
+        return {"file_size": st.st_size, "allocated_bytes": getattr(st, "st_blocks", 0) * 512}
+
     def truncate(self, size: int) -> None:
         crash_point()
         try:
             os.ftruncate(self.fd, size)
         except OSError as exc:
             raise io_error(self.name, exc) from None
+
+    def reserve(self, size: int) -> None:
+        """Reserve the first ``size`` bytes' blocks without writing zeros (posix_fallocate),
+        or by writing zeros where the filesystem cannot."""
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(self.fd, 0, size)
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise NoSpace(f"{self.name}: no space to preallocate {size} bytes") from None
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise ImageIOError(f"{self.name}: preallocation failed: "
+                                       f"{exc.strerror}") from None
+        chunk = bytes(COPY_CHUNK)
+        for pos in range(0, size, len(chunk)):
+            self.pwrite(pos, chunk[:min(len(chunk), size - pos)])
 
     def data_ranges(self, start: int, end: int) -> Iterator[tuple[int, int]]:
         """Non-hole ranges of the host file within ``[start, end)`` (SEEK_DATA/SEEK_HOLE)."""
@@ -333,14 +363,22 @@ class FileRegion:
 
 
 class FileDevice(BlockDevice):
-    """A raw image file (or, with ``allow_device``, a real disk)."""
+    """A raw image file (or, with ``allow_device``, a real disk): virtual offset = file offset.
+
+    ``region`` hands over a host file that is already open (``image.open_image`` probes a
+    file once and builds the device on the same descriptor).
+    """
+
+    container = "raw"
 
     def __init__(self, path: str, writable: bool = False, allow_device: bool = False,
-                 sector_size: int = 512, size: int | None = None):
+                 sector_size: int = 512, size: int | None = None,
+                 region: FileRegion | None = None):
         self.name = str(path)
         self.writable = writable
         self.sector_size = sector_size
-        self.region = FileRegion(open_host_file(self.name, writable, allow_device), self.name)
+        self.region = region or FileRegion(open_host_file(self.name, writable, allow_device),
+                                           self.name)
         self.size = self.region.file_size() if size is None else size
 
     def _read(self, offset, length):
@@ -376,8 +414,14 @@ class FileDevice(BlockDevice):
 
     def resize(self, new_size: int) -> None:
         """Grow (sparsely) or shrink the raw image."""
+        if new_size < 0:
+            raise UsageError(f"invalid size {new_size}")
         self.region.truncate(new_size)
         self.size = new_size
+
+    def info(self) -> dict:
+        """What ``diskkit vhd info`` shows for a file without a container format."""
+        return {"container": self.container, "virtual_size": self.size}
 
     def flush(self):
         if self.writable:
@@ -390,9 +434,14 @@ class FileDevice(BlockDevice):
 
 
 class SliceDevice(BlockDevice):
-    """A window ``[start, start + length)`` of another device: a partition."""
+    """A window ``[start, start + length)`` of another device: a partition.
 
-    def __init__(self, parent: BlockDevice, start: int, length: int, name: str | None = None):
+    With ``owns_parent`` the slice stands for the whole opened image (``image.open_volume``):
+    closing it closes the parent too, so callers hold one object.
+    """
+
+    def __init__(self, parent: BlockDevice, start: int, length: int, name: str | None = None,
+                 owns_parent: bool = False, sector_size: int | None = None):
         if start < 0 or length < 0 or start + length > parent.size:
             raise CorruptImage(
                 f"{parent.name}: region at {start} of {length} bytes lies outside the "
@@ -401,9 +450,14 @@ class SliceDevice(BlockDevice):
         self.parent = parent
         self.start = start
         self.size = length
-        self.sector_size = parent.sector_size
+        self.sector_size = sector_size or parent.sector_size
         self.writable = parent.writable
         self.name = name or f"{parent.name}@{start}"
+        self.owns_parent = owns_parent
+
+    @property
+    def disk_offset(self) -> int:
+        return self.parent.disk_offset + self.start
 
     def _read(self, offset, length):
         return self.parent.read_at(self.start + offset, length)
@@ -432,8 +486,11 @@ class SliceDevice(BlockDevice):
         self.parent.flush()
 
     def close(self):
-        """A slice does not own its parent; closing it only flushes."""
-        self.flush()
+        """Flush; close the parent only when the slice owns it."""
+        if self.owns_parent:
+            self.parent.close()
+        else:
+            self.flush()
 
 
 class MemoryDevice(BlockDevice):

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from diskkit.boot import quoting
 from diskkit.boot.chains import CHAINS, BootTarget, bcd_entry_id, ramdisk_options_id, render
-from diskkit.boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID, choose_windows_partition
+from diskkit.boot.target import choose_windows_partition
+from diskkit.part.types import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from diskkit.errors import NotFound, Unsupported, UsageError
 from support import need_tool
 from support.boot import facts, FakePart
@@ -226,16 +227,16 @@ def test_windows_partition_is_basic_data_else_largest_other():
     parts = [FakePart(1, 1 << 20, 100 << 20, ESP_GUID), FakePart(2, 101 << 20, 16 << 20, MSR_GUID),
              FakePart(3, 117 << 20, 500 << 20, BASIC_DATA_GUID),
              FakePart(4, 617 << 20, 900 << 20, "0fc63daf-8483-4772-8e79-3d69d8477de4")]
-    assert choose_windows_partition("gpt", parts).index == 3
-    assert choose_windows_partition("gpt", [parts[0], parts[1], parts[3]]).index == 4
-    assert choose_windows_partition("gpt", parts, override=1).index == 1
+    assert choose_windows_partition(parts).index == 3
+    assert choose_windows_partition([parts[0], parts[1], parts[3]]).index == 4
+    assert choose_windows_partition(parts, override=1).index == 1
     with pytest.raises(NotFound):
-        choose_windows_partition("gpt", parts, override=9)
+        choose_windows_partition(parts, override=9)
     with pytest.raises(NotFound):
-        choose_windows_partition("gpt", parts[:2])
+        choose_windows_partition(parts[:2])
     mbr = [FakePart(1, 1 << 20, 100 << 20, type_code=0xEF), FakePart(2, 101 << 20, 5 << 20, type_code=0x05),
            FakePart(3, 200 << 20, 50 << 20, type_code=0x07)]
-    assert choose_windows_partition("mbr", mbr).index == 3
+    assert choose_windows_partition(mbr).index == 3
 
 
 def test_chain_facts_drive_the_ramos_layout_and_refuse_non_ramos_chains():

@@ -10,7 +10,8 @@ import pytest
 from support import diskkit, run
 from support.part import make_image
 
-from diskkit import inspect, part
+from diskkit import part
+from diskkit.ops import inspect
 from diskkit.image import open_image
 from diskkit.units import MiB
 

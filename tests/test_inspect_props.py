@@ -9,7 +9,8 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diskkit import inspect, part
+from diskkit import part
+from diskkit.ops import inspect
 from diskkit.errors import DiskkitError
 from diskkit.fat import mkfs
 from diskkit.image import open_image

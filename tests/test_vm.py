@@ -8,7 +8,7 @@ import pytest
 
 from diskkit.errors import UsageError
 from diskkit.units import GiB, MiB
-from diskkit.vm import DiskFacts, qemu_commands, virtualbox_commands, virtualbox_undo
+from diskkit.ramos.vm import DiskFacts, qemu_commands, virtualbox_commands, virtualbox_undo
 from support import diskkit, need_tool
 from support.uefi import ANSI, OVMF_CODE, OVMF_VARS, grub_efi, need_ovmf
 
@@ -100,7 +100,7 @@ def test_qemu_command_boots_the_init_image(tmp_path):
 
 def test_run_copies_and_reports_missing_tools(tmp_path):
     from diskkit.errors import DiskkitError, NotFound
-    from diskkit.vm import run
+    from diskkit.ramos.vm import run
 
     src = tmp_path / "a"
     src.write_bytes(b"vars")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from diskkit import vm
+from diskkit.ramos import vm
 from support import ENV, diskkit, need_tool, run
 from support.uefi import OVMF_CODE, OVMF_VARS, grub_efi, need_ovmf
 

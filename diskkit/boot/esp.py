@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from ..errors import AlreadyExists, DiskkitError, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
+from ..part import types
 from .chains import CHAINS, Chain
 from .efiapp import check_loader
 from .quoting import normalize_file_path
-from .target import MSR_GUID, is_esp
 
 DEFAULT_LOADER_PATH = "/EFI/ramos/grubx64.efi"
 REMOVABLE_PATH = "/EFI/BOOT/BOOTX64.EFI"
@@ -153,11 +153,10 @@ class DirectoryEsp:
 class FatEsp:
     """An ESP that is a FAT filesystem on a BlockDevice (a partition or a whole image)."""
 
-    def __init__(self, dev, owner=None):
+    def __init__(self, dev):
         from ..fat import FatFS
 
         self.dev = dev
-        self.owner = owner or dev
         self.fs = FatFS(dev)
 
     def install(self, src: str, esp_path: str) -> None:
@@ -170,13 +169,14 @@ class FatEsp:
         return self.fs.exists(esp_path)
 
     def close(self) -> None:
+        """Close the filesystem, then the device (a partition view closes its image)."""
         self.fs.close()
-        self.owner.close()
+        self.dev.close()
 
 
 def find_esp_partition(table, image: str) -> int:
     """The one ESP of a partitioned image; ambiguity or absence needs --part."""
-    esps = [p.index for p in table.partitions if is_esp(table.kind, p)]
+    esps = [p.index for p in table.partitions if types.is_esp(p)]
     if len(esps) == 1:
         return esps[0]
     if not esps:
@@ -187,18 +187,17 @@ def find_esp_partition(table, image: str) -> int:
 def windows_image(dev, table) -> str | None:
     """Why ``dev`` looks like a Windows (RAMOS) disk image rather than a machine's boot disk
     being prepared: a Microsoft reserved partition, or an NTFS partition. None if neither."""
-    from ..part import partition_device
+    from ..part import volumes
+    from ..signatures import boot_record
 
-    for p in table.partitions:
-        if table.kind == "gpt" and (p.type_guid or "").lower() == MSR_GUID:
+    for volume in volumes(dev, table):
+        p, device = volume.partition, volume.device
+        if types.is_msr(p):
             return f"partition {p.index} is a Microsoft reserved partition"
-        if is_esp(table.kind, p):
+        if types.is_esp(p) or device is None:  # past the end of the disk: not ours to judge
             continue
-        try:
-            if partition_device(dev, p.index).read_at(3, 8) == b"NTFS    ":
-                return f"partition {p.index} holds NTFS"
-        except DiskkitError:  # a partition past the end of the disk: not ours to judge here
-            continue
+        if boot_record(device.read_at(0, min(512, device.size))) == "ntfs":
+            return f"partition {p.index} holds NTFS"
     return None
 
 
@@ -227,7 +226,7 @@ def open_esp(target: str, part: int | None = None, allow_device: bool = False) -
             return Opened(FatEsp(dev))
         index = part if part is not None else find_esp_partition(table, target)
         windows = windows_image(dev, table)
-        return Opened(FatEsp(partition_device(dev, index), owner=dev), windows)
+        return Opened(FatEsp(partition_device(dev, index, owns_parent=True)), windows)
     except BaseException:
         dev.close()
         raise
@@ -297,9 +296,9 @@ def create(out: str, size: int, placements: list[Placement], fat_type: int | Non
         try:
             init_gpt(dev)
             esp_part = add_partition(dev, "esp", None, name="EFI system partition")
-            esp_dev = partition_device(dev, esp_part.index)
+            esp_dev = partition_device(dev, esp_part.index, owns_parent=True)
             mkfs(esp_dev, fat_type=fat_type, label=label)
-            esp = FatEsp(esp_dev, owner=dev)
+            esp = FatEsp(esp_dev)
         except BaseException:
             dev.close()
             raise

@@ -10,15 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import NotFound, UsageError
-
-ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-MSR_GUID = "e3c9e316-0b5c-4db8-817d-f92df00215ae"
-BASIC_DATA_GUID = "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7"
-WINRE_GUID = "de94bba4-06d1-4d40-a16a-bfd50179d6ac"
-MBR_ESP = 0xEF
-MBR_NTFS = 0x07
-MBR_EXTENDED = (0x05, 0x0F, 0x85)
-
+from ..part import types
 
 @dataclass(frozen=True)
 class VhdFacts:
@@ -39,26 +31,7 @@ class VhdFacts:
         return asdict(self)
 
 
-def is_esp(kind: str, part) -> bool:
-    if kind == "gpt":
-        return (part.type_guid or "").lower() == ESP_GUID
-    return part.type_code == MBR_ESP
-
-
-def _is_basic_data(kind: str, part) -> bool:
-    if kind == "gpt":
-        return (part.type_guid or "").lower() == BASIC_DATA_GUID
-    return part.type_code == MBR_NTFS
-
-
-def _is_auxiliary(kind: str, part) -> bool:
-    """ESP, MSR, recovery and extended-partition containers never hold Windows."""
-    if kind == "gpt":
-        return (part.type_guid or "").lower() in (ESP_GUID, MSR_GUID, WINRE_GUID)
-    return part.type_code == MBR_ESP or part.type_code in MBR_EXTENDED
-
-
-def choose_windows_partition(kind: str, partitions: list, override: int | None = None):
+def choose_windows_partition(partitions: list, override: int | None = None):
     """The Windows partition: ``override`` if given, else the largest basic-data (GPT) or
     NTFS-type (MBR) partition, else the largest partition that is not ESP/MSR/recovery."""
     if override is not None:
@@ -67,8 +40,8 @@ def choose_windows_partition(kind: str, partitions: list, override: int | None =
                 return part
         raise NotFound(f"partition {override} does not exist "
                        f"(have {', '.join(str(p.index) for p in partitions) or 'none'})")
-    candidates = [p for p in partitions if _is_basic_data(kind, p)] or \
-        [p for p in partitions if not _is_auxiliary(kind, p)]
+    candidates = [p for p in partitions if types.is_basic_data(p)] or \
+        [p for p in partitions if not types.is_auxiliary(p)]
     if not candidates:
         raise NotFound("no partition that could hold Windows (only ESP/MSR/recovery); "
                        "use --part N to choose one")
@@ -80,8 +53,8 @@ def facts_from_table(image: str, container: str, disk_size: int, table,
     """Build the facts from an already-read partition table (pure)."""
     if table is None:
         raise NotFound(f"{image}: no partition table (a Windows VHD needs GPT or MBR)")
-    win = choose_windows_partition(table.kind, table.partitions, override)
-    esps = [p.index for p in table.partitions if is_esp(table.kind, p)]
+    win = choose_windows_partition(table.partitions, override)
+    esps = [p.index for p in table.partitions if types.is_esp(p)]
     return VhdFacts(
         image=image, container=container, disk_size=disk_size, table=table.kind,
         disk_guid=getattr(table, "disk_guid", None) if table.kind == "gpt" else None,

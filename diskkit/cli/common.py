@@ -92,21 +92,13 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in all_rows)
 
 
-def open_image(args, path: str, writable: bool = False):
-    """Open any container as a BlockDevice, honouring the global ``--device`` flag."""
-    from ..image import open_image as _open
+def open_volume(args, path: str, part: int | None = None, writable: bool = False,
+                sector_size: int | None = None):
+    """``image.open_volume`` honouring the global ``--device`` flag: the image, or its
+    partition ``part``, as one device whose ``close`` closes the image."""
+    from ..image import open_volume as _open
 
-    return _open(path, writable=writable, allow_device=getattr(args, "device", False))
-
-
-def open_target(args, path: str, part: int | None = None, writable: bool = False):
-    """Open an image, or partition ``part`` (1-based) of it, as a BlockDevice."""
-    dev = open_image(args, path, writable)
-    if part is None:
-        return dev
-    from ..part import partition_device
-
-    return partition_device(dev, part)
+    return _open(path, part, writable, getattr(args, "device", False), sector_size)
 
 
 def emit_report(args, report) -> int:

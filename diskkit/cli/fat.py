@@ -10,21 +10,12 @@ import time
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_target, size_arg, table, warn
+from .common import add_json, emit, emit_report, open_volume, size_arg, table, warn
 
 
-@contextlib.contextmanager
 def _target(args, writable: bool):
-    """The volume's device (partition or whole image); the image is closed afterwards."""
-    dev = open_target(args, args.image, args.part, writable)
-    try:
-        yield dev
-    finally:
-        root = dev
-        while getattr(root, "parent", None) is not None:
-            root.flush()
-            root = root.parent
-        root.close()
+    """The volume's device (partition or whole image); closing it closes the image."""
+    return open_volume(args, args.image, args.part, writable)
 
 
 @contextlib.contextmanager

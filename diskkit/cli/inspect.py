@@ -48,7 +48,7 @@ def _info_text(data: dict) -> str:
 
 
 def cmd_info(args) -> int:
-    from ..inspect import info
+    from ..ops.inspect import info
 
     data = info(args.image, allow_device=args.device)
     if args.html:
@@ -60,7 +60,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from ..inspect import check
+    from ..ops.inspect import check
 
     return emit_report(args, check(args.image, allow_device=args.device))
 

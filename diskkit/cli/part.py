@@ -5,25 +5,15 @@ from __future__ import annotations
 import argparse
 
 from .. import part
-from ..blockdev import SliceDevice
 from ..errors import UsageError
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_image, size_arg, table
+from .common import add_json, emit, emit_report, open_volume, size_arg, table
 
 
 def open_disk(args, path: str, writable: bool = False):
     """Open IMAGE (raw, fixed or dynamic VHD); ``--sector-size`` reinterprets a raw image."""
-    dev = open_image(args, path, writable)
-    wanted = getattr(args, "sector_size", None)
-    if wanted and wanted != dev.sector_size:
-        if getattr(dev, "container", "raw") != "raw":
-            dev.close()
-            raise UsageError(f"{path}: a VHD always has 512-byte sectors")
-        view = SliceDevice(dev, 0, dev.size, name=dev.name)
-        view.sector_size = wanted
-        view.close = dev.close  # the view owns the image here
-        return view
-    return dev
+    return open_volume(args, path, writable=writable,
+                       sector_size=getattr(args, "sector_size", None))
 
 
 def _number(text: str) -> int:

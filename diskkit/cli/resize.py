@@ -9,16 +9,10 @@ def cmd_resize(args) -> int:
     from ..ops.resize import resize_image
     from ..units import parse_size
 
-    size = args.size
-    if size.startswith("+"):
-        from ..image import open_image
-
-        with open_image(args.image, allow_device=args.device) as dev:
-            size = dev.size + parse_size(size[1:])
-    else:
-        size = parse_size(size)
+    relative = args.size.startswith("+")
+    size = parse_size(args.size[1:] if relative else args.size)
     result = resize_image(args.image, size, grow_part=args.grow_part, force=args.force,
-                          allow_device=args.device)
+                          allow_device=args.device, relative=relative)
     text = "\n".join(result["changes"]) or f"{args.image}: already {result['new_size']} bytes"
     emit(args, result, text)
     return 0

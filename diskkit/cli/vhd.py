@@ -1,14 +1,13 @@
-"""`diskkit vhd create|info|check`: make and inspect VHD containers."""
+"""`diskkit vhd create|info|check|repair`: make, inspect and repair VHD containers."""
 
 from __future__ import annotations
 
-from .. import vhd
 from ..units import format_size
 from .common import add_json, add_new_image_options, emit, emit_report, size_arg, table, warn
 
 
 def register(sub):
-    group = sub.add_parser("vhd", help="create and inspect VHD images (fixed, dynamic)",
+    group = sub.add_parser("vhd", help="create, inspect and repair VHD images (fixed, dynamic)",
                            description="Create and inspect Microsoft VHD images.")
     cmds = group.add_subparsers(dest="vhd_command", metavar="SUBCOMMAND")
     cmds.required = True
@@ -38,8 +37,19 @@ def register(sub):
     add_json(p)
     p.set_defaults(func=cmd_check)
 
+    p = cmds.add_parser("repair", help="make a dynamic VHD's two footers agree",
+                        description="Rewrite a stale footer copy at offset 0 from the trailing "
+                        "footer, or a missing/damaged trailing footer from the copy (what an "
+                        "interrupted resize or another tool can leave). Example: diskkit vhd "
+                        "repair win.vhd")
+    p.add_argument("image", metavar="IMAGE")
+    add_json(p)
+    p.set_defaults(func=cmd_repair)
+
 
 def cmd_create(args) -> int:
+    from .. import vhd
+
     vhd.create(args.out, args.size, args.vhd_type, args.block_size or vhd.DEFAULT_BLOCK_SIZE,
                args.preallocate, args.force)
     for message in vhd.size_warnings(args.size):
@@ -74,10 +84,23 @@ def _info_text(d: dict) -> str:
 
 
 def cmd_info(args) -> int:
-    data = vhd.info(args.image)
+    from .. import image
+
+    data = image.info(args.image, allow_device=args.device)
     emit(args, data, _info_text)
     return 0
 
 
 def cmd_check(args) -> int:
-    return emit_report(args, vhd.check(args.image))
+    from .. import image
+
+    return emit_report(args, image.check(args.image, allow_device=args.device))
+
+
+def cmd_repair(args) -> int:
+    from .. import vhd
+
+    changes = vhd.repair(args.image, allow_device=args.device)
+    emit(args, {"path": args.image, "changes": changes},
+         "\n".join(changes) or f"{args.image}: nothing to repair")
+    return 0

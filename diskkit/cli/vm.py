@@ -41,7 +41,7 @@ def register(sub):
 def cmd_vm(args) -> int:
     from dataclasses import replace
 
-    from .. import vm
+    from ..ramos import vm
 
     facts = vm.inspect_image(args.image)
     if args.iso and not os.path.isfile(args.iso):

@@ -8,11 +8,11 @@ is the editor of one directory: its bytes cached, its names indexed, its slots r
 from __future__ import annotations
 
 import ctypes
-import os
 import time
 from dataclasses import dataclass, field
 
 from ..errors import AlreadyExists, CorruptImage, NoSpace, UsageError
+from ..reproducible import source_date_epoch
 from . import names
 from .table import cluster_runs
 
@@ -44,24 +44,11 @@ def from_fat_datetime(date: int, tm: int = 0, tenths: int = 0) -> float | None:
     return calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)) + min(tenths, 199) / 100
 
 
-def fixed_epoch() -> float | None:
-    """``SOURCE_DATE_EPOCH`` as a number, when set: every timestamp we write is then that."""
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None or not value.strip():
-        return None
-    try:
-        return float(int(value))
-    except ValueError:
-        from ..errors import UsageError
-
-        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
-
-
 def timestamp(host_mtime: float | None = None) -> float:
     """The time to record: SOURCE_DATE_EPOCH, else the host file's, else now."""
-    epoch = fixed_epoch()
+    epoch = source_date_epoch()
     if epoch is not None:
-        return epoch
+        return float(epoch)
     return time.time() if host_mtime is None else host_mtime
 
 

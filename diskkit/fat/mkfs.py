@@ -7,15 +7,13 @@ written last: an interrupted mkfs leaves no half-valid filesystem behind.
 
 from __future__ import annotations
 
-import os
-import zlib
-
 from ..errors import UsageError
+from ..reproducible import unique_bytes
 from ..units import MiB, format_size
 from . import names
 from .bootsector import (EXTENDED_BPB, FAT12_MAX_CLUSTERS, FAT16_MAX_CLUSTERS, NO_NAME, Layout,
                          build_boot_sector, build_fsinfo)
-from .directory import ATTR_VOLUME_ID, Entry, fixed_epoch, timestamp
+from .directory import ATTR_VOLUME_ID, Entry, timestamp
 from .table import EOC
 
 FAT32_MIN_CLUSTERS = FAT16_MAX_CLUSTERS + 1
@@ -123,15 +121,6 @@ def choose_layout(size: int, sector_size: int, fat_type: int | None, cluster_siz
                      f"{count:,} clusters, FAT{ft} needs {_range_text(ft)}{extra}")
 
 
-def _hidden_sectors(dev) -> int:
-    """Sectors before the volume on the disk: the partition start, summed over nested slices."""
-    start, node = 0, dev
-    while hasattr(node, "parent") and hasattr(node, "start"):
-        start += node.start
-        node = node.parent
-    return start // dev.sector_size
-
-
 def _zero_what_is_not(dev, end: int) -> None:
     """Make ``[0, end)`` read as zeros, touching only the ranges that hold data."""
     for offset, length in dev.allocated_ranges():
@@ -141,10 +130,8 @@ def _zero_what_is_not(dev, end: int) -> None:
 
 
 def _volume_id(size: int, hidden: int) -> int:
-    epoch = fixed_epoch()
-    if epoch is not None:
-        return zlib.crc32(f"diskkit:{int(epoch)}:{size}:{hidden}".encode())
-    return int.from_bytes(os.urandom(4), "little")
+    """A random serial, or one derived from SOURCE_DATE_EPOCH, the size and the position."""
+    return int.from_bytes(unique_bytes(4, "fat-serial", size, hidden), "little")
 
 
 def mkfs(dev, fat_type: int | None = None, label: str | None = None,
@@ -156,7 +143,7 @@ def mkfs(dev, fat_type: int | None = None, label: str | None = None,
     if not dev.writable:
         raise UsageError(f"{dev.name}: opened read-only")
     ss = dev.sector_size
-    hidden = _hidden_sectors(dev) if hidden_sectors is None else hidden_sectors
+    hidden = dev.disk_offset // ss if hidden_sectors is None else hidden_sectors
     layout = choose_layout(dev.size, ss, fat_type, cluster_size, hidden)
     raw_label = names.validate_label(label, names.codepage(codepage)) if label else None
     layout.label = raw_label or NO_NAME

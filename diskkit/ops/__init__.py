@@ -1,5 +1,5 @@
-"""Whole-image operations: convert, compact, VMware descriptors (and resize, by the
-partition team). Shared here: the streaming copy every operation uses."""
+"""Whole-image operations: convert, compact, resize, inspect (info/check). Shared here: the
+streaming copy every operation uses."""
 
 from __future__ import annotations
 

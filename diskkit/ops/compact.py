@@ -13,7 +13,7 @@ import os
 
 from ..errors import DiskkitError
 from ..fileio import atomic_output
-from ..image import detect, open_image
+from ..image import open_image
 from ..progress import progress
 from . import allocated_total, chunks, nonzero_runs
 from .convert import copy_device, new_output
@@ -24,25 +24,24 @@ def _allocated_bytes(path: str) -> int:
 
 
 def zero_free_fat(dev) -> list[dict]:
-    """Zero the free clusters of each FAT filesystem on ``dev``; what was done, per volume."""
-    from ..fat import FatFS
-    from ..part import partition_device, read_table
+    """Zero the free clusters of each FAT filesystem on ``dev``; what was done, per volume.
 
-    targets = []
-    table = read_table(dev)
-    if table is None:
-        targets.append(("whole image", dev))
-    else:
-        targets += [(f"partition {p.index}", partition_device(dev, p.index))
-                    for p in table.partitions]
+    Volumes that are not FAT (NTFS, empty) or that cannot be read (a partition past the end
+    of the disk) are left alone.
+    """
+    from ..fat import FatFS
+    from ..part import volumes
+
     done = []
-    for where, volume in targets:
+    for volume in volumes(dev):
+        if volume.device is None:
+            continue
         try:
-            fs = FatFS(volume)
+            fs = FatFS(volume.device)
         except DiskkitError:
-            continue  # not FAT (NTFS, empty, extended container): left alone
+            continue
         with fs:
-            done.append({"volume": where, "zeroed_bytes": fs.zero_free()})
+            done.append({"volume": volume.where, "zeroed_bytes": fs.zero_free()})
     return done
 
 
@@ -59,16 +58,14 @@ def punch_zero_runs(dev) -> int:
                 dev.write_zeroes(offset + gap, len(view) - gap)
 
 
-def _rewritten_container(path: str, allow_device: bool) -> str | None:
+def _rewritten_container(dev) -> str | None:
     """The container compact rewrites (dynamic VHD or VHDX: all-zero blocks leave the
     table), or None for images it punches holes into in place."""
-    from ..image import is_vhdx
-
-    if is_vhdx(path, allow_device):
-        with open_image(path, allow_device=allow_device) as dev:
-            return "vhdx" if dev.vhdx_type == "dynamic" else None
-    found = detect(path, allow_device)
-    return "dynamic" if found is not None and found.footer.type_name == "dynamic" else None
+    if dev.container == "dynamic":
+        return "dynamic"
+    if dev.container == "vhdx" and dev.vhdx_type == "dynamic":
+        return "vhdx"
+    return None
 
 
 def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> dict:
@@ -76,22 +73,19 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
     path = str(path)
     before = _allocated_bytes(path)
     result = {"path": path, "allocated_before": before}
-    if zero_free:
-        with open_image(path, writable=True, allow_device=allow_device) as dev:
+    with open_image(path, writable=True, allow_device=allow_device) as dev:
+        result["container"] = dev.container
+        if zero_free:
             result["zero_free"] = zero_free_fat(dev)
-    rewrite = _rewritten_container(path, allow_device)
-    if rewrite is not None:
-        with open_image(path) as source:
-            result["container"] = source.container
-            unique_id = source.layout.disk_id if rewrite == "vhdx" else source.footer.unique_id
+        rewrite = _rewritten_container(dev)
+        if rewrite is not None:
+            dev.flush()
+            unique_id = dev.layout.disk_id if rewrite == "vhdx" else dev.footer.unique_id
             with atomic_output(path, force=True) as tmp:
-                with new_output(tmp, rewrite, source.size, source.block_size,
-                                unique_id=unique_id, name=path,
-                                sector_size=source.sector_size) as target:
-                    copy_device(source, target, f"compact {os.path.basename(path)}")
-    else:
-        with open_image(path, writable=True, allow_device=allow_device) as dev:
-            result["container"] = dev.container
+                with new_output(tmp, rewrite, dev.size, dev.block_size, unique_id=unique_id,
+                                name=path, sector_size=dev.sector_size) as target:
+                    copy_device(dev, target, f"compact {os.path.basename(path)}")
+        else:
             punch_zero_runs(dev)
     result["allocated_after"] = _allocated_bytes(path)
     return result

@@ -12,12 +12,12 @@ from __future__ import annotations
 import errno
 import os
 
-from ..blockdev import io_error
+from .. import vhd
+from ..blockdev import FileDevice, io_error
 from ..errors import UsageError
 from ..fileio import atomic_output
-from ..image import RawDevice, open_image
+from ..image import open_image
 from ..progress import progress
-from .. import vhd
 from . import allocated_total, data_chunks, nonzero_runs
 
 CONTAINERS = ("raw", "fixed", "dynamic", "vhdx", "vhdx-fixed")
@@ -45,10 +45,10 @@ def new_output(tmp: str, to: str, size: int, block_size: int | None = None,
             open(tmp, "wb").close()
         except OSError as exc:
             raise io_error(name or tmp, exc) from None
-        dev = RawDevice(tmp, writable=True)
+        dev = FileDevice(tmp, writable=True)
         dev.resize(size)  # sparse; EFBIG/ENOSPC become NoSpace
         if preallocate:
-            vhd.reserve_space(dev.region, size)
+            dev.region.reserve(size)
         return dev
     if size % 512:
         raise UsageError(f"{name or tmp}: a VHD needs a size that is a multiple of 512; "

@@ -12,22 +12,21 @@ Order, so an interruption anywhere leaves an image ``diskkit check`` accepts:
 
 from __future__ import annotations
 
-from .. import part, vhd
+from .. import part
 from ..errors import CorruptImage, Unsupported, UsageError
-from ..image import open_image
+from ..image import first_data_from, open_image
 from ..units import format_size
 
 SECTOR = 512
 
 
-def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_device: bool):
-    """Read the image once, refuse what cannot be done, and say what the table needs."""
-    with open_image(path, writable=False, allow_device=allow_device) as dev:
-        old_size, container = dev.size, dev.container
-        try:
-            table = part.read_table(dev)
-        except CorruptImage as exc:
-            raise CorruptImage(f"{exc}; run 'diskkit part repair' before resizing") from None
+def _plan(dev, new_size: int, grow_part: int | None, force: bool):
+    """Refuse what cannot be done before anything is written; the table as read."""
+    path = dev.name
+    try:
+        table = part.read_table(dev)
+    except CorruptImage as exc:
+        raise CorruptImage(f"{exc}; run 'diskkit part repair' before resizing") from None
     if table is not None and table.kind == "gpt" and table.findings:
         raise CorruptImage(f"{path}: the GPT has problems ({table.findings[0][2]}); run "
                            "'diskkit part repair' first")
@@ -39,6 +38,11 @@ def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_de
         names = ", ".join(f"{p.index} (ends at {format_size(p.start + p.size)})" for p in cut)
         raise UsageError(f"{path}: {format_size(new_size)} would cut partition(s) {names}; "
                          "pass --force to cut them")
+    if table is None and not force and new_size < dev.size:
+        at = first_data_from(dev, new_size)
+        if at is not None:
+            raise UsageError(f"{path}: shrinking to {new_size} bytes would cut data at "
+                             f"offset {at}; pass force (--force) to cut it")
     if grow_part is not None:
         if table is None:
             raise UsageError(f"{path}: no partition table, so no partition {grow_part} to grow")
@@ -54,42 +58,36 @@ def _plan(path: str, new_size: int, grow_part: int | None, force: bool, allow_de
         if later:
             raise UsageError(f"{path}: partition {grow_part} is not the last one (partition "
                              f"{later[0].index} follows it)")
-    return old_size, container, table
+    return table
 
 
 def resize_image(path: str, new_size: int, grow_part: int | None = None, force: bool = False,
-                 allow_device: bool = False) -> dict:
+                 allow_device: bool = False, relative: bool = False) -> dict:
     """Resize IMAGE (raw, fixed or dynamic VHD; VHDX grows only) in place and fix its
     partition table.
 
+    ``relative``: ``new_size`` is added to the current size. The image is opened once.
     Returns old and new size, container, table kind and a list of what changed.
     """
     path = str(path)
-    if new_size <= 0 or new_size % SECTOR:
-        raise UsageError(f"new size {new_size} must be a positive multiple of {SECTOR} bytes")
-    old_size, container, table = _plan(path, new_size, grow_part, force, allow_device)
-    changes = []
-    shrinking = new_size < old_size
-    if shrinking and container == "vhdx":
-        raise Unsupported(f"{path}: shrinking a VHDX is not supported; convert it to a raw "
-                          "image, resize that, and convert it back")
-    if shrinking and table is not None:
-        with open_image(path, writable=True, allow_device=allow_device) as dev:
-            changes += part.fit_to_disk(dev, new_size, cut=force)
-    if new_size != old_size:
-        # partitions were checked above; what lies past them (the old backup GPT) may go
-        if container == "vhdx":
-            with open_image(path, writable=True, allow_device=allow_device) as dev:
-                dev.resize(new_size)  # grows only; a shrink is refused before anything moves
-        else:
-            vhd.resize(path, new_size, force=force or table is not None,
-                       allow_device=allow_device)
-        changes.append(f"{container} image resized from {format_size(old_size)} to "
-                       f"{format_size(new_size)}")
     with open_image(path, writable=True, allow_device=allow_device) as dev:
-        if dev.size != new_size:
-            raise CorruptImage(f"{path}: the container reports {dev.size} bytes after resizing "
-                               f"to {new_size}")
+        old_size, container = dev.size, dev.container
+        if relative:
+            new_size += old_size
+        if new_size <= 0 or new_size % SECTOR:
+            raise UsageError(f"new size {new_size} must be a positive multiple of {SECTOR} "
+                             "bytes")
+        if new_size < old_size and container == "vhdx":
+            raise Unsupported(f"{path}: shrinking a VHDX is not supported; convert it to a raw "
+                              "image, resize that, and convert it back")
+        table = _plan(dev, new_size, grow_part, force)
+        changes = []
+        if new_size < old_size and table is not None:
+            changes += part.fit_to_disk(dev, new_size, cut=force)
+        if new_size != old_size:
+            dev.resize(new_size)  # partitions were checked above; the old backup GPT may go
+            changes.append(f"{container} image resized from {format_size(old_size)} to "
+                           f"{format_size(new_size)}")
         if table is not None:
             changes += part.fit_to_disk(dev)
         if grow_part is not None:

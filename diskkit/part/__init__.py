@@ -7,6 +7,8 @@ Sizes and offsets in this API are bytes; the table's logical sector size turns t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..blockdev import BlockDevice, SliceDevice
 from ..errors import AlreadyExists, CorruptImage, NoSpace, NotFound, Unsupported, UsageError
 from ..report import Report
@@ -16,7 +18,8 @@ from .gpt import GptTable
 from .mbr import MbrTable
 from .model import Partition, free_gaps, new_disk_signature, new_guid, place
 
-__all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "init_gpt",
+__all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "volumes",
+           "Volume", "init_gpt",
            "init_mbr", "add_partition", "delete_partition", "set_partition",
            "resize_partition", "verify", "repair", "fit_to_disk", "cut_partitions",
            "last_usable_for", "describe",
@@ -77,12 +80,51 @@ def _find(table, index: int) -> Partition:
                    f"{', '.join(str(p.index) for p in table.partitions) or 'none'})")
 
 
-def partition_device(dev: BlockDevice, n: int) -> SliceDevice:
-    """Partition ``n`` (1-based) as a BlockDevice of its own."""
+def partition_device(dev: BlockDevice, n: int, owns_parent: bool = False) -> SliceDevice:
+    """Partition ``n`` (1-based) as a BlockDevice of its own (closing it closes ``dev`` too
+    when ``owns_parent``)."""
     part = _find(_require_table(dev), n)
     if part.sectors == 0:
         raise CorruptImage(f"{dev.name}: partition {n} is empty (first LBA after last LBA)")
-    return SliceDevice(dev, part.start, part.size, name=f"{dev.name} partition {n}")
+    return SliceDevice(dev, part.start, part.size, name=f"{dev.name} partition {n}",
+                       owns_parent=owns_parent)
+
+
+@dataclass
+class Volume:
+    """A place a filesystem can be: the whole disk, or one data partition of its table."""
+
+    partition: Partition | None  # None: the whole disk (no partition table)
+    device: BlockDevice | None  # None: the partition is empty or runs past the disk's end
+
+    @property
+    def index(self) -> int | None:
+        return self.partition.index if self.partition is not None else None
+
+    @property
+    def where(self) -> str:
+        return "whole disk" if self.partition is None else f"partition {self.partition.index}"
+
+
+def volumes(dev: BlockDevice, table=None) -> list[Volume]:
+    """Every volume of ``dev``: the whole disk if it has no partition table, else each data
+    partition (extended-partition containers are not volumes) in table order.
+
+    ``table`` is the table already read from ``dev`` (read here when not given); a damaged
+    table raises CorruptImage. A partition that is empty or runs past the end of the disk is
+    listed with ``device`` None, so callers can report it and go on with the others.
+    """
+    table = table if table is not None else read_table(dev)
+    if table is None:
+        return [Volume(None, dev)]
+    out = []
+    for p in table.partitions:
+        if p.is_extended:
+            continue
+        inside = p.sectors and p.start + p.size <= dev.size
+        out.append(Volume(p, SliceDevice(dev, p.start, p.size, name=f"{dev.name} partition "
+                                         f"{p.index}") if inside else None))
+    return out
 
 
 def _commit(dev: BlockDevice, table, headers_only: bool = False) -> None:

@@ -12,6 +12,7 @@ from construct import Array, Bytes, Int8ul, Int32ul, Struct
 
 from ..errors import Unsupported, UsageError
 from ..report import Report
+from ..signatures import boot_record
 from . import types
 from .model import Partition
 
@@ -102,20 +103,14 @@ def parse_sector(raw: bytes) -> Sector | None:
 
 
 def looks_like_boot_record(raw: bytes, sector: Sector) -> bool:
-    """A filesystem boot sector (FAT/NTFS/exFAT on a whole disk), not a partition table.
-
-    Like blkid: an OEM name or a sane FAT BPB, with entries that are empty or nonsense.
+    """A filesystem boot sector (FAT/NTFS/exFAT/BitLocker on a whole disk), not a partition
+    table. Like blkid: a volume boot record by its signature (``signatures.boot_record``);
+    a FAT one only when its entries are empty or nonsense (MBR boot code can look like a BPB).
     """
-    if raw[3:11] in (b"NTFS    ", b"EXFAT   "):
-        return True
-    bytes_per_sector = int.from_bytes(raw[11:13], "little")
-    per_cluster, fats, media = raw[13], raw[16], raw[21]
-    bpb = (bytes_per_sector in (512, 1024, 2048, 4096) and per_cluster
-           and per_cluster & (per_cluster - 1) == 0 and 1 <= fats <= 4
-           and (media == 0xF0 or media >= 0xF8) and raw[0] in (0xEB, 0xE9))
-    if not bpb:
+    kind = boot_record(raw)
+    if kind is None:
         return False
-    return (not any(e.used for e in sector.entries)
+    return (kind != "fat" or not any(e.used for e in sector.entries)
             or any(e.status not in (0, 0x80) for e in sector.entries))
 
 

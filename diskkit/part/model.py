@@ -6,12 +6,11 @@ derived, so a table read with 4096-byte sectors reports true byte positions.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
 from dataclasses import dataclass
 
 from ..errors import NoSpace, UsageError
+from ..reproducible import unique_uuid
 from . import types
 
 
@@ -129,11 +128,7 @@ def place(gaps: list[tuple[int, int]], sectors: int | None, align: int,
 def new_guid(*context) -> str:
     """A random GUID, or with ``SOURCE_DATE_EPOCH`` set one derived from it and ``context``
     (so reproducible builds get identical images)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is None:
-        return str(uuid.uuid4())
-    digest = hashlib.sha256("|".join(map(str, ("diskkit", epoch, *context))).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    return unique_uuid(*context)
 
 
 def new_disk_signature(*context) -> int:

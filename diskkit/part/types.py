@@ -75,6 +75,42 @@ _MBR_BY_ALIAS = {alias: code for code, _, aliases in _MBR_TYPES for alias in ali
 MBR_EXTENDED_CODES = frozenset({0x05, 0x0F, 0x85})
 MBR_PROTECTIVE = 0xEE
 
+# The roles Windows and UEFI give partitions; the one place that knows which type is which.
+ESP_GUID = _GPT_BY_ALIAS["esp"]
+MSR_GUID = _GPT_BY_ALIAS["msr"]
+BASIC_DATA_GUID = _GPT_BY_ALIAS["basic-data"]
+WINRE_GUID = _GPT_BY_ALIAS["winre"]
+MBR_ESP = _MBR_BY_ALIAS["esp"]
+MBR_NTFS = _MBR_BY_ALIAS["ntfs"]  # NTFS/exFAT/HPFS: what Windows data partitions use on MBR
+MBR_WINRE = _MBR_BY_ALIAS["winre"]
+
+
+def _role(part, guids: tuple[str, ...], codes: tuple[int, ...]) -> bool:
+    """Does ``part`` (a GPT or MBR ``Partition``) have one of these types?"""
+    if part.type_guid is not None:
+        return part.type_guid.lower() in guids
+    return part.type_code in codes
+
+
+def is_esp(part) -> bool:
+    """An EFI System Partition (GPT type or MBR 0xEF)."""
+    return _role(part, (ESP_GUID,), (MBR_ESP,))
+
+
+def is_basic_data(part) -> bool:
+    """Where Windows keeps a volume: basic data (GPT) or an NTFS-type MBR partition."""
+    return _role(part, (BASIC_DATA_GUID,), (MBR_NTFS,))
+
+
+def is_msr(part) -> bool:
+    return _role(part, (MSR_GUID,), ())
+
+
+def is_auxiliary(part) -> bool:
+    """ESP, MSR, recovery or an extended-partition container: never a Windows volume."""
+    return _role(part, (ESP_GUID, MSR_GUID, WINRE_GUID),
+                 (MBR_ESP, MBR_WINRE, *MBR_EXTENDED_CODES))
+
 # GPT attribute bits (UEFI spec table 5-7, plus the Microsoft basic-data bits)
 ATTRIBUTE_BITS = {
     "required": 0,

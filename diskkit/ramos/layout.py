@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from ..boot.chains import ramos_chain
-from ..boot.target import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
+from ..part.types import BASIC_DATA_GUID, ESP_GUID, MSR_GUID
 from ..errors import CorruptImage, UsageError
 from ..fileio import atomic_output
 from ..i18n import tr

@@ -6,30 +6,34 @@ the others, and nothing is allocated from a count before it is checked against t
 
 from __future__ import annotations
 
-from ..blockdev import FileRegion, open_host_file
+from ..blockdev import FileRegion
 from ..errors import CorruptImage, DiskkitError
 from ..report import Report
 from . import dynamic as dyn
+from .container import probe, read_header, refuse_truncated
 from .footer import (DIFFERENCING, DISK_TYPES, DYNAMIC, FEATURES_RESERVED, FIXED, FOOTER_SIZE,
                      MAX_SIZE, build_footer, is_footer, parse_footer)
 
 
 def check(path: str) -> Report:
     """Footer, footer copy, header, BAT and bitmaps of ``path``; raw images are clean."""
-    report = Report(subject=str(path))
-    fh = open_host_file(str(path), False)
-    region = FileRegion(fh, str(path))
+    region = FileRegion.open(path)
     try:
-        _check(region, report)
+        return check_region(region)
     finally:
-        fh.close()
+        region.close()
+
+
+def check_region(region: FileRegion) -> Report:
+    """``check`` of an open host file. A file too short for its footer raises CorruptImage."""
+    report = Report(subject=region.name)
+    size = region.file_size()
+    refuse_truncated(region, size)
+    _check(region, size, report)
     return report
 
 
-def _check(region: FileRegion, report: Report) -> None:
-    from . import probe
-
-    size = region.file_size()
+def _check(region: FileRegion, size: int, report: Report) -> None:
     try:
         found = probe(region)
     except CorruptImage as exc:
@@ -48,6 +52,7 @@ def _check(region: FileRegion, report: Report) -> None:
                        found.footer_offset)
     at = found.footer_offset if found.footer_offset is not None else 0
     _check_footer_fields(footer, report, at)
+    _check_copy(region, footer, found, report)
     if footer.disk_type == FIXED:
         if footer.current_size > found.footer_offset:
             report.error("vhd fixed", f"disk of {footer.current_size} bytes is truncated: "
@@ -58,7 +63,6 @@ def _check(region: FileRegion, report: Report) -> None:
         return
     if footer.disk_type not in (DYNAMIC, DIFFERENCING):
         return
-    _check_copy(region, footer, found, report)
     _check_dynamic(region, footer, found, size, report)
 
 
@@ -83,25 +87,30 @@ def _check_footer_fields(footer, report: Report, at: int) -> None:
 
 
 def _check_copy(region: FileRegion, footer, found, report: Report) -> None:
+    """The copy at offset 0 (dynamic disks have one; qemu reads it first, whatever the type)."""
     if found.used_copy:
         return
     head = region.pread(0, FOOTER_SIZE)
     if not is_footer(head):
-        report.error("vhd footer copy", "missing (no 'conectix' at offset 0)", 0)
+        if footer.disk_type != FIXED:
+            report.error("vhd footer copy", "missing (no 'conectix' at offset 0)", 0)
         return
     try:
         copy = parse_footer(head, "footer copy")
     except CorruptImage as exc:
         report.error("vhd footer copy", str(exc).split(": ", 1)[-1], 0)
         return
-    if build_footer(copy) != build_footer(footer):
+    if (copy.current_size, copy.disk_type) != (footer.current_size, footer.disk_type):
+        report.error("vhd footer copy", f"says a {copy.type_name} disk of {copy.current_size} "
+                     f"bytes, the trailing footer a {footer.type_name} disk of "
+                     f"{footer.current_size} bytes: readers that use the copy (qemu) see "
+                     "another disk", 0)
+    elif build_footer(copy) != build_footer(footer):
         report.warning("vhd footer copy", "differs from the trailing footer (interrupted "
                        "update?); the trailing footer is used", 0)
 
 
 def _check_dynamic(region: FileRegion, footer, found, size: int, report: Report) -> None:
-    from . import read_header
-
     try:
         header = read_header(region, footer, size)
     except CorruptImage as exc:

@@ -9,17 +9,17 @@ at missing data and the file always ends with a valid footer.
 
 from __future__ import annotations
 
-import os
 import sys
 from array import array
-from dataclasses import dataclass
+from dataclasses import replace
 
-from construct import Array, Bytes, Const, Int32ub, Int64ub, Struct
+from construct import Array, Bytes, Const, Default, Int32ub, Int64ub, Struct
 
-from ..blockdev import BlockDevice, FileRegion
-from ..errors import CorruptImage, Unsupported
-from .footer import Footer, build_footer, ones_complement_checksum
-from ..blockdev import fill_zero, is_zero
+from ..blockdev import COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero
+from ..errors import CorruptImage, Unsupported, UsageError
+from ..structs import record
+from .footer import (Footer, build_footer, check_virtual_size, footer_info,
+                     ones_complement_checksum)
 
 HEADER_COOKIE = b"cxsparse"
 HEADER_SIZE = 1024
@@ -32,55 +32,33 @@ SECTOR = 512
 MAX_BAT_ENTRIES = 1 << 24  # 64 MiB of BAT in memory: 2040 GiB at 128 KiB blocks
 
 LOCATOR_STRUCT = Struct(
-    "platform_code" / Bytes(4),
-    "data_space" / Int32ub,
-    "data_length" / Int32ub,
-    "reserved" / Int32ub,
-    "data_offset" / Int64ub,
+    "platform_code" / Default(Bytes(4), bytes(4)),
+    "data_space" / Default(Int32ub, 0),
+    "data_length" / Default(Int32ub, 0),
+    "reserved" / Default(Int32ub, 0),
+    "data_offset" / Default(Int64ub, 0),
 )
+ParentLocator = record(LOCATOR_STRUCT, "ParentLocator")
 
 HEADER_STRUCT = Struct(
     "cookie" / Const(HEADER_COOKIE),
-    "data_offset" / Int64ub,
+    "data_offset" / Default(Int64ub, 0xFFFFFFFFFFFFFFFF),
     "table_offset" / Int64ub,
-    "header_version" / Int32ub,
+    "header_version" / Default(Int32ub, HEADER_VERSION),
     "max_table_entries" / Int32ub,
-    "block_size" / Int32ub,
-    "checksum" / Int32ub,
-    "parent_unique_id" / Bytes(16),
-    "parent_timestamp" / Int32ub,
-    "reserved1" / Int32ub,
-    "parent_unicode_name" / Bytes(512),
+    "block_size" / Default(Int32ub, DEFAULT_BLOCK_SIZE),
+    "checksum" / Default(Int32ub, 0),  # recomputed by build_header
+    "parent_unique_id" / Default(Bytes(16), bytes(16)),
+    "parent_timestamp" / Default(Int32ub, 0),
+    "reserved1" / Default(Int32ub, 0),
+    "parent_unicode_name" / Default(Bytes(512), bytes(512)),
     "parent_locators" / Array(8, LOCATOR_STRUCT),
-    "reserved2" / Bytes(256),
+    "reserved2" / Default(Bytes(256), bytes(256)),
 )
 
 
-@dataclass(frozen=True)
-class ParentLocator:
-    platform_code: bytes = bytes(4)
-    data_space: int = 0
-    data_length: int = 0
-    reserved: int = 0
-    data_offset: int = 0
-
-
-@dataclass(frozen=True)
-class DynamicHeader:
-    """Every field of the dynamic disk header; ``checksum`` is recomputed by ``build``."""
-
-    table_offset: int
-    max_table_entries: int
-    block_size: int = DEFAULT_BLOCK_SIZE
-    data_offset: int = 0xFFFFFFFFFFFFFFFF
-    header_version: int = HEADER_VERSION
-    checksum: int = 0
-    parent_unique_id: bytes = bytes(16)
-    parent_timestamp: int = 0
-    reserved1: int = 0
-    parent_unicode_name: bytes = bytes(512)
-    parent_locators: tuple = (ParentLocator(),) * 8
-    reserved2: bytes = bytes(256)
+class DynamicHeader(record(HEADER_STRUCT)):
+    """Every field of the dynamic disk header (declared once, in ``HEADER_STRUCT``)."""
 
     @property
     def parent_name(self) -> str:
@@ -111,10 +89,7 @@ def table_entries(size: int, block_size: int) -> int:
 
 
 def build_header(header: DynamicHeader) -> bytes:
-    fields = {k: getattr(header, k) for k in DynamicHeader.__dataclass_fields__}
-    fields["checksum"] = 0
-    fields["parent_locators"] = [vars(loc) for loc in header.parent_locators]
-    raw = HEADER_STRUCT.build(fields)
+    raw = replace(header, checksum=0).build()
     total = ones_complement_checksum(raw, HEADER_CHECKSUM_OFFSET)
     return raw[:HEADER_CHECKSUM_OFFSET] + total.to_bytes(4, "big") + raw[HEADER_CHECKSUM_OFFSET + 4:]
 
@@ -123,11 +98,7 @@ def parse_header(data: bytes, where: str = "dynamic header", verify: bool = True
     """Parse the 1024-byte header. Raises CorruptImage on a bad cookie, checksum or block size."""
     if len(data) < HEADER_SIZE or data[:8] != HEADER_COOKIE:
         raise CorruptImage(f"{where}: no dynamic disk header (cookie 'cxsparse' missing)")
-    fields = HEADER_STRUCT.parse(bytes(data[:HEADER_SIZE]))
-    values = {k: fields[k] for k in DynamicHeader.__dataclass_fields__ if k != "parent_locators"}
-    locators = tuple(ParentLocator(**{k: loc[k] for k in ParentLocator.__dataclass_fields__})
-                     for loc in fields.parent_locators)
-    header = DynamicHeader(parent_locators=locators, **values)
+    header = DynamicHeader.parse(bytes(data[:HEADER_SIZE]))
     if verify:
         expected = ones_complement_checksum(bytes(data[:HEADER_SIZE]), HEADER_CHECKSUM_OFFSET)
         if expected != header.checksum:
@@ -411,6 +382,96 @@ class DynamicDevice(BlockDevice):
     def file_end(self) -> int:
         """Where the trailing footer sits."""
         return self._footer_offset
+
+    # -- container changes ------------------------------------------------------------------
+    def resize(self, new_size: int) -> None:
+        """Change the virtual size in place; every step leaves an image that opens.
+
+        Growing past the BAT's room first moves the blocks in the way (``_grow_table``);
+        the footers follow (trailing first, it is authoritative); a shrink then drops the
+        BAT entries past the end (header first). Data past a shrink's end is cut: callers
+        check first (``image.resize_container``).
+        """
+        check_virtual_size(new_size)
+        if not self.writable:
+            raise UsageError(f"{self.name}: opened read-only")
+        if new_size == self.size:
+            return
+        self.flush()
+        old_entries = self.header.max_table_entries
+        entries = table_entries(new_size, self.block_size)
+        if entries > old_entries:
+            self._grow_table(entries)
+        footer = self.footer.resized(new_size)
+        if new_size < self.size:
+            self._cut_tail(new_size)
+        raw = build_footer(footer)
+        self.region.pwrite(self._footer_offset, raw)
+        self.region.sync()
+        self.region.pwrite(0, raw)
+        self.footer = footer
+        self.region.sync()
+        if entries < old_entries:
+            self._shrink_table(entries)
+        self.size = new_size
+
+    def _cut_tail(self, new_size: int) -> None:
+        """Zero the part of the last kept block beyond the new end, so a later grow reads zeros."""
+        bs = self.block_size
+        if new_size % bs and self.bat[new_size // bs] != UNUSED:
+            end = min((new_size // bs + 1) * bs, self.size)
+            self.write_at(new_size, bytes(end - new_size))
+
+    def _grow_table(self, entries: int) -> None:
+        """Make room for a longer BAT: move blocks out of its way, then write it, then the header.
+
+        Each moved block gets the footer at its new end first, then its bytes, then its BAT
+        entry (in the old table), exactly like a fresh allocation: the image stays valid.
+        """
+        region = self.region
+        new_table_end = self.header.table_offset + bat_span(entries)
+        in_the_way = sorted((entry, idx) for idx, entry in enumerate(self.bat)
+                            if entry != UNUSED and entry * SECTOR < new_table_end)
+        self._next = max(self._next, aligned_block_start(new_table_end, self.bitmap_size))
+        raw_footer = build_footer(self.footer)
+        if self._footer_offset < new_table_end:  # the footer sits where the table will grow
+            self._footer_offset = self._next
+            region.pwrite(self._footer_offset, raw_footer)
+        for _, idx in in_the_way:
+            old, new = self.block_offset(idx), self._next
+            region.pwrite(new + self._span, raw_footer)
+            for pos in range(0, self._span, COPY_CHUNK):
+                n = min(COPY_CHUNK, self._span - pos)
+                region.pwrite(new + pos, region.pread(old + pos, n))
+            region.sync()
+            self.set_entry(idx, new // SECTOR)
+            self._footer_offset = new + self._span
+            self._next = aligned_block_start(self._footer_offset, self.bitmap_size)
+        region.sync()
+        grown = array("I", self.bat)
+        grown.extend([UNUSED] * (entries - len(grown)))
+        region.pwrite(self.header.table_offset, build_bat(grown))
+        region.sync()
+        header = replace(self.header, max_table_entries=entries)
+        region.pwrite(self.footer.data_offset, build_header(header))
+        region.sync()
+        self.header, self.bat, self._table_end = header, grown, new_table_end
+
+    def _shrink_table(self, entries: int) -> None:
+        """Header first (fewer entries), then mark the dropped entries unused."""
+        header = replace(self.header, max_table_entries=entries)
+        self.region.pwrite(self.footer.data_offset, build_header(header))
+        self.region.sync()
+        kept = array("I", self.bat[:entries])
+        self.region.pwrite(header.table_offset, build_bat(kept, self.header.bat_bytes))
+        self.header, self.bat = header, kept
+
+    def info(self) -> dict:
+        """What the footer, header and BAT say (``diskkit vhd info``), without re-reading."""
+        return {**footer_info(self.footer), "block_size": self.block_size,
+                "max_table_entries": self.header.max_table_entries,
+                "table_offset": self.header.table_offset,
+                "allocated_blocks": self.allocated_blocks}
 
     def flush(self):
         if not self.writable:

@@ -5,14 +5,15 @@ Pure parse/build: bytes in, ``Footer`` out and back. No file I/O here.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from construct import Bytes, Const, Int8ub, Int16ub, Int32ub, Int64ub, Struct
+from construct import Bytes, Const, Default, Int8ub, Int16ub, Int32ub, Int64ub, Struct
 
 from ..errors import CorruptImage, UsageError
+from ..reproducible import now, unique_bytes
+from ..structs import record
 from ..units import GiB, MiB
 
 COOKIE = b"conectix"
@@ -39,23 +40,23 @@ EXACT_SIZE_CREATORS = QEMU_TRUSTED_CREATORS + (b"d2v\0",)
 
 FOOTER_STRUCT = Struct(
     "cookie" / Const(COOKIE),
-    "features" / Int32ub,
-    "format_version" / Int32ub,
-    "data_offset" / Int64ub,
-    "timestamp" / Int32ub,
-    "creator_app" / Bytes(4),
-    "creator_version" / Int32ub,
-    "creator_host_os" / Bytes(4),
+    "features" / Default(Int32ub, FEATURES_RESERVED),
+    "format_version" / Default(Int32ub, FORMAT_VERSION),
+    "data_offset" / Default(Int64ub, NO_DATA_OFFSET),
+    "timestamp" / Default(Int32ub, 0),
+    "creator_app" / Default(Bytes(4), CREATOR_APP),
+    "creator_version" / Default(Int32ub, CREATOR_VERSION),
+    "creator_host_os" / Default(Bytes(4), CREATOR_HOST_WINDOWS),
     "original_size" / Int64ub,
     "current_size" / Int64ub,
-    "cylinders" / Int16ub,
-    "heads" / Int8ub,
-    "sectors_per_track" / Int8ub,
-    "disk_type" / Int32ub,
-    "checksum" / Int32ub,
-    "unique_id" / Bytes(16),
-    "saved_state" / Int8ub,
-    "reserved" / Bytes(427),
+    "cylinders" / Default(Int16ub, 0),
+    "heads" / Default(Int8ub, 0),
+    "sectors_per_track" / Default(Int8ub, 0),
+    "disk_type" / Default(Int32ub, FIXED),
+    "checksum" / Default(Int32ub, 0),  # recomputed by build_footer
+    "unique_id" / Default(Bytes(16), bytes(16)),
+    "saved_state" / Default(Int8ub, 0),
+    "reserved" / Default(Bytes(427), bytes(427)),
 )
 CHECKSUM_OFFSET = 64
 
@@ -100,39 +101,23 @@ def size_warnings(size: int) -> list[str]:
     return []
 
 
-def vhd_timestamp(now: float | None = None) -> int:
+def vhd_timestamp(when: float | None = None) -> int:
     """Seconds since 2000-01-01 UTC; honours SOURCE_DATE_EPOCH for reproducible images."""
-    if now is None:
-        env = os.environ.get("SOURCE_DATE_EPOCH")
-        now = int(env) if env and env.isdigit() else time.time()
-    return max(0, int(now) - EPOCH_2000) & 0xFFFFFFFF
+    when = now() if when is None else when
+    return max(0, int(when) - EPOCH_2000) & 0xFFFFFFFF
 
 
 def timestamp_to_unix(stamp: int) -> int:
     return stamp + EPOCH_2000
 
 
-@dataclass(frozen=True)
-class Footer:
-    """Every field of the footer; ``checksum`` is recomputed by ``build``."""
+def iso_time(stamp: int) -> str:
+    """A VHD timestamp as ISO 8601 UTC text."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(timestamp_to_unix(stamp)))
 
-    current_size: int
-    disk_type: int = FIXED
-    original_size: int | None = None
-    features: int = FEATURES_RESERVED
-    format_version: int = FORMAT_VERSION
-    data_offset: int = NO_DATA_OFFSET
-    timestamp: int = 0
-    creator_app: bytes = CREATOR_APP
-    creator_version: int = CREATOR_VERSION
-    creator_host_os: bytes = CREATOR_HOST_WINDOWS
-    cylinders: int = 0
-    heads: int = 0
-    sectors_per_track: int = 0
-    checksum: int = 0
-    unique_id: bytes = bytes(16)
-    saved_state: int = 0
-    reserved: bytes = bytes(427)
+
+class Footer(record(FOOTER_STRUCT)):
+    """Every field of the footer (declared once, in ``FOOTER_STRUCT``)."""
 
     @property
     def chs_size(self) -> int:
@@ -173,8 +158,9 @@ class Footer:
 
 
 def new_footer(size: int, disk_type: int, unique_id: bytes | None = None,
-               timestamp: int | None = None) -> Footer:
-    """A footer as diskkit writes it: spec geometry, exact-size creator, fresh UUID."""
+               timestamp: int | None = None, context: tuple = ()) -> Footer:
+    """A footer as diskkit writes it: spec geometry, exact-size creator, fresh UUID (derived
+    from ``SOURCE_DATE_EPOCH``, the size, type and ``context`` when that is set)."""
     check_virtual_size(size)
     c, h, s = chs_geometry(size)
     return Footer(
@@ -182,18 +168,36 @@ def new_footer(size: int, disk_type: int, unique_id: bytes | None = None,
         data_offset=FOOTER_SIZE if disk_type != FIXED else NO_DATA_OFFSET,
         timestamp=vhd_timestamp() if timestamp is None else timestamp,
         cylinders=c, heads=h, sectors_per_track=s,
-        unique_id=unique_id if unique_id is not None else uuidlib.uuid4().bytes,
+        unique_id=unique_id if unique_id is not None else
+        unique_bytes(16, "vhd", size, disk_type, *context),
     )
 
 
 def build_footer(footer: Footer) -> bytes:
     """512 bytes with a correct checksum."""
-    fields = {k: getattr(footer, k) for k in Footer.__dataclass_fields__}
-    fields["original_size"] = footer.current_size if footer.original_size is None else footer.original_size
-    fields["checksum"] = 0
-    raw = FOOTER_STRUCT.build(fields)
+    raw = replace(footer, checksum=0).build()
     total = ones_complement_checksum(raw, CHECKSUM_OFFSET)
     return raw[:CHECKSUM_OFFSET] + total.to_bytes(4, "big") + raw[CHECKSUM_OFFSET + 4:]
+
+
+def footer_info(f: Footer) -> dict:
+    """What ``diskkit vhd info`` shows of a footer."""
+    warnings = size_warnings(f.current_size)
+    mismatch = f.geometry_mismatch()
+    if mismatch:
+        warnings.append(mismatch)
+    return {
+        "container": f.type_name, "virtual_size": f.current_size, "original_size": f.original_size,
+        "geometry": {"cylinders": f.cylinders, "heads": f.heads, "sectors": f.sectors_per_track,
+                     "chs_size": f.chs_size},
+        "creator": {"application": f.creator_app.decode("latin-1"),
+                    "version": f"{f.creator_version >> 16}.{f.creator_version & 0xFFFF}",
+                    "host_os": f.creator_host_os.decode("latin-1")},
+        "uuid": f.uuid, "timestamp": iso_time(f.timestamp), "saved_state": bool(f.saved_state),
+        "features": f.features,
+        "format_version": f"{f.format_version >> 16}.{f.format_version & 0xFFFF}",
+        "warnings": warnings,
+    }
 
 
 def is_footer(data: bytes) -> bool:
@@ -205,8 +209,7 @@ def parse_footer(data: bytes, where: str = "footer", verify: bool = True) -> Foo
     if len(data) not in (511, 512) or not is_footer(data):
         raise CorruptImage(f"{where}: no VHD footer (cookie 'conectix' missing)")
     raw = bytes(data).ljust(FOOTER_SIZE, b"\0")
-    fields = FOOTER_STRUCT.parse(raw)
-    footer = Footer(**{k: fields[k] for k in Footer.__dataclass_fields__})
+    footer = Footer.parse(raw)
     if verify:
         expected = ones_complement_checksum(raw, CHECKSUM_OFFSET)
         if expected != footer.checksum:

@@ -21,12 +21,17 @@ from .structures import (ALIGN, BAT_REGION, HEADER_OFFSETS, HEADER_SECTION, HAS_
 
 def check(path: str) -> Report:
     """Identifier, both headers, both region tables, log, metadata and BAT of ``path``."""
-    report = Report(subject=str(path))
     region = FileRegion(open_host_file(str(path), False), str(path))
     try:
-        _check(region, report)
+        return check_region(region)
     finally:
         region.close()
+
+
+def check_region(region: FileRegion) -> Report:
+    """``check`` of an open host file (``diskkit.image``'s container registry)."""
+    report = Report(subject=region.name)
+    _check(region, report)
     return report
 
 

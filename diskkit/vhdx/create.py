@@ -80,9 +80,7 @@ def write_new(path: str, size: int, block_size: int = DEFAULT_BLOCK_SIZE,
         region = FileRegion(fh, name or str(path))
         region.truncate(end)
         if preallocate or (preallocate is None and fixed and os.name == "nt"):
-            from ..vhd import reserve_space
-
-            reserve_space(region, end)
+            region.reserve(end)
         region.pwrite(0, build_identifier(f"diskkit {__version__}"))
         for slot, at in enumerate(HEADER_OFFSETS):
             region.pwrite(at, build_header(dict(header, sequence_number=slot + 1)))

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from .errors import DiskkitError, NotFound, UsageError
-from .units import MiB
+from ..errors import DiskkitError, NotFound, UsageError
+from ..units import MiB
 
 # (code, vars template) pairs, most common first: Debian/Ubuntu, Fedora, Arch, QEMU's own
 OVMF_PAIRS = [
@@ -37,17 +37,17 @@ class DiskFacts:
 
 def inspect_image(path: str) -> DiskFacts:
     """Container and firmware the image wants (UEFI unless it is MBR without an ESP)."""
-    from .image import open_image
-    from .part import read_table
+    from ..image import open_image
+    from ..part import read_table, types
 
     if not os.path.isfile(path):
         raise NotFound(f"{path}: no such image")
     with open_image(path) as dev:
-        container = getattr(dev, "container", "raw")
+        container = dev.container
         table = read_table(dev)
     firmware = "uefi"
     if table is not None and table.kind == "mbr" and not any(
-            p.type_code == 0xEF for p in table.partitions):
+            types.is_esp(p) for p in table.partitions):
         firmware = "bios"
     return DiskFacts(path, "raw" if container == "raw" else "vpc", firmware)
 
