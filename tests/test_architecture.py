@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "diskkit"
 # new top-level module has to be placed here deliberately.
 LAYERS = [
     ("foundation", {"errors", "units", "report", "progress", "reproducible", "structs",
-                    "blockdev", "fileio", "signatures"}),
+                    "blockdev", "fileio", "hostfiles", "signatures"}),
     ("container", {"vhd", "vhdx", "vmdk"}),
     ("partition map", {"part"}),
     ("image", {"image"}),
@@ -35,9 +35,22 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+def _bound_names(path: Path) -> set[str]:
+    """Names a module's top level binds (imports, definitions, assignments)."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """diskkit modules ``name`` imports (``from . import x`` names submodule ``x`` when it is
-    one, else the package)."""
+    one, else the package; a name neither provides is an optional module not present)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -53,14 +66,16 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                found.add(sub if sub in known else target)
+                if sub in known:
+                    found.add(sub)
+                elif target not in known or alias.name in _bound_names(known[target]):
+                    found.add(target)
     return {m for m in found if m != name}
 
 
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
-    known = set(modules)
-    return {name: _imports(name, path, known) for name, path in modules.items()}
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
 def _area(module: str) -> str:

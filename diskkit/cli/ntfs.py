@@ -9,20 +9,12 @@ import time
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_target, table
+from .common import add_json, emit, emit_report, open_volume, table
 
 
-@contextlib.contextmanager
 def _target(args):
-    """The volume's device (partition or whole image), read-only; the image is closed after."""
-    dev = open_target(args, args.image, args.part, False)
-    try:
-        yield dev
-    finally:
-        root = dev
-        while getattr(root, "parent", None) is not None:
-            root = root.parent
-        root.close()
+    """The volume's device (partition or whole image), read-only; closing it closes the image."""
+    return open_volume(args, args.image, args.part)
 
 
 @contextlib.contextmanager
