@@ -1,6 +1,6 @@
 """Containers diskkit does not read are never read as raw disks; damaged VHD footers are found.
 
-Foreign images are made by qemu-img in the test (VHDX, qcow, qcow2, VMDK sparse and
+Foreign images are made by qemu-img in the test (qcow, qcow2, VMDK sparse and
 descriptor, VDI, QED, Parallels); each command must refuse them with exit 2, naming the
 format and the way out, and qemu-img must agree on the format.
 """
@@ -18,7 +18,6 @@ from diskkit.units import MiB
 
 # (qemu-img format, options, what diskkit calls it)
 FOREIGN = [
-    ("vhdx", [], "VHDX"),
     ("qcow", [], "qcow (version 1)"),
     ("qcow2", [], "qcow2"),
     ("vmdk", ["-o", "subformat=monolithicSparse"], "VMDK"),
