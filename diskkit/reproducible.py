@@ -14,6 +14,7 @@ import os
 import time
 
 from .errors import UsageError
+from .guid import version4
 
 
 def source_date_epoch() -> int | None:
@@ -45,6 +46,4 @@ def unique_bytes(length: int, *context) -> bytes:
 
 def unique_uuid(*context) -> str:
     """A version-4 UUID string: random, or derived as ``unique_bytes`` is."""
-    import uuid
-
-    return str(uuid.UUID(bytes=unique_bytes(16, *context), version=4))
+    return version4(unique_bytes(16, *context))

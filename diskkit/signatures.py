@@ -15,8 +15,9 @@ naming needs):
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from collections.abc import Callable
+
+from .guid import uuid_text
 
 KiB = 1024
 
@@ -100,8 +101,7 @@ def _be(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
-def _uuid(raw: bytes) -> str:
-    return str(uuidlib.UUID(bytes=bytes(raw)))
+_uuid = uuid_text
 
 
 def _found(kind: str, label: str | None = None, uuid: str | None = None, **more) -> dict:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
+from diskkit import signatures
 from diskkit.image import open_image
 from diskkit.ops.compact import compact
 from diskkit.ops.convert import convert
@@ -27,6 +28,11 @@ def test_conversion_chains_keep_every_byte(sectors, writes, chain, block_exp):
         length = min(length, size)
         off = int(where * (size - length))
         model[off:off + length] = (pattern * (length // len(pattern) + 1))[:length]
+    # a raw disk starting like another container's file (a qcow or VMDK magic, an ISO 9660
+    # volume) or ending in a VHD footer cookie is taken for it (by design): such content
+    # cannot pass through a raw step
+    assume(signatures.container(bytes(model[:signatures.CONTAINER_HEAD])) is None
+           and model[32769:32774] != b"CD001" and b"conectix" not in model[-512:-503])
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src.raw")
         with open(src, "wb") as fh:

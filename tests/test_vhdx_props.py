@@ -8,7 +8,7 @@ import tempfile
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from diskkit import vhdx
+from diskkit import signatures, vhdx
 from diskkit.image import open_image
 from diskkit.ops.compact import compact
 from diskkit.ops.convert import convert
@@ -37,9 +37,11 @@ def test_vhdx_conversion_chains_keep_every_byte(sectors, content, chain, logical
     size = sectors * 4096
     model = bytearray(size)
     apply(model, content)
-    # a raw disk starting with a VHDX identifier, or ending in a VHD footer cookie, is taken
-    # for that container (by design): such content cannot pass through a raw step
-    assume(model[:8] != b"vhdxfile" and b"conectix" not in model[-512:-503])
+    # a raw disk starting like another container's file (a VHDX identifier, a qcow or VMDK
+    # magic, an ISO 9660 volume) or ending in a VHD footer cookie is taken for it (by design):
+    # such content cannot pass through a raw step
+    assume(signatures.container(bytes(model[:signatures.CONTAINER_HEAD])) is None
+           and model[32769:32774] != b"CD001" and b"conectix" not in model[-512:-503])
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src.raw")
         with open(src, "wb") as fh:

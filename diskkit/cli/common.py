@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..errors import DiskkitError
@@ -74,6 +73,8 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def emit(args, data, text=None) -> None:
     """Print ``data`` as JSON with ``--json``, else ``text`` (a string or a callable)."""
     if getattr(args, "json", False):
+        import json
+
         json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
         sys.stdout.write("\n")
         return

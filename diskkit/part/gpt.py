@@ -6,13 +6,13 @@ size are bounded by the disk and by ``MAX_ENTRY_BYTES`` before anything is alloc
 
 from __future__ import annotations
 
-import uuid
 import zlib
 from dataclasses import dataclass, field
 
 from construct import Bytes, Int32ul, Int64ul, Struct
 
 from ..errors import CorruptImage, NoSpace, UsageError
+from ..guid import guid_bytes, guid_text
 from ..report import Report
 from . import mbr, types
 from .model import Partition
@@ -49,14 +49,6 @@ ENTRY_COUNT = 128
 NAME_UNITS = 36
 MAX_ENTRY_BYTES = 16 * 1024 * 1024  # 131072 entries of 128 bytes: far beyond any real table
 _ZERO_GUID = bytes(16)
-
-
-def guid_from_bytes(raw: bytes) -> str:
-    return str(uuid.UUID(bytes_le=bytes(raw)))
-
-
-def guid_to_bytes(text: str) -> bytes:
-    return uuid.UUID(text).bytes_le
 
 
 def decode_name(raw: bytes) -> str:
@@ -100,7 +92,7 @@ class Header:
                       header_crc=0, reserved=0, my_lba=self.my_lba,
                       alternate_lba=self.alternate_lba, first_usable_lba=self.first_usable_lba,
                       last_usable_lba=self.last_usable_lba,
-                      disk_guid=guid_to_bytes(self.disk_guid), entries_lba=self.entries_lba,
+                      disk_guid=guid_bytes(self.disk_guid), entries_lba=self.entries_lba,
                       entry_count=self.entry_count, entry_size=self.entry_size,
                       entries_crc=self.entries_crc)
         raw = HEADER.build(fields)
@@ -127,7 +119,7 @@ def parse_header(block: bytes, lba: int, disk_lbas: int, sector_size: int) -> He
         raise CorruptImage(f"entry array of {raw.entry_count} x {raw.entry_size} bytes is "
                            f"empty or larger than {MAX_ENTRY_BYTES} bytes")
     header = Header(raw.my_lba, raw.alternate_lba, raw.first_usable_lba, raw.last_usable_lba,
-                    guid_from_bytes(raw.disk_guid), raw.entries_lba, raw.entry_count,
+                    guid_text(raw.disk_guid), raw.entries_lba, raw.entry_count,
                     raw.entry_size, raw.entries_crc)
     entries_end = header.entries_lba + header.entry_sectors(sector_size)  # exclusive
     if header.entries_lba < 2 or entries_end > disk_lbas:
@@ -154,7 +146,7 @@ def parse_entries(raw: bytes, header: Header, sector_size: int) -> dict[int, Par
         e = ENTRY.parse(chunk)
         parts[slot + 1] = Partition(
             index=slot + 1, first_lba=e.first_lba, last_lba=e.last_lba, sector_size=sector_size,
-            type_guid=guid_from_bytes(e.type_guid), guid=guid_from_bytes(e.guid),
+            type_guid=guid_text(e.type_guid), guid=guid_text(e.guid),
             name=decode_name(e.name), attributes=e.attributes)
     return parts
 
@@ -165,7 +157,7 @@ def build_entries(parts: dict[int, Partition], count: int, size: int) -> bytes:
         if not 1 <= index <= count:
             raise NoSpace(f"partition {index}: the table has only {count} entries")
         out[(index - 1) * size:(index - 1) * size + ENTRY_SIZE] = ENTRY.build(dict(
-            type_guid=guid_to_bytes(p.type_guid), guid=guid_to_bytes(p.guid),
+            type_guid=guid_bytes(p.type_guid), guid=guid_bytes(p.guid),
             first_lba=p.first_lba, last_lba=p.last_lba, attributes=p.attributes,
             name=encode_name(p.name)))
     return bytes(out)

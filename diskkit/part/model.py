@@ -6,7 +6,6 @@ derived, so a table read with 4096-byte sectors reports true byte positions.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from ..errors import NoSpace, UsageError
@@ -133,5 +132,5 @@ def new_guid(*context) -> str:
 
 def new_disk_signature(*context) -> int:
     """Random non-zero 32-bit MBR disk signature (deterministic under ``SOURCE_DATE_EPOCH``)."""
-    value = uuid.UUID(new_guid("mbr-signature", *context)).int & 0xFFFFFFFF
+    value = int(new_guid("mbr-signature", *context).replace("-", ""), 16) & 0xFFFFFFFF
     return value or 1

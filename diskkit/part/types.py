@@ -7,9 +7,9 @@ any sgdisk-style 4-hex code (``ef00``) and any MBR byte (``0x0c``) are accepted 
 from __future__ import annotations
 
 import re
-import uuid
 
 from ..errors import UsageError
+from ..guid import is_guid, normalize as normalize_guid
 
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 
@@ -122,14 +122,6 @@ ATTRIBUTE_BITS = {
     "no-drive-letter": 63,
 }
 _BIT_NAMES = {bit: name for name, bit in ATTRIBUTE_BITS.items()}
-_GUID_RE = re.compile(r"^\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$")
-
-
-def normalize_guid(text: str) -> str:
-    """``{C12A7328-...}`` or bare hex -> canonical lowercase ``8-4-4-4-12``."""
-    if not _GUID_RE.match(text.strip()):
-        raise UsageError(f"invalid GUID {text!r}")
-    return str(uuid.UUID(text.strip().strip("{}")))
 
 
 def gpt_type_guid(text: str) -> str:
@@ -141,7 +133,7 @@ def gpt_type_guid(text: str) -> str:
         code = int(key, 16)
         if code in _GPT_BY_CODE:
             return _GPT_BY_CODE[code]
-    if _GUID_RE.match(key):
+    if is_guid(key):
         guid = normalize_guid(key)
         if guid == EMPTY_GUID:
             raise UsageError("the all-zero GUID marks an unused entry; it is not a partition type")

@@ -19,6 +19,7 @@ import sys
 from ..blockdev import SliceDevice, is_zero
 from ..errors import DiskkitError, NotFound
 from ..fileio import temp_name
+from ..reproducible import source_date_epoch, unique_bytes
 
 NTFS_OEM_ID = b"NTFS    "
 
@@ -125,14 +126,37 @@ class ToolFailed(DiskkitError):
 
 
 def mkntfs(image: str, offset: int, size: int, label: str = "Windows") -> list[str]:
-    """Quick-format the partition at ``offset`` as NTFS; return the command used."""
+    """Quick-format the partition at ``offset`` as NTFS; return the command used.
+
+    With ``SOURCE_DATE_EPOCH`` set the volume is reproducible: mkntfs's ``--zero-time`` makes
+    its output the same every run, and the volume serial is then derived like every other
+    identifier diskkit writes (``reproducible.unique_bytes``).
+    """
     exe = _require("mkntfs", "ntfs-3g")
     argv = [exe, "--force", "--quick", "--quiet", "--sector-size", "512",
             "--partition-start", str(offset // 512), "--heads", "255",
             "--sectors-per-track", "63", "--label", label]
+    fixed = source_date_epoch() is not None
+    if fixed:
+        argv.append("--zero-time")
     with partition_file(image, offset, size) as path:
         _run(argv + [path], "mkntfs")
+        if fixed:
+            _set_serial(path, unique_bytes(8, "ntfs-serial", offset, size))
     return argv + ["<partition>"]
+
+
+def _set_serial(path: str, serial: bytes) -> None:
+    """Write the volume serial into the boot sector and its backup in the volume's last sector."""
+    region = FileRegion(open_host_file(path, True), path)
+    try:
+        last = region.file_size() // 512 * 512 - 512
+        for at in (0, last):
+            if region.pread(at + 3, 8) == NTFS_OEM_ID:
+                region.pwrite(at + 0x48, serial)
+        region.sync()
+    finally:
+        region.close()
 
 
 def wimapply(image: str, offset: int, size: int, wim: str, index: int) -> list[str]:

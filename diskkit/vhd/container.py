@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..blockdev import FileRegion
 from ..errors import CorruptImage, Unsupported
+from ..guid import uuid_text
 from . import dynamic as dyn
 from .dynamic import DynamicDevice, DynamicHeader
 from .fixed import FixedDevice
@@ -82,12 +83,6 @@ def read_header(region: FileRegion, footer: Footer, file_size: int) -> DynamicHe
                             f"{region.name}: dynamic header at offset {at}")
 
 
-def _uuid(raw: bytes) -> str:
-    import uuid
-
-    return str(uuid.UUID(bytes=raw))
-
-
 def open_found(region: FileRegion, found: Probe, writable: bool = False, deferred: bool = False):
     """The device of a probed VHD, built on ``region`` (which it then owns)."""
     footer = found.footer
@@ -102,7 +97,7 @@ def open_found(region: FileRegion, found: Probe, writable: bool = False, deferre
     header = read_header(region, footer, found.file_size)
     if footer.disk_type == DIFFERENCING:
         raise Unsupported(f"{region.name}: differencing VHD (parent {header.parent_name!r}, UUID "
-                          f"{_uuid(header.parent_unique_id)}): reading it needs the parent "
+                          f"{uuid_text(header.parent_unique_id)}): reading it needs the parent "
                           "image, which diskkit does not support yet")
     return DynamicDevice(region, footer, header, found.footer_offset, writable, deferred)
 
@@ -132,7 +127,7 @@ def describe(region: FileRegion, found: Probe) -> dict:
         out = footer_info(footer)
         out.update(block_size=header.block_size, max_table_entries=header.max_table_entries,
                    table_offset=header.table_offset,
-                   parent={"name": header.parent_name, "uuid": _uuid(header.parent_unique_id),
+                   parent={"name": header.parent_name, "uuid": uuid_text(header.parent_unique_id),
                            "timestamp": iso_time(header.parent_timestamp)})
     else:
         out = open_found(region, found).info()

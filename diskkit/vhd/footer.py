@@ -6,12 +6,12 @@ Pure parse/build: bytes in, ``Footer`` out and back. No file I/O here.
 from __future__ import annotations
 
 import time
-import uuid as uuidlib
 from dataclasses import replace
 
 from construct import Bytes, Const, Default, Int8ub, Int16ub, Int32ub, Int64ub, Struct
 
 from ..errors import CorruptImage, UsageError
+from ..guid import uuid_text
 from ..reproducible import now, unique_bytes
 from ..structs import record
 from ..units import GiB, MiB
@@ -134,7 +134,7 @@ class Footer(record(FOOTER_STRUCT)):
 
     @property
     def uuid(self) -> str:
-        return str(uuidlib.UUID(bytes=self.unique_id))
+        return uuid_text(self.unique_id)
 
     def qemu_size(self) -> int:
         """The size qemu shows: current size for trusted creators or maximal CHS, else CHS."""
