@@ -18,7 +18,7 @@ LAYERS = [
     ("image", {"image"}),
     ("filesystem", {"fat", "ntfs"}),
     ("windows", {"windows", "drivers"}),
-    ("operation", {"ops"}),
+    ("operation", {"ops", "htmlreport"}),
     ("boot layout", {"boot"}),
     ("workflow", {"ramos"}),
     ("cli", {"cli", "__main__"}),

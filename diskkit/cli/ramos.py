@@ -222,7 +222,7 @@ def cmd_doctor(args) -> int:
                    allow_device=args.device)
     if args.html:
         from ..htmlreport import page, write_page
-        from ..inspect import info
+        from ..ops.inspect import info
 
         write_page(args.html, page(info(args.image, allow_device=args.device), doc.to_dict()))
     emit(args, doc.to_dict(), doc.to_text())

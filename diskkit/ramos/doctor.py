@@ -110,7 +110,7 @@ def diagnose(image: str, chain: str | None = None, esp: str | None = None,
     from ..boot.chains import ramos_chain
     from ..boot.target import facts_from_table
     from ..image import open_image
-    from ..inspect import detect_filesystem
+    from ..ops.inspect import detect_filesystem
     from ..part import partition_device, read_table
     from ..windows.locate import open_files
 
@@ -167,7 +167,7 @@ def _open_safely(doc, section, opener, dev, fs_type):
 # -- container ---------------------------------------------------------------------------------
 
 def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
-    from .. import inspect
+    from ..ops import inspect
     from .plan import RAM_HEADROOM
 
     kind = dev.container

@@ -127,28 +127,23 @@ class FoundFile:
 def find_bcd(image: str, part: int | None = None, allow_device: bool = False) -> FoundFile:
     """The first BCD store in ``image`` (partition ``part`` only, when given), ESPs first."""
     from ..image import open_image
-    from ..inspect import detect_filesystem
-    from ..part import partition_device, read_table
-    from ..boot.target import is_esp
+    from ..part import types, volumes as disk_volumes
+    from ..signatures import filesystem
 
     with open_image(image, allow_device=allow_device) as dev:
-        table = read_table(dev)
-        if table is None:
-            if part is not None:
+        found = [v for v in disk_volumes(dev) if v.device is not None]
+        if part is not None:
+            if found and found[0].partition is None:
                 raise UsageError(f"{image}: has no partition table; drop --part")
-            volumes = [(None, dev)]
-        else:
-            parts = [p for p in table.partitions if not p.is_extended and p.sectors
-                     and p.start + p.size <= dev.size]
-            if part is not None:
-                parts = [p for p in parts if p.index == part]
-                if not parts:
-                    raise NotFound(f"{image}: no partition {part}")
-            parts.sort(key=lambda p: (not is_esp(table.kind, p), p.index))
-            volumes = [(p.index, partition_device(dev, p.index)) for p in parts]
+            found = [v for v in found if v.index == part]
+            if not found:
+                raise NotFound(f"{image}: no partition {part}")
+        found.sort(key=lambda v: (v.partition is not None and not types.is_esp(v.partition),
+                                  v.index or 0))
+        volumes = [(v.index, v.device) for v in found]
         skipped = []
         for index, volume in volumes:
-            fs = detect_filesystem(volume)
+            fs = filesystem(volume.read_at, volume.size)
             try:
                 files = open_files(volume, fs and fs.get("type"))
             except DiskkitError as exc:
