@@ -15,7 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from ..errors import AlreadyExists, DiskkitError, ImageIOError, NotFound, UsageError
+from ..errors import AlreadyExists, ImageIOError, NotFound, UsageError
 from ..fileio import atomic_output
 from ..part import types
 from .chains import CHAINS, Chain

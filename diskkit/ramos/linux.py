@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 
-from ..blockdev import SliceDevice, is_zero
+from ..blockdev import FileDevice, FileRegion, SliceDevice, is_zero
 from ..errors import DiskkitError, NotFound
 from ..fileio import temp_name
 from ..reproducible import source_date_epoch, unique_bytes
@@ -75,7 +75,7 @@ def copy_back(scratch, part) -> None:
 @contextlib.contextmanager
 def partition_file(image: str, offset: int, size: int):
     """Yield a scratch file holding the partition; copy it back into ``image`` on success."""
-    from ..image import RawDevice, open_image
+    from ..image import open_image
     from ..ops.convert import copy_device
 
     scratch_path = temp_name(image) + f".part{offset}"
@@ -83,11 +83,11 @@ def partition_file(image: str, offset: int, size: int):
         part = SliceDevice(dev, offset, size, name=f"{image} at offset {offset}")
         try:
             open(scratch_path, "wb").close()
-            with RawDevice(scratch_path, writable=True) as scratch:
+            with FileDevice(scratch_path, writable=True) as scratch:
                 scratch.resize(size)
                 copy_device(part, scratch, "stage partition")
             yield scratch_path
-            with RawDevice(scratch_path) as scratch:
+            with FileDevice(scratch_path) as scratch:
                 copy_back(scratch, part)
         finally:
             with contextlib.suppress(OSError):
@@ -148,7 +148,7 @@ def mkntfs(image: str, offset: int, size: int, label: str = "Windows") -> list[s
 
 def _set_serial(path: str, serial: bytes) -> None:
     """Write the volume serial into the boot sector and its backup in the volume's last sector."""
-    region = FileRegion(open_host_file(path, True), path)
+    region = FileRegion.open(path, True)
     try:
         last = region.file_size() // 512 * 512 - 512
         for at in (0, last):
