@@ -60,12 +60,6 @@ def _vhd_check(region):
     return vhd.check_region(region)
 
 
-def _vhdx_detect(region):
-    from .vhdx import is_vhdx
-
-    return True if is_vhdx(region.pread(0, 8)) else None
-
-
 def _vhdx_open(region, found, writable):
     from .vhdx import VhdxDevice
 
@@ -110,7 +104,7 @@ _CONVERT = "convert it with qemu-img convert -O vpc -o subformat=fixed {path} OU
 
 CONTAINERS: list[Container] = [
     Container("vhd", _vhd_detect, _vhd_open, _vhd_describe, _vhd_check),
-    Container("vhdx", _vhdx_detect, _vhdx_open, _vhdx_describe, _vhdx_check),
+    Container("vhdx", _magic("vhdx"), _vhdx_open, _vhdx_describe, _vhdx_check),
     Container("qcow", _magic("qcow"), way_out=_CONVERT),
     Container("qcow2", _magic("qcow2"), way_out=_CONVERT),
     Container("vmdk", _magic("vmdk"), way_out=_CONVERT),
