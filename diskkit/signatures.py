@@ -515,6 +515,13 @@ _PROBES = [_mdraid, _lvm2, _luks, _bitlocker, _hpfs, _exfat, _ntfs, _fat, _xfs, 
            _nilfs2, _f2fs, _erofs, _swap]
 
 
+# What ``filesystem`` can name, in blkid's words (FAT: "vfat"; diskkit says fat12/16/32).
+FILESYSTEMS = ("linux_raid_member", "LVM2_member", "crypto_LUKS", "BitLocker", "hpfs", "exfat",
+               "ntfs", "vfat", "xfs", "ext2", "ext3", "ext4", "jbd", "reiserfs", "reiser4",
+               "jfs", "btrfs", "squashfs", "squashfs3", "ReFS", "udf", "iso9660", "hfs",
+               "hfsplus", "cramfs", "romfs", "nilfs2", "f2fs", "erofs", "swap", "swsuspend")
+
+
 def filesystem(read: Reader, size: int) -> dict | None:
     """What a volume of ``size`` bytes holds, read through ``read(offset, n)``: ``type``
     (blkid's name), ``label`` and ``uuid`` where it has them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from oracles import diskkit, run
+from support import diskkit, run
 
 from diskkit import image, vhd
 from diskkit.errors import CorruptImage, Unsupported
@@ -117,3 +117,19 @@ def test_footer_copy_disagreeing_in_size_or_type_is_a_problem(tmp_path, field):
     assert diskkit("vhd", "repair", path).returncode == 0
     assert diskkit("vhd", "check", path).returncode == 0
     assert diskkit("vhd", "repair", path).stdout.strip().endswith("nothing to repair")
+
+
+def test_corpus_images_to_refuse_are_refused(corpus):
+    """The corpus's rows marked ``refuse:`` (qcow, qcow2, sparse VMDK, differencing disks):
+    ``info`` refuses each with one line and exit 2 (VHDX is read now, so it is not refused)."""
+    rows = [r for r in corpus.expect() if r.expectation.startswith("refuse:")]
+    assert len(rows) >= 5
+    for row in rows:
+        proc = diskkit("info", corpus.path(row.path), check=False)
+        if row.expectation == "refuse:vhdx" and "differencing" not in row.path:
+            assert proc.returncode == 0, (row.path, proc.stderr)
+            continue
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (row.path, proc.stderr)
+        named = {"refuse:qcow": "is a qcow (version 1) image", "refuse:qcow2": "is a qcow2 image",
+                 "refuse:vmdk": "is a VMDK image"}.get(row.expectation, "")
+        assert named in proc.stderr, (row.path, proc.stderr)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from oracles import ENV, diskkit, need, run
+from support import ENV, diskkit, need_tool, run
 
 from diskkit.blockdev import FileRegion
 from diskkit.reproducible import unique_bytes
@@ -63,7 +63,7 @@ def build(tmp_path, name: str, epoch: str | None, *command) -> str:
 ])
 def test_twice_with_source_date_epoch_is_identical(tmp_path, command):
     if command[:2] == ("ramos", "init"):
-        need("mkntfs")
+        need_tool("mkntfs")
     first = build(tmp_path, "a", EPOCH, *command)
     second = build(tmp_path, "b", EPOCH, *command)
     assert same_bytes(first, second)
@@ -74,7 +74,7 @@ def test_twice_with_source_date_epoch_is_identical(tmp_path, command):
 
 
 def test_reproducible_ntfs_is_valid_with_its_derived_serial(tmp_path, monkeypatch):
-    need("ntfsinfo")
+    need_tool("ntfsinfo")
     image = build(tmp_path, "a", EPOCH, "ramos", "init", "OUT", "--size", "1G")
     info = json.loads(diskkit("info", image, "--json").stdout)
     windows = next(p for p in info["partitions"] if p["filesystem"]
