@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "diskkit"
 # new top-level module has to be placed here deliberately.
 LAYERS = [
     ("foundation", {"errors", "units", "report", "progress", "reproducible", "structs",
-                    "guid", "blockdev", "fileio", "hostfiles", "signatures"}),
+                    "guid", "i18n", "blockdev", "fileio", "hostfiles", "signatures"}),
     ("container", {"vhd", "vhdx", "vmdk"}),
     ("partition map", {"part"}),
     ("image", {"image"}),
