@@ -636,13 +636,12 @@ def _open_esp_readonly(path: str, allow_device: bool):
     dev = open_image(path, allow_device=allow_device)
     try:
         table = read_table(dev)
-        volume = dev if table is None else partition_device(dev, find_esp_partition(table, path))
-        files = FatFiles(volume)
+        volume = dev if table is None else partition_device(
+            dev, find_esp_partition(table, path), owns_parent=True)
+        return FatFiles(volume)
     except BaseException:
         dev.close()
         raise
-    files.owner = dev
-    return files
 
 
 class _HostDir:

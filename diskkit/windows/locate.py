@@ -56,9 +56,7 @@ class FatFiles:
 
     def close(self) -> None:
         self.fs.close()
-        owner = getattr(self, "owner", None)
-        if owner is not None:
-            owner.close()
+        self.fs.dev.close()  # a partition view that owns its image closes the image too
 
 
 class NtfsFiles:
