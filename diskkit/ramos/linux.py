@@ -20,8 +20,7 @@ from ..blockdev import FileDevice, FileRegion, SliceDevice, is_zero
 from ..errors import DiskkitError, NotFound
 from ..fileio import temp_name
 from ..reproducible import source_date_epoch, unique_bytes
-
-NTFS_OEM_ID = b"NTFS    "
+from ..signatures import boot_record
 
 
 def tool(name: str) -> str | None:
@@ -40,7 +39,7 @@ def is_ntfs(image: str, offset: int) -> bool:
     from ..image import open_image
 
     with open_image(image) as dev:
-        return offset + 11 <= dev.size and dev.read_at(offset + 3, 8) == NTFS_OEM_ID
+        return offset + 512 <= dev.size and boot_record(dev.read_at(offset, 512)) == "ntfs"
 
 
 def _overwrite_old_data(part, scratch) -> None:
@@ -152,7 +151,7 @@ def _set_serial(path: str, serial: bytes) -> None:
     try:
         last = region.file_size() // 512 * 512 - 512
         for at in (0, last):
-            if region.pread(at + 3, 8) == NTFS_OEM_ID:
+            if boot_record(region.pread(at, 512)) == "ntfs":
                 region.pwrite(at + 0x48, serial)
         region.sync()
     finally:
