@@ -1,4 +1,4 @@
-"""`ramos init` images against sgdisk, sfdisk, fsck.fat, ntfs-3g and the boot team's config;
+"""`ramos init` images against sgdisk, sfdisk, fsck.fat, ntfs-3g and `boot config`'s output;
 the Linux deploy (wimapply) against ntfs-3g's own reader."""
 
 import json

@@ -110,7 +110,7 @@ def test_mbr_grow_and_relative_size(tmp_path):
     assert proc.returncode == 2 and "not the last" in proc.stderr
 
 
-def test_no_table_image_keeps_vhd_team_guard(tmp_path):
+def test_no_table_image_keeps_the_container_cut_data_guard(tmp_path):
     img = make_image(tmp_path, "raw", 8 * MiB)
     with open(img, "r+b") as fh:
         fh.seek(7 * MiB)
