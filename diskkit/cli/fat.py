@@ -200,11 +200,7 @@ def _is_esp_partition(disk, index: int) -> bool:
 
     table = read_table(disk)
     part = next((p for p in table.partitions if p.index == index), None) if table else None
-    if part is None:
-        return False
-    alias = (types.gpt_type_alias(part.type_guid) if part.type_guid
-             else types.mbr_type_alias(part.type_code))
-    return alias == "esp"
+    return part is not None and types.is_esp(part)
 
 
 def cmd_repair(args) -> int:
