@@ -183,3 +183,40 @@ def test_compact_zero_free_fat(tmp_path):
             fh.write(dev.read_at(entry.start + pos, min(4 * MiB, entry.size - pos)))
     run("fsck.fat", "-n", volume)
     assert run("mtype", "-i", volume, "::/KEEP.BIN").stdout == "k" * 300000
+
+
+def test_info_check_and_compact_walk_the_same_volumes(tmp_path):
+    """An MBR whose second entry runs past the disk: info and check report it and go on, and
+    compact --zero-free zeroes the FAT in the first partition (one walk, part.volumes)."""
+    from diskkit import fat, part
+
+    path = tmp_path / "mbr.img"
+    with open(path, "wb") as fh:
+        fh.truncate(32 * MiB)
+    with open_image(path, writable=True) as dev:
+        part.init_mbr(dev)
+        index = part.add_partition(dev, "fat16", 16 * MiB).index
+        fat.mkfs(part.partition_device(dev, index), fat_type=16, label="DATA")
+        with fat.FatFS(part.partition_device(dev, index)) as fs:
+            fs.write_file("/KEEP.BIN", b"k" * 100000)
+            fs.write_file("/GONE.BIN", b"g" * (4 * MiB))
+        with fat.FatFS(part.partition_device(dev, index)) as fs:
+            fs.remove("/GONE.BIN")
+    with open(path, "r+b") as fh:  # entry 2: NTFS type, 40 MiB from 40 MiB on a 32 MiB disk
+        fh.seek(446 + 16)
+        fh.write(bytes(4) + b"\x07" + bytes(3) + (81920).to_bytes(4, "little") * 2)
+    assert "start=       81920" in run("sfdisk", "-d", path).stdout  # sfdisk reads it so too
+    info = diskkit("info", path)
+    assert "beyond the disk's last LBA" in info.stdout and "label 'DATA'" in info.stdout
+    check = diskkit("check", path, check=False)
+    assert check.returncode == 1 and "partition 2: ends at LBA 163839" in check.stdout
+    done = json.loads(diskkit("compact", "--json", "--zero-free", path).stdout)
+    assert [v["volume"] for v in done["zero_free"]] == ["partition 1"]
+    assert done["zero_free"][0]["zeroed_bytes"] > 4 * MiB
+    volume = tmp_path / "p1.img"
+    with open(path, "rb") as src, open(volume, "wb") as dst:
+        src.seek(MiB)
+        dst.write(src.read(16 * MiB))
+    run("fsck.fat", "-n", volume)
+    assert run("mtype", "-i", volume, "::/KEEP.BIN").stdout == "k" * 100000
+    assert "GONE" not in run("mdir", "-i", volume, "::/").stdout
