@@ -89,8 +89,9 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     all_rows = ([header] if header else []) + [[str(c) for c in r] for r in rows]
     if not all_rows:
         return ""
-    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in all_rows)
+    widths = [max(map(len, column)) for column in zip(*all_rows)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format  # one call per row (long listings)
+    return "\n".join(line(*r).rstrip() for r in all_rows)
 
 
 def open_volume(args, path: str, part: int | None = None, writable: bool = False,

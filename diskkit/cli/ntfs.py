@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 
@@ -31,6 +32,8 @@ def _name(args) -> str:
 
 def _display(name: str) -> str:
     """A name printable on any terminal (a lone UTF-16 surrogate becomes U+FFFD)."""
+    if name.isascii():
+        return name
     return name.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
@@ -98,9 +101,14 @@ def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str
     return items
 
 
-def _flags(entry) -> str:
-    bits = entry.attributes | (0x800 if entry.wof else 0)
+@functools.lru_cache(maxsize=None)
+def _flag_text(bits: int) -> str:
     return "".join(c if bits & bit else "-" for c, bit in _FLAG_BITS)
+
+
+def _flags(entry) -> str:
+    """ls -l's flag column (a listing has few distinct attribute sets: each is built once)."""
+    return _flag_text(entry.attributes | (0x800 if entry.wof else 0))
 
 
 def cmd_ls(args) -> int:

@@ -8,6 +8,7 @@ record is checked against the record before it is used.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from ..errors import CorruptImage
 
@@ -89,31 +90,27 @@ def apply_fixups(buf: bytearray, magic: bytes, where: str) -> None:
         buf[end - 2:end] = buf[src:src + 2]
 
 
-class Attribute:
-    """One attribute header (and a resident attribute's value) as found in a record."""
+class Attribute(NamedTuple):
+    """One attribute header (and a resident attribute's value) as found in a record.
 
-    __slots__ = ("type", "name", "flags", "instance", "record", "resident", "value",
-                 "lowest_vcn", "highest_vcn", "runs_data", "compression_unit",
-                 "allocated_size", "data_size", "initialized_size", "compressed_size")
+    A NamedTuple: a listing makes several per file, and a tuple is built in C.
+    """
 
-    def __init__(self, type_, name, flags, instance, record, resident, value, lowest_vcn,
-                 highest_vcn, runs_data, compression_unit, allocated_size, data_size,
-                 initialized_size, compressed_size):
-        self.type = type_
-        self.name = name
-        self.flags = flags
-        self.instance = instance
-        self.record = record  # the MFT record number that holds this header
-        self.resident = resident
-        self.value = value  # a resident attribute's bytes, else None
-        self.lowest_vcn = lowest_vcn
-        self.highest_vcn = highest_vcn
-        self.runs_data = runs_data  # a non-resident attribute's mapping pairs, else None
-        self.compression_unit = compression_unit
-        self.allocated_size = allocated_size
-        self.data_size = data_size
-        self.initialized_size = initialized_size
-        self.compressed_size = compressed_size  # clusters' bytes after compression/holes
+    type: int
+    name: str
+    flags: int
+    instance: int
+    record: int  # the MFT record number that holds this header
+    resident: bool
+    value: bytes | None  # a resident attribute's bytes, else None
+    lowest_vcn: int
+    highest_vcn: int
+    runs_data: bytes | None  # a non-resident attribute's mapping pairs, else None
+    compression_unit: int
+    allocated_size: int
+    data_size: int
+    initialized_size: int
+    compressed_size: int  # clusters' bytes after compression/holes
 
     @property
     def type_name(self) -> str:
@@ -122,6 +119,9 @@ class Attribute:
     def describe(self) -> str:
         stream = f":{self.name}" if self.name else ""
         return f"MFT record {self.record} attribute {self.type_name}{stream}"
+
+
+_attribute = Attribute._make
 
 
 class FileRecord:
@@ -199,8 +199,8 @@ def _parse_attribute(buf: bytearray, off: int, end: int, number: int, where: str
             raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value ({value_len} "
                                f"bytes at {value_off}) lies outside it")
         value = bytes(buf[off + value_off:off + value_off + value_len])
-        return Attribute(type_, name, flags, instance, number, True, value, 0, 0, None, 0,
-                         value_len, value_len, value_len, 0)
+        return _attribute((type_, name, flags, instance, number, True, value, 0, 0, None, 0,
+                           value_len, value_len, value_len, 0))
     what = f"{where}: attribute 0x{type_:X}"
     if runs_off >= length or runs_off < head:
         raise CorruptImage(f"{what}: run list offset {runs_off} outside the attribute")
@@ -211,6 +211,6 @@ def _parse_attribute(buf: bytearray, off: int, end: int, number: int, where: str
     compressed = allocated
     if flags & (ATTR_COMPRESSED | ATTR_SPARSE) and runs_off >= 72:
         compressed = COMPRESSED_SIZE.unpack_from(buf, off + 64)[0]
-    return Attribute(type_, name, flags, instance, number, False, None, lowest, highest,
-                     bytes(buf[off + runs_off:off + length]), unit, allocated, size, initialized,
-                     compressed)
+    return _attribute((type_, name, flags, instance, number, False, None, lowest, highest,
+                       bytes(buf[off + runs_off:off + length]), unit, allocated, size,
+                       initialized, compressed))

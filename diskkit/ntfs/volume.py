@@ -40,7 +40,7 @@ MFT_PAGE, MFT_PAGES = 64 * 1024, 64  # MFT read-ahead: 64 KiB pages, 4 MiB at mo
 INDEX_CACHE = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One file or directory, as ``listdir`` and ``stat`` report it.
 
