@@ -37,6 +37,9 @@ class Container:
 
 
 def _vhd_detect(region):
+    size = region.file_size()
+    if not signatures.may_be_vhd(region.pread(0, 8), region.pread(max(0, size - 512), 512)):
+        return None  # not a VHD: its code (and the construct library) is not even imported
     from . import vhd
 
     return vhd.probe(region)

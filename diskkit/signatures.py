@@ -5,8 +5,8 @@ naming needs):
 
 - ``container(head)``: a virtual-disk format diskkit does not read as a disk (VHDX, qcow,
   VMDK, VDI, ...), from a file's first bytes. VHD is found by ``diskkit.vhd.probe`` (its
-  footer is at the end); ISO 9660 is a filesystem (``filesystem``) that ``diskkit.image``
-  also refuses as a disk.
+  footer is at the end; ``may_be_vhd`` says whether to look); ISO 9660 is a filesystem
+  (``filesystem``) that ``diskkit.image`` also refuses as a disk.
 - ``boot_record(sector)``: the filesystem whose volume boot record this sector is, if it is
   one (an MBR is not); part/mbr uses it to tell a whole-disk filesystem from a table.
 - ``filesystem(read, size)``: the filesystem (or other content blkid names: swap, LUKS,
@@ -37,6 +37,16 @@ CONTAINER_HEAD = 0x44  # bytes of a file ``container`` needs (at most)
 CONTAINER_NAMES = {"vhdx": "VHDX", "qcow": "qcow (version 1)", "qcow2": "qcow2", "vmdk":
                    "VMDK", "vmdk-descriptor": "VMDK descriptor", "vdi": "VirtualBox VDI",
                    "qed": "QED", "parallels": "Parallels"}
+
+
+VHD_COOKIE = b"conectix"  # the first bytes of a VHD footer
+
+
+def may_be_vhd(head: bytes, tail: bytes) -> bool:
+    """Whether a file with these first bytes and last 512 can be a VHD: a footer at the end
+    (512 bytes, or 511 from old Virtual PC) or a dynamic VHD's copy at 0 starts with the
+    cookie. A raw image is opened without loading diskkit.vhd."""
+    return VHD_COOKIE in (head[:8], tail[:8], tail[1:9])
 
 
 def container(head: bytes) -> str | None:

@@ -13,10 +13,11 @@ from construct import Bytes, Const, Default, Int8ub, Int16ub, Int32ub, Int64ub, 
 from ..errors import CorruptImage, UsageError
 from ..guid import uuid_text
 from ..reproducible import now, unique_bytes
+from ..signatures import VHD_COOKIE
 from ..structs import record
 from ..units import GiB, MiB
 
-COOKIE = b"conectix"
+COOKIE = VHD_COOKIE
 FOOTER_SIZE = 512
 SECTOR = 512
 FIXED, DYNAMIC, DIFFERENCING = 2, 3, 4
