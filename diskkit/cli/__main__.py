@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -15,6 +16,7 @@ COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "i
                    "esp", "boot", "ramos", "drivers", "vm", "bcd"]
 # Top-level commands a module registers under another name than its own.
 COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
+GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's default: 700)
 
 
 def _modules_for(argv: list[str] | None) -> list[str]:
@@ -53,6 +55,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # a command keeps most of what it allocates (a listing's entries, a tree's names): the
+    # default collection every 700 allocations rescanned them for 8% of `ntfs ls -r`
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
     i18n.set_language(i18n.from_argv(argv))
     args = build_parser(argv).parse_args(argv)
     progress.set_enabled(args.progress)
