@@ -87,6 +87,9 @@ class FileName(NamedTuple):  # a NamedTuple: listing a directory makes one per e
     accessed: int
 
 
+_file_name = FileName._make
+
+
 def parse_file_name(value, where: str, offset: int = 0) -> FileName:
     """A $FILE_NAME value (in a record, or as an index key at ``offset``)."""
     end = offset + FILE_NAME.size
@@ -97,8 +100,8 @@ def parse_file_name(value, where: str, offset: int = 0) -> FileName:
     if len(value) < end + 2 * name_len or name_len == 0:
         raise CorruptImage(f"{where}: $FILE_NAME name of {name_len} characters does not fit")
     name = bytes(value[end:end + 2 * name_len]).decode("utf-16-le", "surrogatepass")
-    return FileName(parent & REF_MASK, parent >> 48, name, namespace, attributes, data_size,
-                    created, modified, mft_changed, accessed)
+    return _file_name((parent & REF_MASK, parent >> 48, name, namespace, attributes, data_size,
+                       created, modified, mft_changed, accessed))
 
 
 def is_dos_name(value: bytes) -> bool:

@@ -201,13 +201,14 @@ def _parse_attribute(buf: bytearray, off: int, end: int, number: int, where: str
         value = bytes(buf[off + value_off:off + value_off + value_len])
         return _attribute((type_, name, flags, instance, number, True, value, 0, 0, None, 0,
                            value_len, value_len, value_len, 0))
-    what = f"{where}: attribute 0x{type_:X}"
     if runs_off >= length or runs_off < head:
-        raise CorruptImage(f"{what}: run list offset {runs_off} outside the attribute")
+        raise CorruptImage(f"{where}: attribute 0x{type_:X}: run list offset {runs_off} "
+                           "outside the attribute")
     if lowest < 0 or highest < lowest - 1:
-        raise CorruptImage(f"{what}: VCN range {lowest}..{highest}")
+        raise CorruptImage(f"{where}: attribute 0x{type_:X}: VCN range {lowest}..{highest}")
     if unit > 16:
-        raise CorruptImage(f"{what}: compression unit of 2^{unit} clusters")
+        raise CorruptImage(f"{where}: attribute 0x{type_:X}: compression unit of 2^{unit} "
+                           "clusters")
     compressed = allocated
     if flags & (ATTR_COMPRESSED | ATTR_SPARSE) and runs_off >= 72:
         compressed = COMPRESSED_SIZE.unpack_from(buf, off + 64)[0]
