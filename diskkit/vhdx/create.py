@@ -64,18 +64,20 @@ def write_new(path: str, size: int, block_size: int = DEFAULT_BLOCK_SIZE,
         for block in range(blocks):
             table[batmod.payload_index(block, ratio)] = batmod.make_entry(
                 batmod.FULLY_PRESENT, data_start + block * block_size)
+    context = (size, block_size, logical_sector, fixed, os.path.basename(name or str(path)))
     end = data_start + blocks * block_size if fixed else data_start
     metadata = build_metadata_region([
         (FILE_PARAMETERS, FILE_PARAMETERS_ITEM.build({
             "block_size": block_size, "flags": LEAVE_BLOCKS_ALLOCATED if fixed else 0})),
         (VIRTUAL_DISK_SIZE, size.to_bytes(8, "little")),
-        (VIRTUAL_DISK_ID, disk_id or new_guid()),
+        (VIRTUAL_DISK_ID, disk_id or new_guid("disk id", *context)),
         (LOGICAL_SECTOR_SIZE, logical_sector.to_bytes(4, "little")),
         (PHYSICAL_SECTOR_SIZE, PHYSICAL_SECTOR.to_bytes(4, "little")),
     ])
     regions = build_region_table({BAT_REGION: (BAT_OFFSET, bat_length),
                                   METADATA_REGION: (METADATA_OFFSET, METADATA_LENGTH)})
-    header = new_header(1, LOG_OFFSET, LOG_LENGTH, new_guid(), new_guid())
+    header = new_header(1, LOG_OFFSET, LOG_LENGTH, new_guid("file write", *context),
+                        new_guid("data write", *context))
     with open(path, "wb", buffering=0) as fh:
         region = FileRegion(fh, name or str(path))
         region.truncate(end)

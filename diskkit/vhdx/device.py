@@ -18,12 +18,13 @@ skips all of that: its BAT is written once on close, before the file is renamed 
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from array import array
 from dataclasses import dataclass, field
 
 from ..blockdev import COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero, open_host_file, punch_hole
 from ..errors import CorruptImage, Unsupported, UsageError
+from ..guid import guid_bytes
+from ..reproducible import unique_uuid
 from . import bat as batmod
 from . import log as logmod
 from .structures import (ALIGN, BAT_REGION, FILE_PARAMETERS, HAS_PARENT, HEADER_OFFSETS,
@@ -40,8 +41,10 @@ LOG_SECTOR = logmod.SECTOR
 FIRST_LOGGED = REGION_TABLE_OFFSETS[0]  # below: identifier and headers, never logged
 
 
-def new_guid() -> bytes:
-    return uuidlib.uuid4().bytes_le
+def new_guid(*context) -> bytes:
+    """A random version-4 GUID (mixed-endian bytes), or with ``SOURCE_DATE_EPOCH`` set one
+    derived from it and ``context``, so the same build gives the same file."""
+    return guid_bytes(unique_uuid("vhdx", *context))
 
 
 def round_up(n: int, to: int = ALIGN) -> int:
@@ -490,10 +493,11 @@ class VhdxDevice(BlockDevice):
         if self.deferred or (self._session and (self._data_changed or not user_data)):
             return
         changes = {}
+        previous = (self.header.file_write_guid.hex(), self.header.sequence_number)
         if not self._session:
-            changes["file_write_guid"] = new_guid()
+            changes["file_write_guid"] = new_guid("file write", *previous)
         if user_data and not self._data_changed:
-            changes["data_write_guid"] = new_guid()
+            changes["data_write_guid"] = new_guid("data write", *previous)
         self.update_headers(**changes)
         self._session = True
         self._data_changed = self._data_changed or user_data
@@ -516,7 +520,8 @@ class VhdxDevice(BlockDevice):
         written and flushed, then the sectors in place and flushed."""
         self._begin(user_data=False)
         if not self._log_started:  # a fresh GUID: no older entry can join our sequence
-            self.update_headers(log_guid=new_guid())
+            self.update_headers(log_guid=new_guid("log", self.header.file_write_guid.hex(),
+                                                  self.header.sequence_number))
             self._log_started = True
             self._log_position, self._log_sequence = 0, 1
         h = self.header
