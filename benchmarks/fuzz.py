@@ -230,6 +230,28 @@ def make_vhdx_seeds(work: str, raw: bytes) -> None:
     write_seed("vhdx_log", "one-entry.bin", entry)
 
 
+def make_odd_mbr_seeds(work: str) -> None:
+    """MBR seeds other tools write oddly: EBR links ahead of the data entry and a second data
+    entry (sfdisk's chain, slots rearranged), a FAT boot sector with mkfs.fat's fake entry."""
+    chain = bytearray(mbr_image(work, "mbr3.img", "label: dos\nstart=1, size=31, type=83\n"
+                                "start=32, size=200, type=5\nstart=40, size=40, type=83\n"
+                                "start=90, size=50, type=c\nstart=150, size=40, type=7\n"))
+    ebr = 32
+    while True:
+        at = ebr * 512 + 446
+        data, link = chain[at:at + 16], chain[at + 16:at + 32]
+        chain[at:at + 32] = link + data  # the link first, as some tools write it
+        if link[4] != 5:
+            break
+        ebr = 32 + int.from_bytes(link[8:12], "little")
+    chain[32 * 512 + 446 + 32:32 * 512 + 446 + 48] = chain[32 * 512 + 446 + 16:32 * 512 + 446 + 32]
+    write_seed("mbr", "logicals-odd-slots.img", bytes(chain))
+    fat = os.path.join(work, "fatmbr.img")
+    blank(fat, 128 * 1024)
+    sh("mkfs.fat", "--mbr=y", fat)
+    write_seed("mbr", "fat-fake-mbr.img", Path(fat).read_bytes())
+
+
 def make_corpus() -> None:
     """Rebuild every seed from tools written by others (mkfs.fat, mtools, sgdisk, sfdisk, qemu-img,
     mkntfs, wimlib, ntfs-3g)."""
@@ -251,6 +273,7 @@ def make_corpus() -> None:
             work, "mbr2.img", "label: dos\nstart=1, size=31, type=83\nstart=32, size=200, type=5\n"
             "start=40, size=40, type=83\nstart=90, size=50, type=c\nstart=150, size=40, type=7\n"))
         write_seed("mbr", "protective.img", gpt3[:512] + bytes(len(gpt3) - 512))
+        make_odd_mbr_seeds(work)
 
         content = bytearray(64 * 1024)
         content[:len(mbr_primary[:512])] = mbr_primary[:512]

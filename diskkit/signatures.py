@@ -63,28 +63,41 @@ def container(head: bytes) -> str | None:
 
 # -- volume boot records ------------------------------------------------------------------
 
-_OEM_IDS = {b"NTFS    ": "ntfs", b"EXFAT   ": "exfat", b"-FVE-FS-": "BitLocker"}
+_OEM_IDS = {b"NTFS    ": "ntfs", b"EXFAT   ": "exfat", b"-FVE-FS-": "BitLocker",
+            b"ReFS\0\0\0\0": "ReFS"}
+# OS/2 and DFSee write a FAT-like pseudo BPB naming the real filesystem at 0x36 (blkid's rule)
+_PSEUDO_BPB = {b"HPFS    ": "hpfs", b"JFS     ": "jfs"}
 
 
 def looks_like_fat(boot: bytes) -> bool:
-    """A FAT boot sector as blkid judges one: jump, 0x55AA, a sector size of 512-4096, a
-    power-of-two cluster, reserved sectors, 1-4 FATs and a valid media byte."""
+    """A FAT boot sector as blkid judges one (``fat_valid_superblock``): jump, 0x55AA, a
+    sector size of 512-4096, a power-of-two cluster, reserved sectors, 1-4 FATs, a valid
+    media byte, a cluster count its FAT type can address, and no OS/2 pseudo BPB."""
     if len(boot) < 512 or boot[510:512] != b"\x55\xaa" or boot[0] not in (0xEB, 0xE9):
         return False
     per_sector = int.from_bytes(boot[11:13], "little")
     per_cluster, reserved, fats, media = boot[13], int.from_bytes(boot[14:16], "little"), \
         boot[16], boot[21]
-    return (per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
+    if not (per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
             and per_cluster & (per_cluster - 1) == 0 and reserved and 1 <= fats <= 4
-            and (media == 0xF0 or media >= 0xF8))
+            and (media == 0xF0 or media >= 0xF8)) or bytes(boot[0x36:0x3E]) in _PSEUDO_BPB:
+        return False
+    fat16_length, fat32_length = _le(boot[22:24]), _le(boot[36:40])
+    total = _le(boot[19:21]) or _le(boot[32:36])
+    root_sectors = -(-_le(boot[17:19]) * 32 // per_sector)
+    clusters = (total - reserved - (fat16_length or fat32_length) * fats - root_sectors) \
+        // per_cluster
+    if not fat16_length and fat32_length:
+        return clusters <= 0x0FFFFFF6
+    return clusters <= (0xFFF4 if clusters > 0xFF4 else 0xFF4)
 
 
 def boot_record(sector: bytes) -> str | None:
-    """``ntfs``, ``exfat``, ``BitLocker``, ``hpfs`` or ``fat`` when ``sector`` is that
-    filesystem's boot sector, else None."""
+    """``ntfs``, ``exfat``, ``BitLocker``, ``ReFS``, ``hpfs``, ``jfs`` or ``fat`` when
+    ``sector`` is that filesystem's boot sector, else None."""
     if len(sector) < 512:
         return None
-    oem = _OEM_IDS.get(bytes(sector[3:11]))
+    oem = _OEM_IDS.get(bytes(sector[3:11])) or _PSEUDO_BPB.get(bytes(sector[0x36:0x3E]))
     if oem:
         return oem
     if looks_like_fat(sector):

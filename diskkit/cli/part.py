@@ -40,19 +40,15 @@ def _part_line(p) -> list[str]:
 
 
 def _show_text(tbl) -> str:
-    if tbl.kind == "gpt":
-        head = f"GPT, disk GUID {tbl.disk_guid}"
-    else:
-        head = f"MBR, disk signature 0x{tbl.disk_signature:08x}"
-    lines = [f"{head}, {tbl.sector_size}-byte sectors, {format_size(tbl.disk_size)} "
+    lines = [f"{tbl.headline}, {tbl.sector_size}-byte sectors, {format_size(tbl.disk_size)} "
              f"({tbl.disk_lbas} sectors), usable LBA {tbl.first_usable_lba}.."
              f"{tbl.last_usable_lba}"]
-    if tbl.kind == "gpt" and tbl.source == "backup":
-        lines.append("note: primary GPT is damaged; showing the backup ('part repair' fixes it)")
+    lines += [f"note: {note}" for note in tbl.notes]
     rows = [_part_line(p) for p in tbl.partitions]
     if rows:
+        named = any(p.type_guid is not None for p in tbl.partitions)
         lines.append(table(rows, ["#", "first LBA", "last LBA", "size", "type",
-                                  "name" if tbl.kind == "gpt" else "flags"]))
+                                  "name" if named else "flags"]))
     else:
         lines.append("no partitions")
     for gap in part.describe(tbl)["free"]:
@@ -65,8 +61,11 @@ def cmd_show(args) -> int:
     with open_disk(args, args.image) as dev:
         tbl = part.read_table(dev, args.sector_size)
         if tbl is None:
-            emit(args, {"table": None, "disk_size": dev.size, "partitions": []},
-                 f"{args.image}: no partition table")
+            instead = part.mbr.why_no_table(dev)
+            emit(args, {"table": None, "disk_size": dev.size, "partitions": [],
+                        "lba0": instead},
+                 f"{args.image}: no partition table" + (f": LBA 0 holds {instead}"
+                                                        if instead else ""))
             return 0
         emit(args, part.describe(tbl), _show_text(tbl))
     return 0

@@ -28,7 +28,7 @@ def _plan(dev, new_size: int, grow_part: int | None, force: bool):
     except CorruptImage as exc:
         raise CorruptImage(f"{exc}; run 'diskkit part repair' before resizing") from None
     if table is not None and table.kind == "gpt" and table.findings:
-        raise CorruptImage(f"{path}: the GPT has problems ({table.findings[0][2]}); run "
+        raise CorruptImage(f"{path}: the GPT has problems ({table.findings[0].message}); run "
                            "'diskkit part repair' first")
     if table is not None and new_size % table.sector_size:
         raise UsageError(f"new size {new_size} is not a multiple of the "

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..blockdev import BlockDevice, SliceDevice
-from ..errors import AlreadyExists, CorruptImage, NoSpace, NotFound, Unsupported, UsageError
+from ..errors import AlreadyExists, CorruptImage, NoSpace, NotFound, UsageError
 from ..report import Report
 from ..units import MiB, parse_size
 from . import gpt, mbr, types
 from .gpt import GptTable
 from .mbr import MbrTable
-from .model import Partition, free_gaps, new_disk_signature, new_guid, place
+from .model import Partition, Table, free_gaps, new_disk_signature, new_guid, place
 
-__all__ = ["Partition", "GptTable", "MbrTable", "read_table", "partition_device", "volumes",
-           "Volume", "init_gpt",
+__all__ = ["Partition", "Table", "GptTable", "MbrTable", "read_table", "partition_device",
+           "volumes", "Volume", "init_gpt",
            "init_mbr", "add_partition", "delete_partition", "set_partition",
            "resize_partition", "verify", "repair", "fit_to_disk", "cut_partitions",
            "last_usable_for", "describe",
@@ -38,7 +38,7 @@ def _sector_sizes(dev: BlockDevice, sector_size: int | None) -> list[int]:
     return [first] + [s for s in SECTOR_SIZES if s != first]
 
 
-def read_table(dev: BlockDevice, sector_size: int | None = None) -> GptTable | MbrTable | None:
+def read_table(dev: BlockDevice, sector_size: int | None = None) -> Table | None:
     """The disk's partition table, or None. GPT is tried at each sector size (the device's
     own first), then MBR. A GPT with no valid copy raises CorruptImage."""
     error = None
@@ -55,35 +55,27 @@ def read_table(dev: BlockDevice, sector_size: int | None = None) -> GptTable | M
     return mbr.load(dev, sector_size or dev.sector_size)
 
 
-def _require_table(dev: BlockDevice, sector_size: int | None = None):
+def _require_table(dev: BlockDevice, sector_size: int | None = None) -> Table:
     table = read_table(dev, sector_size)
     if table is None:
         raise NotFound(f"{dev.name}: no partition table (create one with 'diskkit part init')")
     return table
 
 
-def _editable(dev: BlockDevice, sector_size: int | None = None):
+def _editable(dev: BlockDevice, sector_size: int | None = None) -> Table:
     if not dev.writable:
         raise UsageError(f"{dev.name}: opened read-only")
     table = _require_table(dev, sector_size)
-    if table.kind == "mbr" and mbr.is_protective(table.sector):
-        raise CorruptImage(f"{dev.name}: protective MBR but no GPT header; recreate the table "
-                           "with 'diskkit part init --gpt --force'")
+    refusal = table.refuse_edits()
+    if refusal:
+        raise CorruptImage(f"{dev.name}: {refusal}")
     return table
-
-
-def _find(table, index: int) -> Partition:
-    for part in table.partitions:
-        if part.index == index:
-            return part
-    raise NotFound(f"no partition {index} (have: "
-                   f"{', '.join(str(p.index) for p in table.partitions) or 'none'})")
 
 
 def partition_device(dev: BlockDevice, n: int, owns_parent: bool = False) -> SliceDevice:
     """Partition ``n`` (1-based) as a BlockDevice of its own (closing it closes ``dev`` too
     when ``owns_parent``)."""
-    part = _find(_require_table(dev), n)
+    part = _require_table(dev).find(n)
     if part.sectors == 0:
         raise CorruptImage(f"{dev.name}: partition {n} is empty (first LBA after last LBA)")
     return SliceDevice(dev, part.start, part.size, name=f"{dev.name} partition {n}",
@@ -127,29 +119,29 @@ def volumes(dev: BlockDevice, table=None) -> list[Volume]:
     return out
 
 
-def _commit(dev: BlockDevice, table, headers_only: bool = False) -> None:
-    """Write ``table``, re-read it and refuse to return quietly if the disk disagrees."""
-    if table.kind == "gpt":
-        gpt.write(dev, table, primary_entries=not headers_only)
-    else:
-        mbr.write(dev, table)
+def _commit(dev: BlockDevice, table: Table, entries: bool = True) -> None:
+    """Write ``table``, re-read it and refuse to return quietly if the disk disagrees.
+
+    ``entries=False``: only the table's layout changed, its entries on disk stay as they are.
+    """
+    table.write(dev, entries)
     fresh = read_table(dev, table.sector_size)
     wanted = [p.to_dict() for p in table.partitions]
     got = [p.to_dict() for p in fresh.partitions] if fresh is not None else None
     if fresh is None or fresh.kind != table.kind or got != wanted:
         raise CorruptImage(f"{dev.name}: re-reading the partition table after writing it gave "
                            "a different table")
-    if fresh.kind == "gpt" and fresh.disk_lbas * fresh.sector_size <= dev.size:
-        report = Report(dev.name)
-        gpt.verify(dev, fresh, report)
-        if report.errors:
-            raise CorruptImage(f"{dev.name}: after writing: {report.errors[0]}")
+    # judged for the disk it was laid out for: a shrink writes it before the container shrinks
+    fresh.disk_lbas = table.disk_lbas
+    wrong = fresh.written_wrong(dev)
+    if wrong is not None:
+        raise CorruptImage(f"{dev.name}: after writing: {wrong}")
 
 
 def _wipe_gpt_signatures(dev: BlockDevice, old) -> None:
     """Zero every GPT header a new table would leave behind (other sector size, old backup)."""
     spots = {ss for ss in SECTOR_SIZES} | {dev.size - ss for ss in SECTOR_SIZES}
-    if old is not None and old.kind == "gpt":
+    if isinstance(old, GptTable):
         spots.add(old.backup_lba * old.sector_size)
     for offset in sorted(spots):
         if 0 < offset <= dev.size - 512 and dev.read_at(offset, 8) == gpt.SIGNATURE:
@@ -228,11 +220,6 @@ def _size_lbas(size, ss: int) -> int | None:
     return -(-n // ss)
 
 
-def _gaps(table) -> list[tuple[int, int]]:
-    first = table.first_usable_lba
-    return free_gaps(table.used_runs(), first, table.last_usable_lba)
-
-
 def add_partition(dev: BlockDevice, type: str, size: int | str | None = None,
                   name: str | None = None, start: int | str | None = None,
                   align: int = DEFAULT_ALIGN, guid: str | None = None,
@@ -249,55 +236,32 @@ def add_partition(dev: BlockDevice, type: str, size: int | str | None = None,
         raise UsageError(f"alignment {align} is not a multiple of the {ss}-byte sector")
     sectors = _size_lbas(size, ss)
     start_lba = None if start is None else _to_lbas(start, ss, "start")
-    if table.kind == "gpt":
-        type_guid = types.gpt_type_guid(type)
-        free = [i for i in range(1, table.entry_count + 1) if i not in table.slots]
-        index = _pick_index(index, free, table.entry_count)
-        first, last = place(_gaps(table), sectors, align // ss, start_lba)
-        attrs = types.parse_attributes(attributes) if isinstance(attributes, str) else attributes
-        part = Partition(index, first, last, ss, type_guid=type_guid,
-                         guid=types.normalize_guid(guid) if guid else
-                         new_guid("part", table.disk_guid, index, first),
-                         name=types.gpt_type_name(type_guid) if name is None and
-                         types.gpt_type_alias(type_guid) else name or "",
-                         attributes=attrs)
-        gpt.encode_name(part.name)
-        table.slots[index] = part
-    else:
-        if name or guid or attributes:
-            raise UsageError("MBR partitions have no name, GUID or attributes")
-        code = types.mbr_type_code(type)
-        mbr.validate_type(code)
-        free = [i for i in range(1, 5) if table.primaries[i - 1] is None]
-        index = _pick_index(index, free, 4)
-        first, last = place(_gaps(table), sectors, align // ss, start_lba)
-        if last - first + 1 > mbr.MAX_LBA32:
-            raise UsageError("an MBR partition holds at most 2^32-1 sectors (use GPT)")
-        part = Partition(index, first, last, ss, type_code=code, bootable=bootable)
-        table.primaries[index - 1] = part
+    index = _pick_index(index, table)
+    first, last = place(table.gaps(), sectors, align // ss, start_lba)
+    if table.max_sectors is not None and last - first + 1 > table.max_sectors:
+        raise UsageError(f"an {table.kind.upper()} partition holds at most {table.max_sectors} "
+                         "sectors (use GPT)")
+    part = table.new_partition(index, first, last, type, name, guid, attributes, bootable)
     _commit(dev, table)
     return part
 
 
-def _pick_index(index: int | None, free: list[int], limit: int) -> int:
+def _pick_index(index: int | None, table: Table) -> int:
+    free = table.free_indexes()
     if index is None:
         if not free:
-            raise AlreadyExists(f"all {limit} partition entries are in use")
+            raise AlreadyExists("all partition entries are in use")
         return free[0]
     if index not in free:
-        raise AlreadyExists(f"partition entry {index} is in use or outside 1..{limit}")
+        raise AlreadyExists(f"partition entry {index} is in use or outside the table")
     return index
 
 
 def delete_partition(dev: BlockDevice, n: int) -> Partition:
     """Remove partition ``n`` from the table (its data stays on disk)."""
     table = _editable(dev)
-    part = _find(table, n)
-    if table.kind == "gpt":
-        del table.slots[n]
-    else:
-        mbr.check_editable(table, n)
-        table.primaries[n - 1] = None
+    part = table.find(n)
+    table.remove(n)
     _commit(dev, table)
     return part
 
@@ -307,30 +271,8 @@ def set_partition(dev: BlockDevice, n: int, name: str | None = None, type: str |
                   bootable: bool | None = None) -> Partition:
     """Change name, type, attributes (``hidden,+read-only`` forms), GUID, or MBR boot flag."""
     table = _editable(dev)
-    part = _find(table, n)
-    if table.kind == "gpt":
-        if bootable is not None:
-            raise UsageError("GPT has no boot flag; use the attribute legacy-bios-bootable")
-        if name is not None:
-            gpt.encode_name(name)
-            part.name = name
-        if type is not None:
-            part.type_guid = types.gpt_type_guid(type)
-        if attributes is not None:
-            part.attributes = (types.parse_attributes(attributes, part.attributes)
-                               if isinstance(attributes, str) else attributes)
-        if guid is not None:
-            part.guid = types.normalize_guid(guid)
-    else:
-        mbr.check_editable(table, n)
-        if name is not None or attributes is not None or guid is not None:
-            raise UsageError("MBR partitions have no name, GUID or attributes")
-        if type is not None:
-            code = types.mbr_type_code(type)
-            mbr.validate_type(code)
-            part.type_code = code
-        if bootable is not None:
-            part.bootable = bootable
+    part = table.find(n)
+    table.change(part, name, type, attributes, guid, bootable)
     _commit(dev, table)
     return part
 
@@ -342,9 +284,8 @@ def resize_partition(dev: BlockDevice, n: int, size: int | str | None = None,
     if (size is None) == (not grow):
         raise UsageError("give either a new size or grow, not both or neither")
     table = _editable(dev)
-    part = _find(table, n)
-    if table.kind == "mbr":
-        mbr.check_editable(table, n)
+    part = table.find(n)
+    table.check_editable(n)
     others = [(p.first_lba, p.last_lba) for p in table.partitions
               if p.index != n and not p.logical]
     gap = next((g for g in free_gaps(others, table.first_usable_lba, table.last_usable_lba)
@@ -358,24 +299,21 @@ def resize_partition(dev: BlockDevice, n: int, size: int | str | None = None,
         if last > gap[1]:
             room = (gap[1] - part.first_lba + 1) * table.sector_size
             raise NoSpace(f"partition {n} can grow to at most {room} bytes here")
-    if table.kind == "mbr" and last - part.first_lba + 1 > mbr.MAX_LBA32:
-        last = part.first_lba + mbr.MAX_LBA32 - 1
+    if table.max_sectors is not None and last - part.first_lba + 1 > table.max_sectors:
+        last = part.first_lba + table.max_sectors - 1
     part.last_lba = last
     _commit(dev, table)
     return part
 
 
-def last_usable_for(table, disk_size: int) -> int:
+def last_usable_for(table: Table, disk_size: int) -> int:
     """The last LBA a partition may use once the disk is ``disk_size`` bytes."""
-    lbas = disk_size // table.sector_size
-    if table.kind == "gpt":
-        return lbas - 1 - table.entry_sectors - 1
-    return min(lbas - 1, mbr.MAX_LBA32)
+    return table.last_usable_for(disk_size)
 
 
-def cut_partitions(table, disk_size: int) -> list[Partition]:
+def cut_partitions(table: Table, disk_size: int) -> list[Partition]:
     """Partitions that would not fit on a disk of ``disk_size`` bytes."""
-    limit = last_usable_for(table, disk_size)
+    limit = table.last_usable_for(disk_size)
     return [p for p in table.partitions if p.last_lba > limit]
 
 
@@ -394,37 +332,24 @@ def fit_to_disk(dev: BlockDevice, disk_size: int | None = None, cut: bool = Fals
         raise UsageError(f"{dev.name}: cannot lay out a table for {size} bytes on a "
                          f"{dev.size}-byte device (grow the container first)")
     changes = []
-    limit = last_usable_for(table, size)
+    limit = table.last_usable_for(size)
     for p in cut_partitions(table, size):
         if not cut:
             raise NoSpace(f"partition {p.index} ends at byte {p.start + p.size - 1}, past the "
                           f"new end of the usable space (byte {(limit + 1) * ss - 1})")
-        if table.kind == "mbr":
-            mbr.check_editable(table, p.index)
+        table.check_editable(p.index)
         if p.first_lba > limit:
             changes.append(f"dropped partition {p.index} (it starts past the new end)")
-            if table.kind == "gpt":
-                del table.slots[p.index]
-            else:
-                table.primaries[p.index - 1] = None
+            table.remove(p.index)
         else:
             changes.append(f"cut partition {p.index} to end at LBA {limit}")
             p.last_lba = limit
-    if table.kind == "mbr":
-        table.disk_lbas = size // ss
-        if changes:
-            _commit(dev, table)
-        return changes
-    lbas = size // ss
-    if (table.backup_lba == lbas - 1 and table.disk_lbas == lbas and not changes
-            and not table.findings and gpt.protective_sector(dev, table) is None):
-        return changes
-    old = table.backup_lba
-    table.place_backup(lbas)
-    _commit(dev, table, headers_only=not changes and table.source == "primary"
-            and not table.findings)
-    changes.append(f"moved the backup GPT from LBA {old} to LBA {table.backup_lba}; usable "
-                   f"space now ends at LBA {table.last_usable_lba}")
+    entries = bool(changes) or not table.entries_intact
+    moved = table.fit_disk(dev, size // ss)
+    if moved or changes:
+        _commit(dev, table, entries=entries)
+    if moved:
+        changes.append(moved)
     return changes
 
 
@@ -439,14 +364,13 @@ def verify(dev: BlockDevice, sector_size: int | None = None) -> Report:
         return report
     report.facts["table"] = table.kind if table else None
     if table is None:
-        report.warning("partition table", "none found (no GPT header, no MBR signature)")
+        instead = mbr.why_no_table(dev)
+        report.warning("partition table", f"none: LBA 0 holds {instead}" if instead else
+                       "none found (no GPT header, no MBR signature)")
         return report
     report.facts["sector_size"] = table.sector_size
     report.facts["partitions"] = len(table.partitions)
-    if table.kind == "gpt":
-        gpt.verify(dev, table, report)
-    else:
-        mbr.verify(dev, table, report)
+    table.verify(dev, report)
     return report
 
 
@@ -454,36 +378,17 @@ def repair(dev: BlockDevice, sector_size: int | None = None) -> list[str]:
     """Rebuild a damaged GPT copy from the good one, move the backup to the end of a grown
     disk and fix the protective MBR. Returns what changed (empty: nothing to do)."""
     table = _editable(dev, sector_size)
-    if table.kind != "gpt":
-        report = verify(dev, sector_size)
-        if report.errors:
-            raise Unsupported(f"{dev.name}: MBR problems cannot be repaired automatically: "
-                                   f"{report.errors[0]}")
-        return []
-    changes = []
-    if table.source == "backup":
-        changes.append("rebuilt the primary GPT (header and entries) from the backup copy")
-    elif any(where == "gpt backup header" for _, where, _ in table.findings):
-        changes.append("rebuilt the backup GPT from the primary copy")
-    elif any(where == "gpt headers" or where.endswith("header") for _, where, _ in table.findings):
-        changes.append("rewrote both GPT copies from the primary so they agree")
-    lbas = table.disk_lbas
-    if table.backup_lba != lbas - 1:
-        changes.append(f"moved the backup GPT from LBA {table.backup_lba} to the last LBA "
-                       f"{lbas - 1}")
-        table.place_backup(lbas)
-    if gpt.protective_sector(dev, table) is not None:
-        changes.append(f"set the protective MBR to cover {min(lbas - 1, mbr.MAX_LBA32)} sectors")
+    changes = table.repairs(dev)
     if changes:
         _commit(dev, table)
     return changes
 
 
-def describe(table) -> dict:
+def describe(table: Table) -> dict:
     """``part show --json``: the table, its partitions and the free gaps, all in bytes too."""
     ss = table.sector_size
     data = table.to_dict()
     data["partitions"] = [p.to_dict() for p in table.partitions]
     data["free"] = [{"start": a * ss, "end": (b + 1) * ss - 1, "size": (b - a + 1) * ss,
-                     "first_lba": a, "last_lba": b} for a, b in _gaps(table)]
+                     "first_lba": a, "last_lba": b} for a, b in table.gaps()]
     return data

@@ -13,9 +13,9 @@ from construct import Bytes, Int32ul, Int64ul, Struct
 
 from ..errors import CorruptImage, NoSpace, UsageError
 from ..guid import guid_bytes, guid_text
-from ..report import Report
+from ..report import Problem, Report
 from . import mbr, types
-from .model import Partition
+from .model import Partition, Table, new_guid
 
 HEADER = Struct(
     "signature" / Bytes(8),
@@ -164,7 +164,7 @@ def build_entries(parts: dict[int, Partition], count: int, size: int) -> bytes:
 
 
 @dataclass
-class GptTable:
+class GptTable(Table):
     """A GPT as the program sees it: one layout, the partitions, and what loading found."""
 
     sector_size: int
@@ -179,7 +179,7 @@ class GptTable:
     entry_size: int = ENTRY_SIZE
     slots: dict[int, Partition] = field(default_factory=dict)
     source: str = "new"  # "primary", "backup" or "new"
-    findings: list[tuple[str, str, str]] = field(default_factory=list)  # (severity, where, msg)
+    findings: list[Problem] = field(default_factory=list)
     kind: str = "gpt"
 
     @classmethod
@@ -198,15 +198,89 @@ class GptTable:
         return [self.slots[i] for i in sorted(self.slots)]
 
     @property
-    def disk_size(self) -> int:
-        return self.disk_lbas * self.sector_size
-
-    @property
     def entry_sectors(self) -> int:
         return -(-self.entry_count * self.entry_size // self.sector_size)
 
     def used_runs(self) -> list[tuple[int, int]]:
         return [(p.first_lba, p.last_lba) for p in self.partitions]
+
+    def free_indexes(self) -> list[int]:
+        return [i for i in range(1, self.entry_count + 1) if i not in self.slots]
+
+    def new_partition(self, index, first, last, type, name, guid, attributes, bootable):
+        if bootable:
+            raise UsageError("GPT has no boot flag; use the attribute legacy-bios-bootable")
+        type_guid = types.gpt_type_guid(type)
+        if name is None:  # as gdisk does: a known type names the partition
+            name = types.gpt_type_name(type_guid) if types.gpt_type_alias(type_guid) else ""
+        part = Partition(index, first, last, self.sector_size, type_guid=type_guid,
+                         guid=types.normalize_guid(guid) if guid else
+                         new_guid("part", self.disk_guid, index, first),
+                         name=name, attributes=_attributes(attributes, 0))
+        encode_name(part.name)
+        self.slots[index] = part
+        return part
+
+    def change(self, part, name, type, attributes, guid, bootable):
+        if bootable is not None:
+            raise UsageError("GPT has no boot flag; use the attribute legacy-bios-bootable")
+        if name is not None:
+            encode_name(name)
+            part.name = name
+        if type is not None:
+            part.type_guid = types.gpt_type_guid(type)
+        if attributes is not None:
+            part.attributes = _attributes(attributes, part.attributes)
+        if guid is not None:
+            part.guid = types.normalize_guid(guid)
+
+    def remove(self, index: int) -> None:
+        del self.slots[index]
+
+    def last_usable_for(self, disk_size: int) -> int:
+        return disk_size // self.sector_size - 1 - self.entry_sectors - 1
+
+    def fit_disk(self, dev, disk_lbas: int) -> str | None:
+        if (self.backup_lba == disk_lbas - 1 and self.disk_lbas == disk_lbas
+                and not self.findings and protective_sector(dev, self) is None):
+            return None
+        old = self.backup_lba
+        self.place_backup(disk_lbas)
+        return (f"moved the backup GPT from LBA {old} to LBA {self.backup_lba}; usable space "
+                f"now ends at LBA {self.last_usable_lba}")
+
+    def repairs(self, dev) -> list[str]:
+        changes = []
+        wheres = {p.where for p in self.findings}
+        if self.source == "backup":
+            changes.append("rebuilt the primary GPT (header and entries) from the backup copy")
+        elif "gpt backup header" in wheres:
+            changes.append("rebuilt the backup GPT from the primary copy")
+        elif any(w == "gpt headers" or w.endswith("header") for w in wheres):
+            changes.append("rewrote both GPT copies from the primary so they agree")
+        if self.backup_lba != self.disk_lbas - 1:
+            changes.append(f"moved the backup GPT from LBA {self.backup_lba} to the last LBA "
+                           f"{self.disk_lbas - 1}")
+            self.place_backup(self.disk_lbas)
+        if protective_sector(dev, self) is not None:
+            changes.append("set the protective MBR to cover "
+                           f"{min(self.disk_lbas - 1, mbr.MAX_LBA32)} sectors")
+        return changes
+
+    @property
+    def entries_intact(self) -> bool:
+        return self.source == "primary" and not self.findings
+
+    def write(self, dev, entries: bool = True) -> None:
+        write(dev, self, primary_entries=entries)
+
+    def verify(self, dev, report: Report) -> None:
+        verify(dev, self, report)
+
+    def written_wrong(self, dev) -> Problem | None:
+        report = Report(dev.name)
+        verify(dev, self, report)
+        return report.errors[0] if report.errors else None
 
     def place_backup(self, disk_lbas: int) -> None:
         """Put the backup header in the last LBA of a ``disk_lbas`` disk, its entries before it,
@@ -223,12 +297,26 @@ class GptTable:
         backup = Header(self.backup_lba, 1, *common, self.backup_entries_lba, *tail)
         return primary, backup
 
+    @property
+    def headline(self) -> str:
+        return f"GPT, disk GUID {self.disk_guid}"
+
+    @property
+    def notes(self) -> list[str]:
+        if self.source == "backup":
+            return ["primary GPT is damaged; showing the backup ('part repair' fixes it)"]
+        return []
+
     def to_dict(self) -> dict:
         return {"table": "gpt", "disk_guid": self.disk_guid, "sector_size": self.sector_size,
                 "disk_size": self.disk_size, "first_usable_lba": self.first_usable_lba,
                 "last_usable_lba": self.last_usable_lba, "backup_lba": self.backup_lba,
                 "entry_count": self.entry_count, "entry_size": self.entry_size,
                 "loaded_from": self.source}
+
+
+def _attributes(value: int | str, current: int) -> int:
+    return types.parse_attributes(value, current) if isinstance(value, str) else value
 
 
 def _read_copy(dev, lba: int, disk_lbas: int, ss: int) -> tuple[Header, bytes]:
@@ -255,7 +343,7 @@ def load(dev, ss: int) -> GptTable | None:
     disk_lbas = dev.size // ss
     if disk_lbas < 3:
         return None
-    findings = []
+    findings: list[Problem] = []
     primary = backup = None
     try:
         primary = _read_copy(dev, 1, disk_lbas, ss)
@@ -278,9 +366,9 @@ def load(dev, ss: int) -> GptTable | None:
         raise CorruptImage(f"{dev.name}: no valid GPT: primary header {primary_error}; "
                            f"backup header {backup_error}")
     if primary is None:
-        findings.append(("error", "gpt primary header", f"at LBA 1: {primary_error}"))
+        findings.append(Problem("gpt primary header", f"at LBA 1: {primary_error}"))
     if backup is None:
-        findings.append(("error", "gpt backup header", backup_error))
+        findings.append(Problem("gpt backup header", backup_error))
     chosen, source = (primary, "primary") if primary else (backup, "backup")
     header, raw = chosen
     table = GptTable(ss, disk_lbas, header.disk_guid, header.first_usable_lba,
@@ -295,23 +383,22 @@ def load(dev, ss: int) -> GptTable | None:
         table.backup_lba = header.alternate_lba
         table.backup_entries_lba = header.alternate_lba - table.entry_sectors
     if primary and backup:
-        _compare_copies(table, primary[0], backup[0], disk_lbas)
+        _compare_copies(table, primary[0], backup[0])
     return table
 
 
-def _compare_copies(table: GptTable, primary: Header, backup: Header, disk_lbas: int) -> None:
-    say = table.findings.append
+def _compare_copies(table: GptTable, primary: Header, backup: Header) -> None:
     for name in ("disk_guid", "first_usable_lba", "last_usable_lba", "entry_count",
                  "entry_size", "entries_crc"):
         a, b = getattr(primary, name), getattr(backup, name)
         if a != b:
-            say(("error", "gpt headers", f"primary and backup disagree on {name}: {a} vs {b}"))
+            table.note("error", "gpt headers", f"primary and backup disagree on {name}: {a} vs {b}")
     if primary.alternate_lba != backup.my_lba:
-        say(("error", "gpt primary header",
-             f"points to a backup at LBA {primary.alternate_lba}, but the backup is at LBA "
-             f"{backup.my_lba}"))
+        table.note("error", "gpt primary header",
+                   f"points to a backup at LBA {primary.alternate_lba}, but the backup is at LBA "
+                   f"{backup.my_lba}")
     if backup.alternate_lba != 1:
-        say(("error", "gpt backup header", f"points to a primary at LBA {backup.alternate_lba}"))
+        table.note("error", "gpt backup header", f"points to a primary at LBA {backup.alternate_lba}")
 
 
 def validate_layout(table: GptTable) -> None:
@@ -349,8 +436,9 @@ def protective_sector(dev, table: GptTable) -> bytes | None:
         if len(used) > 1:
             return None  # hybrid MBR: somebody's deliberate layout
         slot = next(i for i, e in enumerate(sector.entries) if e.type_code == types.MBR_PROTECTIVE)
-        if sector.entries[slot].first_lba == 1 and sector.entries[slot].sectors == wanted.sectors:
-            return None
+        if (sector.entries[slot].first_lba == 1
+                and sector.entries[slot].sectors in (wanted.sectors, mbr.MAX_LBA32)):
+            return None  # 0xFFFFFFFF: "the whole disk", as Windows writes it
         sector.entries[slot] = wanted
     else:
         boot_code = sector.boot_code if sector else bytes(440)
@@ -384,14 +472,13 @@ def write(dev, table: GptTable, primary_entries: bool = True) -> None:
 
 def verify(dev, table: GptTable, report: Report) -> None:
     """sgdisk -v style checks on a loaded table (header problems come from loading)."""
-    for severity, where, message in table.findings:
-        getattr(report, severity)(where, message)
+    report.problems.extend(table.findings)
     ss = table.sector_size
-    if table.backup_lba != table.disk_lbas - 1:
-        report.warning("gpt backup header",
-                       f"at LBA {table.backup_lba}, not at the disk's last LBA "
-                       f"{table.disk_lbas - 1} (disk grew? 'diskkit part repair' moves it)",
-                       table.backup_lba * ss)
+    if table.backup_lba != table.disk_lbas - 1:  # sgdisk -v counts it as a problem too
+        report.error("gpt backup header",
+                     f"at LBA {table.backup_lba}, not at the disk's last LBA "
+                     f"{table.disk_lbas - 1} (disk grew? 'diskkit part repair' moves it)",
+                     table.backup_lba * ss)
     if table.entry_count * table.entry_size < ENTRY_COUNT * ENTRY_SIZE:
         report.warning("gpt entry array", f"{table.entry_count * table.entry_size} bytes, less "
                                           f"than the {ENTRY_COUNT * ENTRY_SIZE} the UEFI spec "
@@ -432,13 +519,13 @@ def _verify_protective(dev, table: GptTable, report: Report) -> None:
     entry = sector.entries[slots[0]]
     wanted = min(table.disk_lbas - 1, mbr.MAX_LBA32)
     hybrid = sum(1 for e in sector.entries if e.used) > 1
+    # sgdisk -v, blkid and the kernel accept any 0xEE span; Windows always writes 0xFFFFFFFF
     if entry.first_lba != 1:
-        report.error("protective mbr", f"0xEE entry starts at LBA {entry.first_lba}, not 1")
-    elif entry.first_lba + entry.sectors > max(table.disk_lbas, wanted + 1) and not hybrid:
-        report.error("protective mbr", f"0xEE entry covers {entry.sectors} sectors, beyond the "
-                                       f"disk ({table.disk_lbas} sectors)")
-    elif entry.sectors != wanted and not hybrid:
-        report.warning("protective mbr", f"0xEE entry covers {entry.sectors} sectors, not "
-                                         f"{wanted} (disk grew? 'diskkit part repair' fixes it)")
+        report.warning("protective mbr", f"0xEE entry starts at LBA {entry.first_lba}, not 1")
+    elif not hybrid and entry.sectors not in (wanted, mbr.MAX_LBA32):
+        beyond = entry.first_lba + entry.sectors > table.disk_lbas
+        report.warning("protective mbr", f"0xEE entry covers {entry.sectors} sectors, "
+                       + (f"beyond the disk ({table.disk_lbas} sectors)" if beyond else
+                          f"not {wanted} (disk grew? 'diskkit part repair' fixes it)"))
     if hybrid:
         report.warning("protective mbr", "hybrid MBR (other entries next to 0xEE)")

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from construct import Array, Bytes, Int8ul, Int32ul, Struct
 
 from ..errors import Unsupported, UsageError
-from ..report import Report
+from ..report import Problem, Report
 from ..signatures import boot_record
 from . import types
-from .model import Partition
+from .model import Partition, Table
 
 ENTRY = Struct(
     "status" / Int8ul,
@@ -66,7 +66,9 @@ class Entry:
 
     @property
     def used(self) -> bool:
-        return self.type_code != 0 and self.sectors != 0
+        """An entry describes a partition when it has a size (as the kernel and sfdisk read it;
+        a type of 0x00 with a size is a partition of type 0)."""
+        return self.sectors != 0
 
     @classmethod
     def make(cls, type_code: int, first_lba: int, sectors: int, bootable: bool = False) -> "Entry":
@@ -96,22 +98,55 @@ def parse_sector(raw: bytes) -> Sector | None:
     """The first 512 bytes of a sector -> ``Sector``, or None without the 0x55AA signature."""
     if len(raw) < 512 or raw[510:512] != BOOT_SIGNATURE:
         return None
-    s = SECTOR.parse(raw[:512])
+    return read_sector(raw)
+
+
+def read_sector(raw: bytes) -> Sector:
+    """Parse a sector's MBR layout whatever its signature (sfdisk reads unsigned EBRs)."""
+    s = SECTOR.parse(raw[:510].ljust(510, b"\0") + BOOT_SIGNATURE)
     entries = [Entry(e.status, e.type, e.first_lba, e.sectors, e.chs_first, e.chs_last)
                for e in s.entries]
     return Sector(s.boot_code, s.disk_signature, s.reserved, entries)
 
 
-def looks_like_boot_record(raw: bytes, sector: Sector) -> bool:
-    """A filesystem boot sector (FAT/NTFS/exFAT/BitLocker on a whole disk), not a partition
-    table. Like blkid: a volume boot record by its signature (``signatures.boot_record``);
-    a FAT one only when its entries are empty or nonsense (MBR boot code can look like a BPB).
+# What ``signatures.boot_record`` names, as LBA 0 of a whole-disk volume is shown
+VOLUME_NAMES = {"ntfs": "NTFS", "exfat": "exFAT", "BitLocker": "BitLocker", "ReFS": "ReFS",
+                "hpfs": "HPFS", "jfs": "JFS"}
+
+
+def not_a_table(raw: bytes, sector: Sector, disk_lbas: int) -> str | None:
+    """Why LBA 0 (with its 0x55AA) holds no partition table, or None when it does.
+
+    As blkid decides: a valid FAT boot sector is a whole-disk filesystem (mformat and
+    mkfs.fat --mbr=y fake an entry over the whole disk from LBA 0), and a boot indicator other
+    than 0x00/0x80 is not a partition entry (the kernel's rule too). Beyond blkid: the boot
+    record of another filesystem (NTFS, exFAT, BitLocker, HPFS ...) whose "entries" are
+    impossible (starting at LBA 0 or ending past the disk) is that filesystem, not a table;
+    and a FAT-like boot sector next to a sane entry (a real table under boot code that kept an
+    old BPB) stays a table, as blkid and the kernel read a whole disk device.
     """
+    if any(e.type_code == types.MBR_PROTECTIVE for e in sector.entries):
+        return None  # GPT's protective MBR (with or without a readable GPT)
+    flags = [e.status for e in sector.entries if e.status not in (0x00, 0x80)]
+    insane = [e for e in sector.entries
+              if e.used and (e.first_lba == 0 or e.first_lba + e.sectors > disk_lbas)]
+    sane = [e for e in sector.entries if e.used and e not in insane]
     kind = boot_record(raw)
-    if kind is None:
-        return False
-    return (kind != "fat" or not any(e.used for e in sector.entries)
-            or any(e.status not in (0, 0x80) for e in sector.entries))
+    if kind == "fat" and not (sane and not flags):
+        return "a FAT boot sector (a filesystem on the whole disk)"
+    if kind in VOLUME_NAMES and (flags or insane):
+        return f"the boot record of a whole-disk {VOLUME_NAMES[kind]} volume"
+    if flags:
+        return (f"a boot record with boot indicator 0x{flags[0]:02x} (not 0x00 or 0x80): no "
+                "partition entries, as blkid and the Linux kernel read it")
+    return None
+
+
+def why_no_table(dev) -> str | None:
+    """What LBA 0 holds instead of a partition table, when it carries 0x55AA (else None)."""
+    raw = dev.read_at(0, min(512, dev.size))
+    sector = parse_sector(raw)
+    return not_a_table(raw, sector, dev.size // 512) if sector else None
 
 
 def empty_sector(disk_signature: int = 0) -> Sector:
@@ -130,7 +165,7 @@ def is_protective(sector: Sector | None) -> bool:
 
 
 @dataclass
-class MbrTable:
+class MbrTable(Table):
     """A DOS partition table as read (primaries by slot, logicals from the EBR chain)."""
 
     sector_size: int
@@ -139,16 +174,19 @@ class MbrTable:
     sector: Sector  # LBA 0 as read, so boot code and the reserved bytes survive edits
     primaries: list[Partition | None] = field(default_factory=lambda: [None] * 4)
     logicals: list[Partition] = field(default_factory=list)
-    findings: list[tuple[str, str, str]] = field(default_factory=list)  # (severity, where, msg)
+    ebrs: list[tuple[int, bool]] = field(default_factory=list)  # (LBA, holds a logical), chain order
+    findings: list[Problem] = field(default_factory=list)
     kind: str = "mbr"
+    max_sectors: int = MAX_LBA32
 
     @property
     def partitions(self) -> list[Partition]:
         return [p for p in self.primaries if p] + list(self.logicals)
 
     @property
-    def disk_size(self) -> int:
-        return self.disk_lbas * self.sector_size
+    def extended(self) -> Partition | None:
+        """The extended partition whose chain was read (the first one, as sfdisk reads it)."""
+        return next((p for p in self.primaries if p and p.is_extended), None)
 
     @property
     def first_usable_lba(self) -> int:
@@ -161,6 +199,73 @@ class MbrTable:
     def used_runs(self) -> list[tuple[int, int]]:
         """Space taken by primaries and the whole extended partition (logicals live inside)."""
         return [(p.first_lba, p.last_lba) for p in self.primaries if p and p.sectors]
+
+    def free_indexes(self) -> list[int]:
+        return [i for i in range(1, 5) if self.primaries[i - 1] is None]
+
+    def new_partition(self, index, first, last, type, name, guid, attributes, bootable):
+        if name or guid or attributes:
+            raise UsageError("MBR partitions have no name, GUID or attributes")
+        code = types.mbr_type_code(type)
+        validate_type(code)
+        part = Partition(index, first, last, self.sector_size, type_code=code, bootable=bootable)
+        self.primaries[index - 1] = part
+        return part
+
+    def change(self, part, name, type, attributes, guid, bootable):
+        self.check_editable(part.index)
+        if name is not None or attributes is not None or guid is not None:
+            raise UsageError("MBR partitions have no name, GUID or attributes")
+        if type is not None:
+            code = types.mbr_type_code(type)
+            validate_type(code)
+            part.type_code = code
+        if bootable is not None:
+            part.bootable = bootable
+
+    def remove(self, index: int) -> None:
+        self.check_editable(index)
+        self.primaries[index - 1] = None
+
+    def check_editable(self, index: int) -> None:
+        if index >= 5:
+            raise Unsupported(f"partition {index} is a logical partition; diskkit edits only "
+                              "the four primary MBR entries")
+        part = self.primaries[index - 1] if 1 <= index <= 4 else None
+        if part is not None and part.is_extended:
+            raise Unsupported(f"partition {index} is the extended partition; diskkit does not "
+                              "edit extended/logical layouts")
+
+    def refuse_edits(self) -> str | None:
+        if is_protective(self.sector):
+            return ("protective MBR but no GPT header; recreate the table with "
+                    "'diskkit part init --gpt --force'")
+        return None
+
+    def last_usable_for(self, disk_size: int) -> int:
+        return min(disk_size // self.sector_size - 1, MAX_LBA32)
+
+    def fit_disk(self, dev, disk_lbas: int) -> str | None:
+        self.disk_lbas = disk_lbas  # nothing of an MBR sits at the end of the disk
+        return None
+
+    def repairs(self, dev) -> list[str]:
+        report = Report(dev.name)
+        self.verify(dev, report)
+        if report.errors:
+            raise Unsupported(f"{dev.name}: MBR problems cannot be repaired automatically: "
+                              f"{report.errors[0]}")
+        return []
+
+    def write(self, dev, entries: bool = True) -> None:
+        write(dev, self)
+
+    def verify(self, dev, report: Report) -> None:
+        verify(dev, self, report)
+
+    @property
+    def headline(self) -> str:
+        return f"MBR, disk signature 0x{self.disk_signature:08x}"
 
     def to_dict(self) -> dict:
         return {"table": "mbr", "disk_signature": f"0x{self.disk_signature:08x}",
@@ -176,13 +281,14 @@ def _partition(index: int, entry: Entry, base: int, sector_size: int, logical=Fa
 
 
 def load(dev, sector_size: int) -> MbrTable | None:
-    """Read LBA 0 and any logical chain; None when LBA 0 carries no MBR signature."""
+    """Read LBA 0 and any logical chain; None when LBA 0 holds no partition table (no 0x55AA,
+    or a filesystem's boot sector: see ``not_a_table``)."""
     disk_lbas = dev.size // sector_size
     if disk_lbas < 1:
         return None
     raw = dev.read_at(0, min(sector_size, dev.size))
     sector = parse_sector(raw)
-    if sector is None or looks_like_boot_record(raw, sector):
+    if sector is None or not_a_table(raw, sector, disk_lbas):
         return None
     table = MbrTable(sector_size, disk_lbas, sector.disk_signature, sector)
     extended = None
@@ -194,48 +300,73 @@ def load(dev, sector_size: int) -> MbrTable | None:
         if entry.type_code in types.MBR_EXTENDED_CODES:
             if extended is None:
                 extended = part
-            else:
-                table.findings.append(("error", f"mbr entry {slot + 1}",
-                                       "a second extended partition (only one is allowed)"))
+            else:  # sfdisk warns and ignores it too
+                table.note("warning", f"mbr entry {slot + 1}", "a second extended partition "
+                           "(only the first one's logical partitions are read)")
     if extended is not None:
         _load_logicals(dev, table, extended)
     return table
 
 
 def _load_logicals(dev, table: MbrTable, extended: Partition) -> None:
-    """Follow the EBR chain inside ``extended``, stopping at loops and out-of-range links."""
+    """Follow the EBR chain inside ``extended`` as sfdisk does, stopping at loops and links
+    that leave the extended partition.
+
+    In each EBR the data entry is the first non-extended entry with a type and the link the
+    first extended one, in any slot (some tools put the link first). Data entries without a
+    size are skipped, the others numbered 5, 6, ... in chain order, as sfdisk numbers them.
+    """
     ss = table.sector_size
     ebr = extended.first_lba
+    if ebr == 0:
+        return  # the entry points at the MBR itself (verify reports it); sfdisk reads nothing
     seen = set()
     while True:
         where = f"extended boot record at LBA {ebr}"
         if ebr in seen:
-            table.findings.append(("error", where, "the logical partition chain loops"))
+            table.note("error", where, "the logical partition chain loops")
             return
         if len(seen) >= MAX_LOGICALS:
-            table.findings.append(("error", where, f"more than {MAX_LOGICALS} logical partitions"))
+            table.note("error", where, f"more than {MAX_LOGICALS} logical partitions")
             return
         if not extended.first_lba <= ebr <= extended.last_lba or ebr >= table.disk_lbas:
-            table.findings.append(("error", where, "link points outside the extended partition"))
+            table.note("error", where, "link points outside the extended partition")
             return
         seen.add(ebr)
-        sector = parse_sector(dev.read_at(ebr * ss, ss))
-        if sector is None:
-            if ebr != extended.first_lba:
-                table.findings.append(("error", where, "missing 0x55AA signature"))
-            return  # an extended partition without logicals has an empty first EBR
-        first, link = sector.entries[0], sector.entries[1]
-        if first.used:
-            table.logicals.append(_partition(5 + len(table.logicals), first, ebr, ss, True))
-        if not (link.used and link.type_code in types.MBR_EXTENDED_CODES):
+        raw = dev.read_at(ebr * ss, min(ss, dev.size - ebr * ss))
+        if raw[510:512] != BOOT_SIGNATURE:
+            if not any(raw[446:510]):
+                if ebr != extended.first_lba:
+                    table.note("warning", where, "empty and without the 0x55AA signature")
+                return  # an extended partition without logicals: its first EBR may be blank
+            table.note("warning", where, "no 0x55AA signature (sfdisk reads its entries anyway; "
+                                         "the kernel and blkid stop here)")
+        entries = read_sector(raw).entries
+        links = [e for e in entries if e.type_code in types.MBR_EXTENDED_CODES]
+        datas = [e for e in entries if e.type_code and e.type_code not in types.MBR_EXTENDED_CODES]
+        if len(datas) > 1:
+            table.note("warning", where, f"{len(datas)} data entries: only the first is a "
+                       "partition to sfdisk (the kernel and blkid list the others too)")
+        if len(links) > 1:
+            table.note("warning", where, "more than one link entry: the first is followed")
+        data = datas[0] if datas else next((e for e in entries if e is not (links or [None])[0]))
+        table.ebrs.append((ebr, data.used))
+        if data.used:
+            number = 5 + len(table.logicals)
+            if not data.type_code:
+                table.note("error", f"partition {number}", "logical partition of type 0x00 "
+                                                           "(empty) with a size")
+            table.logicals.append(_partition(number, data, ebr, ss, True))
+        if not links:
             return
-        ebr = extended.first_lba + link.first_lba
+        ebr = extended.first_lba + links[0].first_lba
 
 
 def verify(dev, table: MbrTable, report: Report) -> None:
-    """MBR checks: ranges, overlaps, boot flags, CHS agreeing with LBA, alignment."""
-    for severity, where, message in table.findings:
-        getattr(report, severity)(where, message)
+    """What ``sfdisk --verify`` calls errors (overlaps, logical partitions outside the extended
+    one, empty logical entries, partitions past the disk), plus warnings for CHS values that
+    disagree with the LBAs, unaligned starts, partitions over LBA 0 and odd boot flags."""
+    report.problems.extend(table.findings)
     for slot, entry in enumerate(table.sector.entries):
         where = f"mbr entry {slot + 1}"
         if entry.status not in (0x00, 0x80):
@@ -256,27 +387,32 @@ def verify(dev, table: MbrTable, report: Report) -> None:
                               f"first {MAX_LBA32 + 1} (use GPT)")
     if sum(1 for p in table.primaries if p and p.bootable) > 1:
         report.warning("mbr", "more than one partition is marked bootable")
-    parts = [p for p in table.partitions if not p.is_extended]
     extended = next((p for p in table.primaries if p and p.is_extended), None)
     for part in table.partitions:
         where = f"partition {part.index}"
         if part.last_lba >= table.disk_lbas:
             report.error(where, f"ends at LBA {part.last_lba}, beyond the disk's last LBA "
                                 f"{table.disk_lbas - 1}")
-        if part.first_lba == 0:
-            report.error(where, "starts at LBA 0, over the MBR itself")
-        if part.logical and extended and part.last_lba > extended.last_lba:
-            report.error(where, "logical partition ends outside its extended partition")
+        if part.first_lba == 0:  # legal to sfdisk and the kernel, but its data holds the table
+            report.warning(where, "starts at LBA 0, over the MBR itself")
+        if part.logical and extended and not (
+                extended.first_lba <= part.first_lba and part.last_lba <= extended.last_lba):
+            report.error(where, f"logical partition not entirely inside extended partition "
+                                f"{extended.index}")
         if part.start % 4096:
             report.warning(where, f"starts at byte {part.start}, not 4 KiB aligned")
-    outer = [p for p in table.primaries if p]
-    _report_overlaps(report, outer)
-    _report_overlaps(report, [p for p in parts if p.logical])
+    data = [p for p in table.partitions if not p.is_extended]
+    _report_overlaps(report, data)  # as sfdisk: every data partition against every other
+    # sfdisk leaves the extended partition out; a primary over it holds the EBR chain's sectors
+    _report_overlaps(report, [p for p in table.primaries if p], skip=data)
 
 
-def _report_overlaps(report: Report, parts: list[Partition]) -> None:
+def _report_overlaps(report: Report, parts: list[Partition], skip=()) -> None:
+    """Neighbours (by start) that overlap; pairs wholly within ``skip`` were reported before."""
     ordered = sorted(parts, key=lambda p: p.first_lba)
     for a, b in zip(ordered, ordered[1:]):
+        if a in skip and b in skip:
+            continue
         if b.first_lba <= a.last_lba:
             report.error(f"partition {b.index}", f"overlaps partition {a.index} "
                                                  f"(LBA {b.first_lba} <= {a.last_lba})")
@@ -307,16 +443,6 @@ def write(dev, table: MbrTable) -> None:
     live in EBRs, which are never rewritten."""
     dev.write_at(0, build_sector(table))
     dev.flush()
-
-
-def check_editable(table: MbrTable, index: int) -> None:
-    if index >= 5:
-        raise Unsupported(f"partition {index} is a logical partition; diskkit edits only the "
-                          "four primary MBR entries")
-    part = table.primaries[index - 1] if 1 <= index <= 4 else None
-    if part is not None and part.is_extended:
-        raise Unsupported(f"partition {index} is the extended partition; diskkit does not edit "
-                          "extended/logical layouts")
 
 
 def validate_type(type_code: int) -> None:

@@ -1,4 +1,5 @@
-"""What GPT and MBR share: the partition record, free-space arithmetic and new GUIDs.
+"""What GPT and MBR share: the partition record, the table interface, free-space arithmetic
+and new GUIDs.
 
 All positions here are in logical blocks (LBAs) of the table's sector size; byte offsets are
 derived, so a table read with 4096-byte sectors reports true byte positions.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import NoSpace, UsageError
+from ..errors import NoSpace, NotFound, UsageError
+from ..report import Problem, Report
 from ..reproducible import unique_uuid
 from . import types
 
@@ -69,6 +71,113 @@ class Partition:
             data.update(type_code=self.type_code, type_hex=f"0x{self.type_code or 0:02x}",
                         bootable=self.bootable, logical=self.logical)
         return data
+
+
+class Table:
+    """The face every partition table shows ``diskkit.part``: GPT and MBR implement it, so the
+    operations there never ask which kind they hold. Positions are LBAs of ``sector_size``.
+
+    Subclasses are dataclasses with ``kind``, ``sector_size``, ``disk_lbas``, ``findings`` (the
+    ``Problem``s found while reading: a bad GPT copy, a looping EBR chain ...), ``partitions``
+    (in entry order) and ``first_usable_lba``/``last_usable_lba``.
+    """
+
+    kind: str
+    sector_size: int
+    disk_lbas: int
+    findings: list[Problem]
+    max_sectors: int | None = None  # the longest partition an entry can hold (None: no limit)
+
+    # -- what each kind provides ---------------------------------------------------------------
+    def used_runs(self) -> list[tuple[int, int]]:
+        """LBA runs new partitions must not overlap."""
+        raise NotImplementedError
+
+    def free_indexes(self) -> list[int]:
+        """Entry numbers a new partition may take, lowest first."""
+        raise NotImplementedError
+
+    def new_partition(self, index: int, first: int, last: int, type: str, name: str | None,
+                      guid: str | None, attributes: int | str, bootable: bool) -> Partition:
+        """Validate and record a new partition in entry ``index``."""
+        raise NotImplementedError
+
+    def change(self, part: Partition, name: str | None, type: str | None,
+               attributes: int | str | None, guid: str | None, bootable: bool | None) -> None:
+        """Change what ``set_partition`` may change (``None``: leave it)."""
+        raise NotImplementedError
+
+    def remove(self, index: int) -> None:
+        raise NotImplementedError
+
+    def check_editable(self, index: int) -> None:
+        """Raise when partition ``index`` cannot be edited in this table."""
+
+    def refuse_edits(self) -> str | None:
+        """Why no edit may touch this table at all, or None."""
+        return None
+
+    def last_usable_for(self, disk_size: int) -> int:
+        """The last LBA a partition may use once the disk is ``disk_size`` bytes."""
+        raise NotImplementedError
+
+    def fit_disk(self, dev, disk_lbas: int) -> str | None:
+        """Lay the table's own structures out for a ``disk_lbas`` disk; what moved, or None."""
+        raise NotImplementedError
+
+    def repairs(self, dev) -> list[str]:
+        """Put right what ``verify`` finds that can be rebuilt; what will change on commit."""
+        raise NotImplementedError
+
+    @property
+    def entries_intact(self) -> bool:
+        """True when the on-disk entries need no rewrite for a layout-only change."""
+        return True
+
+    def write(self, dev, entries: bool = True) -> None:
+        raise NotImplementedError
+
+    def verify(self, dev, report: Report) -> None:
+        raise NotImplementedError
+
+    def written_wrong(self, dev) -> Problem | None:
+        """Right after a write, re-read: what makes the write a failure, or None. A GPT is
+        whole or nothing, so any error of ``verify``; by default nothing (an MBR edit rewrites
+        LBA 0 only and cannot mend damage elsewhere, such as a broken logical chain)."""
+        return None
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def headline(self) -> str:
+        """What ``part show`` says first: the kind and the disk's identity."""
+        raise NotImplementedError
+
+    @property
+    def notes(self) -> list[str]:
+        """What ``part show`` adds about how the table was read (a copy it fell back to ...)."""
+        return []
+
+    # -- shared --------------------------------------------------------------------------------
+    @property
+    def disk_size(self) -> int:
+        return self.disk_lbas * self.sector_size
+
+    def find(self, index: int) -> Partition:
+        for part in self.partitions:
+            if part.index == index:
+                return part
+        raise NotFound(f"no partition {index} (have: "
+                       f"{', '.join(str(p.index) for p in self.partitions) or 'none'})")
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Unused LBA runs of the usable range."""
+        return free_gaps(self.used_runs(), self.first_usable_lba, self.last_usable_lba)
+
+    def note(self, severity: str, where: str, message: str, offset: int | None = None) -> None:
+        """Record something found while reading the table."""
+        self.findings.append(Problem(where, message, offset, severity))
 
 
 def free_gaps(used: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:

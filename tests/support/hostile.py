@@ -197,6 +197,15 @@ def mbr_variants(work: str) -> list[Hostile]:
         b[second_link + 4] = 5
     variant("ebr-link-outside", ebr_outside)
     variant("logical-beyond-disk", lambda b: u32(b, ebr + 446 + 12, 0x7FFFFFF0))
+
+    def link_first(b):  # legal: sfdisk and the kernel find the link in any slot
+        b[ebr + 446:ebr + 478] = b[ebr + 462:ebr + 478] + b[ebr + 446:ebr + 462]
+    variant("ebr-link-first", link_first, corrupt=False)
+    variant("logical-of-type-0", lambda b: b.__setitem__(ebr + 446 + 4, 0))  # sfdisk: "empty"
+
+    def boot_flag(b):  # not a partition table at all (blkid, the kernel): nothing to check
+        b[entry(0)] = 0x12
+    variant("boot-flag-garbage", boot_flag, corrupt=False)
     out.append(Hostile("mbr-truncated", "raw", bytes(base[:300]), corrupt=False))  # no table at all
     out.append(Hostile("mbr-truncated-before-ebr", "raw", bytes(base[:ebr])))
     return out

@@ -27,14 +27,17 @@ def make_image(tmp_path, container: str, size: int = 256 * MiB, name: str = "dis
 
 
 def raw_view(path: str, workdir) -> str:
-    """A raw image to hand to sgdisk/sfdisk: the file itself, or qemu-img's raw copy of a VHD."""
+    """A raw image to hand to sgdisk/sfdisk/blkid: the file itself, or qemu-img's raw copy of
+    a VHD or VHDX."""
     with open(path, "rb") as fh:
-        fh.seek(-512, os.SEEK_END)
+        head = fh.read(8)
+        fh.seek(-min(512, os.path.getsize(path)), os.SEEK_END)
         tail = fh.read(8)
-    if tail != b"conectix":
+    fmt = "vhdx" if head == b"vhdxfile" else "vpc" if tail == b"conectix" else None
+    if fmt is None:
         return str(path)
     out = os.path.join(str(workdir), os.path.basename(str(path)) + ".raw")
-    run("qemu-img", "convert", "-f", "vpc", "-O", "raw", path, out)
+    run("qemu-img", "convert", "-f", fmt, "-O", "raw", path, out)
     return out
 
 
@@ -59,15 +62,60 @@ def sgdisk_parts(path: str) -> list[tuple]:
     return parts
 
 
+def sfdisk_table(path: str) -> dict | None:
+    """sfdisk --json's partition table, or None when sfdisk finds none (notes such as
+    "omitting empty partition" may come before the JSON)."""
+    out = run("sfdisk", "--json", path, check=False).stdout
+    return json.loads(out[out.index("{"):])["partitiontable"] if "{" in out else None
+
+
 def sfdisk_parts(path: str) -> list[tuple]:
-    """(index, first LBA, last LBA, type) from sfdisk --json; type is a GUID (GPT) or int."""
-    table = json.loads(run("sfdisk", "--json", path).stdout)["partitiontable"]
+    """(index, first LBA, last LBA, type) from sfdisk --json; type is a GUID (GPT) or int.
+
+    Entries without sectors are left out: when no logical partition has a size, sfdisk still
+    lists an empty "partition 5" (its placeholder for the first EBR), which holds nothing."""
+    table = sfdisk_table(path)
+    assert table is not None, f"sfdisk finds no partition table in {path}"
     parts = []
     for p in table.get("partitions", []):
+        if not p["size"]:
+            continue
         index = int(re.search(r"(\d+)$", p["node"]).group(1))
         kind = p["type"].lower() if table["label"] == "gpt" else int(p["type"], 16)
         parts.append((index, p["start"], p["start"] + p["size"] - 1, kind, p.get("name", "")))
     return parts
+
+
+def sfdisk_says_clean(path: str) -> bool:
+    """sfdisk --verify's verdict: True when it says "No errors detected"."""
+    return "No errors detected" in run("sfdisk", "--verify", path, check=False).stdout
+
+
+SGDISK_ALARMS = ("corrupt GPT", "You should repair the disk", "Invalid partition data",
+                 "problems!")
+
+
+def sgdisk_says_clean(path: str) -> bool:
+    """sgdisk -v's verdict: "No problems found" and none of the alarms it raises while loading
+    (a damaged copy is rebuilt in memory first, so -v alone would call it clean)."""
+    proc = run("sgdisk", "-v", path, check=False)
+    text = proc.stdout + proc.stderr
+    return "No problems found" in text and not any(alarm in text for alarm in SGDISK_ALARMS)
+
+
+def blkid_probe(path: str, *options: str) -> dict[str, str]:
+    """``blkid -p -o export`` (low-level probe, no cache) as a dict; empty when it finds nothing."""
+    out = run("blkid", "-p", "-o", "export", *options, path, check=False).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def diskkit_verify(path: str, *options: str) -> dict:
+    """``diskkit part verify --json`` (exit 0 or 1 both fine; anything else fails)."""
+    proc = diskkit("part", "verify", path, "--json", *options, check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["clean"] == (proc.returncode == 0)
+    return report
 
 
 def diskkit_show(path: str) -> dict:
