@@ -185,6 +185,22 @@ def test_mformat_whole_disk_is_no_table(tmp_path, args):
     assert "LBA 0 holds a FAT boot sector" in diskkit("part", "show", img).stdout
 
 
+def test_old_fat_bpb_over_a_real_table_stays_a_table(tmp_path):
+    """Boot code that kept a whole-disk FAT's BPB (boot loaders copy it over) above a real
+    partition entry: the kernel and sfdisk read the table, and so does diskkit (blkid -p on
+    an image file calls it FAT; diskkit will not hide a partition behind that guess)."""
+    fat = blank(tmp_path / "fat.img", 48 * MiB)
+    run("mkfs.fat", "-F", "16", fat)
+    img = blank(tmp_path / "disk.img", 48 * MiB)
+    run("sfdisk", "-q", img, input=b"label: dos\nstart=2048, size=40M, type=c\n")
+    with open(fat, "rb") as fh:
+        patch(img, 0, fh.read(0x5A))  # jump and BPB: bytes 0..89, the MBR's entries untouched
+    assert blkid_probe(fat)["TYPE"] == "vfat"
+    assert [p[1] for p in sfdisk_parts(img)] == [2048]
+    assert [p[:4] for p in diskkit_parts(diskkit_show(img))] == [p[:4] for p in sfdisk_parts(img)]
+    assert diskkit_verify(img)["clean"] == sfdisk_says_clean(img)
+
+
 @pytest.mark.parametrize("name,kind", [("bitlocker-win7", "BitLocker"), ("hpfs", "HPFS"),
                                        ("ntfs", "NTFS"), ("exfat", "exFAT")])
 @pytest.mark.parametrize("flags", ["as made", "zeroed"])

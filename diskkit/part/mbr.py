@@ -122,8 +122,8 @@ def not_a_table(raw: bytes, sector: Sector, disk_lbas: int) -> str | None:
     than 0x00/0x80 is not a partition entry (the kernel's rule too). Beyond blkid: the boot
     record of another filesystem (NTFS, exFAT, BitLocker, HPFS ...) whose "entries" are
     impossible (starting at LBA 0 or ending past the disk) is that filesystem, not a table;
-    and a FAT-like boot sector next to a sane entry (a real table under boot code that kept an
-    old BPB) stays a table, as blkid and the kernel read a whole disk device.
+    and boot code that kept an old FAT BPB over a sane entry (from LBA 1 on, inside the disk)
+    is still a table, as the Linux kernel reads it: data is never hidden behind a guess.
     """
     if any(e.type_code == types.MBR_PROTECTIVE for e in sector.entries):
         return None  # GPT's protective MBR (with or without a readable GPT)
