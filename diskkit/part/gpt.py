@@ -398,7 +398,8 @@ def _compare_copies(table: GptTable, primary: Header, backup: Header) -> None:
                    f"points to a backup at LBA {primary.alternate_lba}, but the backup is at LBA "
                    f"{backup.my_lba}")
     if backup.alternate_lba != 1:
-        table.note("error", "gpt backup header", f"points to a primary at LBA {backup.alternate_lba}")
+        table.note("error", "gpt backup header",
+                   f"points to a primary at LBA {backup.alternate_lba}")
 
 
 def validate_layout(table: GptTable) -> None:

@@ -174,7 +174,7 @@ class MbrTable(Table):
     sector: Sector  # LBA 0 as read, so boot code and the reserved bytes survive edits
     primaries: list[Partition | None] = field(default_factory=lambda: [None] * 4)
     logicals: list[Partition] = field(default_factory=list)
-    ebrs: list[tuple[int, bool]] = field(default_factory=list)  # (LBA, holds a logical), chain order
+    ebrs: list[tuple[int, bool]] = field(default_factory=list)  # (LBA, holds a logical) in order
     findings: list[Problem] = field(default_factory=list)
     kind: str = "mbr"
     max_sectors: int = MAX_LBA32
@@ -349,7 +349,8 @@ def _load_logicals(dev, table: MbrTable, extended: Partition) -> None:
                        "partition to sfdisk (the kernel and blkid list the others too)")
         if len(links) > 1:
             table.note("warning", where, "more than one link entry: the first is followed")
-        data = datas[0] if datas else next((e for e in entries if e is not (links or [None])[0]))
+        # no typed data entry: sfdisk takes the first entry that is not the link
+        data = datas[0] if datas else next(e for e in entries if not links or e is not links[0])
         table.ebrs.append((ebr, data.used))
         if data.used:
             number = 5 + len(table.logicals)
