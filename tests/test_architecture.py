@@ -16,7 +16,7 @@ LAYERS = [
     ("container", {"vhd", "vhdx", "vmdk"}),
     ("partition map", {"part"}),
     ("image", {"image"}),
-    ("filesystem", {"fat", "ntfs"}),
+    ("filesystem", {"fat", "ntfs", "filesystems"}),
     ("windows", {"windows", "drivers"}),
     ("operation", {"ops", "htmlreport"}),
     ("boot layout", {"boot"}),

@@ -172,7 +172,7 @@ def test_compact_zero_free_fat(tmp_path):
     assert plain["allocated_after"] > 20 * MiB  # deleted data is still there
     result = diskkit("compact", "--json", "--zero-free", path)
     data = json.loads(result.stdout)
-    assert data["zero_free"][0]["zeroed_bytes"] >= 20 * MiB
+    assert data["zero_free"]["volumes"][0]["free_bytes"] >= 20 * MiB
     assert data["allocated_after"] < before - 18 * MiB
     raw = tmp_path / "esp.raw"
     convert(path, raw, "raw")

@@ -3,46 +3,26 @@
 A dynamic VHD or VHDX is rewritten without its all-zero blocks (temporary file, then rename:
 an interruption leaves the original). Raw images, fixed VHDs and the blocks of a fixed VHDX
 get holes punched in place where 64 KiB runs are all zero; punching zeros never changes what
-the disk reads, so any interruption leaves a valid image. ``zero_free`` first zeroes the free clusters of every FAT
-filesystem inside (whole image or partitions), so they can be dropped too.
+the disk reads, so any interruption leaves a valid image. ``zero_free`` drops the free clusters
+of every FAT and NTFS filesystem inside too (``freespace``): a rewrite reads them as zeros, an
+in-place compact punches them out (their bytes were free, so no file changes); an NTFS that
+is not clean is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import os
 
-from ..errors import DiskkitError
 from ..fileio import atomic_output
 from ..image import open_image
 from ..progress import progress
 from . import allocated_total, chunks, nonzero_runs
 from .convert import copy_device, new_output
+from .freespace import WithoutFree, free_space
 
 
 def _allocated_bytes(path: str) -> int:
     return getattr(os.stat(path), "st_blocks", 0) * 512
-
-
-def zero_free_fat(dev) -> list[dict]:
-    """Zero the free clusters of each FAT filesystem on ``dev``; what was done, per volume.
-
-    Volumes that are not FAT (NTFS, empty) or that cannot be read (a partition past the end
-    of the disk) are left alone.
-    """
-    from ..fat import FatFS
-    from ..part import volumes
-
-    done = []
-    for volume in volumes(dev):
-        if volume.device is None:
-            continue
-        try:
-            fs = FatFS(volume.device)
-        except DiskkitError:
-            continue
-        with fs:
-            done.append({"volume": volume.where, "zeroed_bytes": fs.zero_free()})
-    return done
 
 
 def punch_zero_runs(dev) -> int:
@@ -75,8 +55,9 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
     result = {"path": path, "allocated_before": before}
     with open_image(path, writable=True, allow_device=allow_device) as dev:
         result["container"] = dev.container
-        if zero_free:
-            result["zero_free"] = zero_free_fat(dev)
+        free = free_space(dev) if zero_free else None
+        if free is not None:
+            result["zero_free"] = free.to_dict()
         rewrite = _rewritten_container(dev)
         if rewrite is not None:
             dev.flush()
@@ -84,8 +65,12 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
             with atomic_output(path, force=True) as tmp:
                 with new_output(tmp, rewrite, dev.size, dev.block_size, unique_id=unique_id,
                                 name=path, sector_size=dev.sector_size) as target:
-                    copy_device(dev, target, f"compact {os.path.basename(path)}")
+                    source = WithoutFree(dev, free.ranges) if free else dev
+                    copy_device(source, target, f"compact {os.path.basename(path)}")
         else:
+            if free is not None:
+                for offset, length in free.ranges:
+                    dev.write_zeroes(offset, length)
             punch_zero_runs(dev)
     result["allocated_after"] = _allocated_bytes(path)
     return result

@@ -4,7 +4,9 @@ The output is built under a temporary name and renamed when complete, so an inte
 convert leaves the destination untouched. Holes and all-zero chunks stay holes (raw,
 fixed) or unallocated blocks (dynamic). Between raw and fixed images, whose bytes sit at
 the same offsets, the copy itself goes through ``os.copy_file_range`` (the kernel copies, and
-clones extents on XFS/btrfs); the chunk is still read once to skip zeros.
+clones extents on XFS/btrfs); the chunk is still read once to skip zeros. ``skip_free`` copies
+no free cluster of the FAT and NTFS filesystems inside (``freespace``): they read as zeros,
+so they become holes or unallocated blocks, as Hyper-V's Optimize-VHD leaves them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..fileio import atomic_output
 from ..image import open_image
 from ..progress import progress
 from . import allocated_total, data_chunks, nonzero_runs
+from .freespace import WithoutFree, free_space
 
 CONTAINERS = ("raw", "fixed", "dynamic", "vhdx", "vhdx-fixed")
 
@@ -100,17 +103,21 @@ def _copy_range(source, target, offset: int, length: int) -> bool:
 
 def convert(src: str, dst: str, to: str, block_size: int | None = None,
             preallocate: bool | None = None, force: bool = False, allow_device: bool = False,
-            unique_id: bytes | None = None) -> dict:
+            unique_id: bytes | None = None, skip_free: bool = False) -> dict:
     """Convert ``src`` (raw, fixed or dynamic VHD, VHDX) into a new ``dst`` of container ``to``."""
     if to not in CONTAINERS:
         raise UsageError(f"unknown container {to!r} (use {', '.join(CONTAINERS)})")
-    with open_image(src, allow_device=allow_device) as source:
+    with open_image(src, allow_device=allow_device) as opened:
+        free = free_space(opened) if skip_free else None  # an unclean NTFS refused here
+        source = WithoutFree(opened, free.ranges) if free is not None else opened
         with atomic_output(str(dst), force) as tmp:
             with new_output(tmp, to, source.size, block_size, preallocate, unique_id,
                             str(dst), source.sector_size) as target:
                 copy_device(source, target, f"convert {os.path.basename(str(src))}")
-        result = {"source": str(src), "source_container": source.container,
+        result = {"source": str(src), "source_container": opened.container,
                   "output": str(dst), "container": to, "virtual_size": source.size}
+        if free is not None:
+            result["skipped_free"] = free.to_dict()
     st = os.stat(dst)
     result.update(file_size=st.st_size, allocated_bytes=getattr(st, "st_blocks", 0) * 512)
     return result

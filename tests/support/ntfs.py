@@ -153,3 +153,46 @@ def diskkit_tree(vol) -> dict[str, tuple]:
                 h.update(chunk)
             out[path] = (False, f.size, f.modified, h.hexdigest())
     return out
+
+
+# -- whole disks -------------------------------------------------------------------------------
+def quick_formatted(path: str, size: int, seed: int, cluster: int = 4096) -> str:
+    """An NTFS volume whose free clusters hold non-zero bytes, as deleted files leave them:
+    the file is filled with random bytes first and ``mkntfs --fast`` does not zero it."""
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        for _ in range(size // MiB):
+            fh.write(rng.randbytes(MiB))
+    _skip_unavailable(ntfscraft.sh)("mkntfs", "-F", "-q", "-f", "-c", cluster, path)
+    return path
+
+
+def leftover_disk(path: str, tree: str, ntfs_size: int = 40 * MiB, fat_size: int = 16 * MiB,
+                  seed: int = 5) -> dict:
+    """A GPT disk: an ESP (FAT16, a kept file and a deleted 6 MiB random one) and an NTFS
+    (the host ``tree`` applied by wimapply, free clusters full of random bytes). Returns the
+    partitions' offsets and sizes."""
+    from diskkit import fat, part
+    from diskkit.blockdev import FileDevice
+
+    volume = quick_formatted(path + ".ntfs", ntfs_size, seed)
+    apply_tree(volume, tree)
+    size = 2 * MiB + fat_size + ntfs_size
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    with FileDevice(path, writable=True) as dev:
+        part.init_gpt(dev)
+        esp = part.add_partition(dev, "esp", fat_size)
+        win = part.add_partition(dev, "basic-data", ntfs_size)
+        vol = part.partition_device(dev, esp.index)
+        fat.mkfs(vol, fat_type=16, label="ESP")
+        with fat.FatFS(vol) as fs:
+            fs.write_file("/KEEP.BIN", b"k" * 300000)
+            fs.write_file("/GONE.BIN", random.Random(seed).randbytes(6 * MiB))
+        with fat.FatFS(vol) as fs:
+            fs.remove("/GONE.BIN")
+        with open(volume, "rb") as src:
+            for pos in range(0, ntfs_size, 4 * MiB):
+                dev.write_at(win.start + pos, src.read(4 * MiB))
+    os.unlink(volume)
+    return {"esp": (esp.start, esp.size), "ntfs": (win.start, win.size)}
