@@ -83,6 +83,26 @@ def test_read_commands(variants, name):
             assert proc.returncode == 0, f"{name}: {proc.stdout}{proc.stderr}"
 
 
+FREE_SPACE_KINDS = ("raw", "vhd", "fat", "ntfs")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if VARIANTS[n].kind in FREE_SPACE_KINDS])
+def test_free_space_writers(variants, name, tmp_path):
+    """convert --skip-free and compact --zero-free read each volume's allocation bitmap: a
+    damaged one gives a clean outcome, a failed run leaves no output and the input as it was."""
+    hostile = variants[name]
+    out = tmp_path / "out.img"
+    proc = diskkit_inprocess("convert", "--skip-free", "--to", "raw", hostile.path, out)
+    assert_clean_outcome(proc, f"{name}: convert --skip-free", allowed=(0, 2))
+    assert out.exists() == (proc.returncode == 0)
+    copy = tmp_path / Path(hostile.path).name
+    shutil.copyfile(hostile.path, copy)
+    proc = diskkit_inprocess("compact", "--zero-free", copy)
+    assert_clean_outcome(proc, f"{name}: compact --zero-free", allowed=(0, 2))
+    if proc.returncode:
+        assert copy.read_bytes() == Path(hostile.path).read_bytes()
+
+
 PIPELINES = {
     "raw": ("gpt", lambda path: fuzz_targets.table_pipeline(Path(path).read_bytes())),
     "vhd": ("vhd_footer", lambda path: fuzz_targets.vhd_pipeline(Path(path).read_bytes())),

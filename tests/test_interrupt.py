@@ -11,6 +11,7 @@ from the first write to the last); set it to ``all`` to kill at every single wri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -238,6 +239,53 @@ def esp_directory_setup(d: Path) -> None:
     (d / "mnt" / "EFI" / "BOOT" / "grub.cfg").write_text("echo old\n")
 
 
+def leftover_setup(d: Path) -> None:
+    """``disk.img`` (GPT: an ESP with a deleted file, an NTFS quick-formatted over random
+    bytes) and ``disk.vhd``, the same disk as a dynamic VHD made by qemu-img."""
+    from support.ntfs import leftover_disk, make_tree
+
+    make_tree(str(d / "src"), seed=4, files=20, depth=2, max_size=100_000)
+    where = leftover_disk(str(d / "disk.img"), str(d / "src"), ntfs_size=24 * MiB,
+                          fat_size=8 * MiB)
+    shutil.rmtree(d / "src")
+    (d / "where.json").write_text(json.dumps(where))
+    run_tool("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic",
+             d / "disk.img", d / "disk.vhd")
+
+
+def used_state(path: Path, fmt: str) -> str | None:
+    """What the filesystems hold: the ESP's tree (mtools) and every cluster the NTFS's
+    $Bitmap (read by ntfscat) marks used; free clusters may hold anything."""
+    where = json.loads((path.parent / "where.json").read_text())
+    raw = path.with_name(path.name + ".state.raw")
+    try:
+        run_tool("qemu-img", "convert", "-f", fmt, "-O", "raw", path, raw)
+        esp = fat_tree(raw, where["esp"][0])
+        start, size = where["ntfs"]
+        volume = raw.with_name("ntfs.state")
+        with open(raw, "rb") as src, open(volume, "wb") as dst:
+            src.seek(start)
+            dst.write(src.read(size))
+        bitmap = subprocess.run(["ntfscat", "-i", "6", volume], capture_output=True,
+                                check=True).stdout
+        data = volume.read_bytes()
+        volume.unlink()
+        bits = int.from_bytes(bitmap, "little")
+        digest = hashlib.sha256()
+        for n in range(size // 4096):
+            if bits >> n & 1:
+                digest.update(data[n * 4096:(n + 1) * 4096])
+        return json.dumps([esp, digest.hexdigest()])
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def zero_free_scenario(name: str, image: str, fmt: str) -> Scenario:
+    return Scenario(name, ("compact",), leftover_setup, ["compact", "--zero-free", image],
+                    lambda d: used_state(d / image, fmt),
+                    lambda d: diskkit_check("check", d / image))
+
+
 def tree_state(root: Path) -> dict:
     """Every file under ``root`` and its digest (a directory ESP as the firmware sees it)."""
     return {str(p.relative_to(root)): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
@@ -278,6 +326,11 @@ SCENARIOS = [
              ["resize", "fixed.vhd", "--size", "3M", "--force"],
              lambda d: disk_content(d / "fixed.vhd", "vpc", keep=3 * MiB),
              lambda d: diskkit_check("vhd", "check", d / "fixed.vhd")),
+    zero_free_scenario("compact-zero-free-raw", "disk.img", "raw"),
+    zero_free_scenario("compact-zero-free-dynamic", "disk.vhd", "vpc"),
+    new_output("convert-skip-free", ["convert", "--skip-free", "--to", "dynamic",
+                                     "--block-size", "64K", "src.vhd", "out.vhd"], "out.vhd",
+               "vpc"),
     Scenario("compact-dynamic", ("compact",), vhd_source, ["compact", "sparse.vhd"],
              lambda d: disk_content(d / "sparse.vhd", "vpc"),
              lambda d: diskkit_check("vhd", "check", d / "sparse.vhd")),

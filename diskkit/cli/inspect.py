@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..units import format_size
-from .common import add_json, emit, emit_report, table
+from .common import add_json, emit, table
 
 
 def _fs_text(fs: dict | None) -> str:
@@ -16,6 +16,10 @@ def _fs_text(fs: dict | None) -> str:
         parts.append(f"{format_size(fs['free_bytes'])} free of {format_size(fs['total_bytes'])}")
     elif fs.get("size"):
         parts.append(format_size(fs["size"]))
+    if fs.get("unclean"):
+        parts.append("not clean")
+    elif "dirty" in fs:
+        parts.append("dirty" if fs["dirty"] else "clean")
     if fs.get("error"):
         parts.append(f"unreadable: {fs['error']}")
     return ", ".join(parts)
@@ -59,10 +63,20 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _ntfs_lines(volumes: dict) -> list[str]:
+    """One line per NTFS the check read: its space and its dirty flag."""
+    return [f"{where}: NTFS {v['version']}, {format_size(v['used_bytes'])} used, "
+            f"{format_size(v['free_bytes'])} free of {format_size(v['total_bytes'])}, "
+            f"dirty flag {'set' if v['dirty'] else 'clear'}" for where, v in volumes.items()]
+
+
 def cmd_check(args) -> int:
     from ..ops.inspect import check
 
-    return emit_report(args, check(args.image, allow_device=args.device))
+    report = check(args.image, allow_device=args.device)
+    text = "\n".join(_ntfs_lines(report.facts.get("ntfs", {})) + [report.to_text()])
+    emit(args, report.to_dict(), text)
+    return report.exit_code
 
 
 def register(sub) -> None:

@@ -74,6 +74,15 @@ class _Checker:
             self.report.warning("ntfs $Volume", "the volume is marked dirty: Windows runs chkdsk "
                                 "at the next boot (it was not shut down cleanly, or an error was "
                                 "found)")
+        else:
+            try:
+                info["unclean"] = self.vol.unclean_reason()
+            except DiskkitError as exc:
+                self._exception(exc)
+            else:
+                if info["unclean"]:
+                    self.report.warning("ntfs", f"{info['unclean']}: its free space cannot be "
+                                        "trusted until Windows shuts down fully")
         self.check_mirror()
         self.check_records()
         self.check_tree()
@@ -98,6 +107,11 @@ class _Checker:
                               f"past the end of the {dev.size}-byte partition")
         else:
             backup = dev.read_at(g.backup_offset, 512)
+            last = dev.size // g.sector_size * g.sector_size - g.sector_size
+            if backup != boot and last > g.backup_offset and dev.read_at(last, 512) == boot:
+                # ntfsresize rounds the volume down to whole clusters and keeps the copy in
+                # the partition's last sector, where ntfs-3g (ntfsfix) looks for it
+                backup = boot
             if backup != boot:
                 try:
                     same = parse_boot_sector(backup, "backup") == g

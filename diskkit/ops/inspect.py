@@ -1,9 +1,10 @@
 """``diskkit info`` and ``diskkit check``: every layer of an image at once.
 
 container (raw / fixed / dynamic VHD) -> partition table -> each partition's filesystem.
-FAT volumes are opened with the FAT layer for type, label and free space; other filesystems
-are recognised by their on-disk signatures (as blkid does) and described from their
-superblocks without being mounted.
+FAT volumes are opened with the FAT layer for type, label and free space, NTFS volumes with
+the NTFS reader for used and free space and whether Windows left them clean; other
+filesystems are recognised by their on-disk signatures (as blkid does) and described from
+their superblocks without being mounted. ``check`` runs the FAT and NTFS checkers.
 """
 
 from __future__ import annotations
@@ -31,19 +32,39 @@ def _fat(dev) -> dict:
     return usage
 
 
-def detect_filesystem(dev) -> dict | None:
-    """What ``dev`` holds (``signatures.filesystem``), FAT volumes described by the FAT layer;
-    None when its first bytes are all zero.
+def _ntfs(dev, fs: dict) -> dict:
+    from ..filesystems import space
 
-    A damaged FAT volume is still named (``fat``) with the error that stopped its reading.
+    found = space(dev).to_dict()
+    found["total_bytes"] = found["used_bytes"] + found["free_bytes"]
+    return {**fs, **found}
+
+
+def detect_filesystem(dev) -> dict | None:
+    """What ``dev`` holds (``signatures.filesystem``), FAT and NTFS volumes described by
+    their layers; None when its first bytes are all zero.
+
+    A damaged FAT or NTFS volume is still named with the error that stopped its reading.
     """
     fs = signatures.filesystem(dev.read_at, dev.size)
-    if fs is not None and fs["type"] == "fat":
+    if fs is not None and fs["type"] in ("fat", "ntfs"):
         try:
-            return _fat(dev)
+            return _fat(dev) if fs["type"] == "fat" else _ntfs(dev, fs)
         except DiskkitError as exc:
-            return {"type": "fat", "error": str(exc)}
+            return {**fs, "error": str(exc)}
     return fs
+
+
+def _filesystem_warnings(where: str, fs: dict | None) -> list[str]:
+    if not fs:
+        return []
+    if fs.get("error"):
+        return [f"{where}: {fs['type'].upper()} filesystem unreadable: {fs['error']}"]
+    if fs.get("unclean"):
+        return [f"{where}: NTFS {fs['unclean']}: its free space cannot be trusted, so compact "
+                "--zero-free, convert --skip-free and resize refuse it until Windows shuts "
+                "down fully"]
+    return []
 
 
 def min_fat32_size(sector_size: int, reserved: int = 32) -> int:
@@ -118,6 +139,7 @@ def info(path: str, allow_device: bool = False) -> dict:
             table = None  # already in the warnings from verify
         if table is None:
             out["filesystem"] = detect_filesystem(dev)
+            warnings += _filesystem_warnings("whole disk", out["filesystem"])
             return out
         out["table"] = {k: v for k, v in part.describe(table).items() if k != "partitions"}
         warnings += _chs_reader_warnings(dev, table)
@@ -126,8 +148,7 @@ def info(path: str, allow_device: bool = False) -> dict:
             entry = p.to_dict()
             fs = detect_filesystem(found[p.index]) if found.get(p.index) else None
             entry["filesystem"] = fs
-            if fs and fs.get("error"):
-                warnings.append(f"partition {p.index}: FAT filesystem unreadable: {fs['error']}")
+            warnings += _filesystem_warnings(f"partition {p.index}", fs)
             if types.is_esp(p):
                 warnings += _esp_warnings(p, fs)
             out["partitions"].append(entry)
@@ -135,8 +156,9 @@ def info(path: str, allow_device: bool = False) -> dict:
 
 
 def check(path: str, allow_device: bool = False) -> Report:
-    """Container check, partition-table verify and a FAT check of every FAT volume."""
+    """Container check, partition-table verify and a check of every FAT and NTFS volume."""
     from ..fat import check as fat_check
+    from ..ntfs import check as ntfs_check
 
     path = str(path)
     report = Report(subject=path)
@@ -162,15 +184,23 @@ def check(path: str, allow_device: bool = False) -> Report:
             found = part.volumes(dev)
         except DiskkitError:
             return report
-        checked = []
+        checked = {"fat": [], "ntfs": []}
         for volume in found:
             device = volume.device
-            if device is None or not signatures.looks_like_fat(device.read_at(0, min(512, device.size))):
+            kind = device and signatures.boot_record(device.read_at(0, min(512, device.size)))
+            if kind == "fat":
+                esp = volume.partition is not None and types.is_esp(volume.partition)
+                found_report = fat_check(device, esp=esp)
+            elif kind == "ntfs":
+                found_report = ntfs_check(device, volume.where)
+                if "ntfs" in found_report.facts:
+                    report.facts.setdefault("ntfs", {})[volume.where] = found_report.facts["ntfs"]
+            else:
                 continue
-            esp = volume.partition is not None and types.is_esp(volume.partition)
-            for prob in fat_check(device, esp=esp).problems:
+            for prob in found_report.problems:
                 report.problems.append(Problem(f"{volume.where}: {prob.where}", prob.message,
                                                prob.offset, prob.severity))
-            checked.append(volume.where)
-        report.facts["fat_checked"] = checked
+            checked[kind].append(volume.where)
+        report.facts["fat_checked"] = checked["fat"]
+        report.facts["ntfs_checked"] = checked["ntfs"]
     return report
