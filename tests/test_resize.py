@@ -83,7 +83,8 @@ def test_shrink_guarded_and_forced(tmp_path, container):
     img = build_disk(tmp_path, container)
     before = partition_hashes(img)
     proc = diskkit("resize", img, "--size", "40M", check=False)
-    assert proc.returncode == 2 and "would cut partition(s) 2" in proc.stderr
+    assert proc.returncode == 2 and "would cut partition 2 (no FAT or NTFS" in proc.stderr
+    assert f"keeps them whole is 47.02 MiB ({47 * MiB + 33 * 512} bytes)" in proc.stderr
     assert container_size(img, tmp_path) == 64 * MiB and partition_hashes(img) == before
     diskkit("resize", img, "--size", "48M")  # both partitions end before 47 MiB: no cut
     assert container_size(img, tmp_path) == 48 * MiB
