@@ -16,8 +16,9 @@ import subprocess
 
 import pytest
 
-from diskkit.ramos.windows import DeployOptions, deploy_script, render_cmd, slim_script
-from support import need_tool
+from diskkit.ramos.windows import (DeployOptions, deploy_script, extend_script, render_cmd,
+                                   slim_script)
+from support import diskkit, need_tool
 
 WINE = "/usr/lib/wine/wine64"
 TOOLS = ("dism", "reg", "bcdboot", "diskpart", "powercfg", "compact", "powershell")
@@ -95,6 +96,20 @@ def test_deploy_failure_stops_and_cleans_up(wine_env, tmp_path):
     assert tools[-3:-1] == ["reg unload HKLM\\DISKKIT_SYSTEM", "reg unload HKLM\\DISKKIT_SOFTWARE"]
     assert tools[-1].startswith("diskpart /s ") and calls[-2:] == [
         'select vdisk file="D:\\ramos\\win.vhd"', "detach vdisk"]
+
+
+def test_extend_attaches_extends_and_detaches(wine_env, tmp_path):
+    rc, out, calls = run_cmd(wine_env, tmp_path, extend_script("D:\\RAM OS\\win (1).vhd", 3))
+    assert rc == 0, out
+    assert calls[1:5] == ['select vdisk file="D:\\RAM OS\\win (1).vhd"', "attach vdisk",
+                          "select partition 3", "extend filesystem"]
+    assert calls[-2:] == ['select vdisk file="D:\\RAM OS\\win (1).vhd"', "detach vdisk"]
+    script = diskkit("ramos", "script", "extend", "--vhd", "D:\\w.vhd", "--part", "2",
+                     "--with-partition").stdout
+    assert "echo extend\n" in script and "extend filesystem" not in script
+    refused = diskkit("ramos", "script", "extend", "--vhd", 'D:\\"x.vhd', "--part", "2",
+                      check=False)
+    assert refused.returncode == 2 and "double quote" in refused.stderr
 
 
 def test_slim_keeps_pipes_quoted(wine_env, tmp_path):

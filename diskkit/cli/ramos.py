@@ -33,9 +33,19 @@ def register(sub):
     rsub.required = True
 
     p = rsub.add_parser("plan", help="RAM budget, load time, warnings and layout for a VHD size",
-                        description="Pure arithmetic: nothing is read or written.")
-    p.add_argument("--vhd-size", type=size_arg, required=True, metavar="SIZE", help="e.g. 5G")
-    p.add_argument("--ram", type=size_arg, required=True, metavar="SIZE", help="e.g. 16G")
+                        description="Pure arithmetic: nothing is written. With --from IMAGE, "
+                        "the smallest VHD that holds the Windows in IMAGE (its NTFS's used "
+                        "clusters + an MFT reserve + --headroom), the RAM and load time that "
+                        "saves, and the steps to get there; with --ram too, the plan for that "
+                        "size.")
+    p.add_argument("--vhd-size", type=size_arg, metavar="SIZE", help="e.g. 5G")
+    p.add_argument("--ram", type=size_arg, metavar="SIZE", help="e.g. 16G")
+    p.add_argument("--from", dest="image", metavar="IMAGE",
+                   help="size the VHD from the Windows already in IMAGE")
+    p.add_argument("--part", type=int, metavar="N",
+                   help="with --from: the Windows partition (default: the NTFS holding \\Windows)")
+    p.add_argument("--headroom", type=size_arg, default=None, metavar="SIZE",
+                   help="with --from: free space to leave for Windows (default 1G)")
     p.add_argument("--ssd-read", type=_rate, default=1e9, metavar="RATE",
                    help="sequential read speed of the disk holding the VHD (default 1GB/s)")
     p.add_argument("--chain", choices=CHAINS, default="grub2-map", help=CHAIN_HELP)
@@ -102,6 +112,21 @@ def register(sub):
     add_lang(p)
     p.set_defaults(func=cmd_slim)
 
+    p = ssub.add_parser("extend", help="grow a VHD's NTFS to fill its partition (diskpart)",
+                        description="After 'diskkit resize IMAGE --size SIZE --grow-part N' the "
+                        "partition is larger but its NTFS is not: this .cmd attaches the VHD "
+                        "and runs diskpart 'extend filesystem' (Disk Management: Extend Volume) "
+                        "on an elevated Windows prompt.")
+    p.add_argument("--vhd", required=True, help=r"the VHD as Windows sees it, e.g. D:\ramos\win.vhd")
+    p.add_argument("--part", type=int, required=True, metavar="N", help="partition number")
+    p.add_argument("--with-partition", action="store_true",
+                   help="also grow the partition into the free space after it (diskpart "
+                   "'extend'), when the image was resized without --grow-part")
+    p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    add_lang(p)
+    p.set_defaults(func=cmd_extend)
+
     p = rsub.add_parser("doctor", help="check a RAMOS image offline before the first RAM boot "
                         "(exit 0 all pass, 1 any FAIL, 2 error)",
                         description="Reads the VHD, its partitions, its ESP and BCD, the Windows "
@@ -133,10 +158,31 @@ def register(sub):
 
 
 def cmd_plan(args) -> int:
+    from ..errors import UsageError
     from ..ramos.plan import make_plan
 
-    plan = make_plan(args.vhd_size, args.ram, args.ssd_read, args.chain, args.vhd_type)
-    emit(args, plan.to_dict(), plan.to_text())
+    if args.image is None:
+        if args.vhd_size is None or args.ram is None:
+            raise UsageError(tr("give --vhd-size and --ram, or --from IMAGE"))
+        if args.part is not None or args.headroom is not None:
+            raise UsageError(tr("--part and --headroom go with --from IMAGE"))
+        plan = make_plan(args.vhd_size, args.ram, args.ssd_read, args.chain, args.vhd_type)
+        emit(args, plan.to_dict(), plan.to_text())
+        return 0
+    from ..ramos.shrink import DEFAULT_HEADROOM, measure, shrink_plan
+
+    if args.vhd_size is not None:
+        raise UsageError(tr("--from IMAGE computes the VHD size: leave out --vhd-size"))
+    headroom = DEFAULT_HEADROOM if args.headroom is None else args.headroom
+    shrink = shrink_plan(measure(args.image, args.part, allow_device=args.device), headroom,
+                         args.ssd_read, args.chain)
+    data, text = shrink.to_dict(), shrink.to_text()
+    if args.ram is not None:
+        size = max(shrink.vhd_size, shrink.recapture_size)  # the chain's layout must fit
+        plan = make_plan(size, args.ram, args.ssd_read, args.chain, args.vhd_type)
+        data["plan"] = plan.to_dict()
+        text += "\n\n" + plan.to_text()
+    emit(args, data, text)
     return 0
 
 
@@ -211,6 +257,16 @@ def cmd_slim(args) -> int:
     _write_script(args, render_cmd(slim_script(args.remove_apps)))
     if args.out:
         print(tr("wrote {out}: run it inside the VM as administrator", out=args.out),
+              file=sys.stderr)
+    return 0
+
+
+def cmd_extend(args) -> int:
+    from ..ramos.windows import extend_script, render_cmd
+
+    _write_script(args, render_cmd(extend_script(args.vhd, args.part, args.with_partition)))
+    if args.out:
+        print(tr("wrote {out}: run it on Windows as administrator", out=args.out),
               file=sys.stderr)
     return 0
 

@@ -302,6 +302,34 @@ def deploy_script(opts: DeployOptions) -> Script:
     return Script("diskkit RAMOS deploy", intro, steps, cleanup)
 
 
+# -- the extend script (on the host, after diskkit resize) -----------------------------------------
+
+def extend_script(vhd: str, partition: int, with_partition: bool = False) -> Script:
+    """Grow the filesystem of ``partition`` (1-based) in ``vhd`` to fill its partition, as Disk
+    Management's "Extend Volume" does; ``with_partition``: the partition first takes the free
+    space after it (diskpart ``extend``), else only the filesystem grows (``extend
+    filesystem``, after ``diskkit resize --grow-part``)."""
+    check_text(vhd, "--vhd")
+    if '"' in vhd:
+        raise UsageError(f"--vhd {vhd!r}: a double quote cannot be in a Windows path")
+    if partition < 1:
+        raise UsageError(f"--part {partition}: partitions are numbered from 1")
+    select = f'select vdisk file="{vhd}"'
+    detach = Step("detach", ["Detach the VHD."], diskpart=[select, "detach vdisk"])
+    steps = [
+        Step("extend", [
+            "Attach the VHD and grow the NTFS of partition " + str(partition) + " to fill "
+            + ("the free space after it" if with_partition else "its partition") + ".",
+            "Windows may check the volume (chkdsk) on its next start."],
+            diskpart=[select, "attach vdisk", f"select partition {partition}",
+                      "extend" if with_partition else "extend filesystem"]),
+        detach,
+    ]
+    intro = [f"VHD {vhd}, partition {partition}; made by diskkit ramos script extend.",
+             "Run from an elevated prompt, with the VHD not attached elsewhere."]
+    return Script("diskkit extend NTFS", intro, steps, [detach])
+
+
 # -- the slim script (inside the VM) ----------------------------------------------------------------
 
 APP_KEEP = ("Store", "DesktopAppInstaller", "VCLibs", "UI.Xaml", "NET.Native", "SecHealthUI",

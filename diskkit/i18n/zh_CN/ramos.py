@@ -161,4 +161,52 @@ MESSAGES = {
         "剩下交给 Windows 做的（驱动、SVBus、注册表、bcdboot）：{script}",
     "  it expects the VHD at {path} (--windows-path); run it there as administrator":
         "  脚本认为 VHD 在 {path}（--windows-path）；请在那台 Windows 上以管理员身份运行",
+
+    # ramos plan --from: the smallest VHD for the Windows in an image
+    "partition {n}": "分区 {n}",
+    "whole disk": "整个磁盘",
+    "{image}: {size} VHD; Windows on {where}: NTFS {used} used, MFT {mft}":
+        "{image}：{size} 的 VHD；Windows 在{where}：NTFS 已用 {used}，MFT {mft}",
+    "smallest VHD: {size} = partitions before Windows {before} + used {used} + MFT reserve "
+    "{mft} + headroom {headroom} + {after} after":
+        "最小 VHD：{size} = Windows 之前的分区 {before} + 已用 {used} + MFT 预留 {mft} + 余量 "
+        "{headroom} + 其后 {after}",
+    "saves {ram} of RAM and {seconds} s of loading at boot (at {rate})":
+        "省下内存 {ram}，开机读入少用 {seconds} 秒（读速 {rate}）",
+    "saves {size} of disk space ({chain} boots from the file: no RAM to save)":
+        "省下磁盘空间 {size}（{chain} 直接从文件启动，不占内存，无内存可省）",
+    "step {n}: {step}": "第 {n} 步：{step}",
+    "--headroom must not be negative and --ssd-read must be positive":
+        "--headroom 不能为负数，--ssd-read 必须大于 0",
+    "nothing to do: the VHD is already no larger than this": "无需操作：VHD 已经不比这更大",
+    "shrink the Windows partition to {ntfs} in place: on Windows, diskpart: select vdisk "
+    "file=IMAGE, attach vdisk, select partition {n}, shrink desired={mb}, detach vdisk (Windows "
+    "may stop short of it at files it cannot move: pagefile, hibernation file, restore points; "
+    "`ramos script slim` removes them); or on Linux: {command}, then diskkit part resize "
+    "{image} {n} --size {bytes}":
+        "就地把 Windows 分区压缩到 {ntfs}：在 Windows 上用 diskpart：select vdisk file=映像, "
+        "attach vdisk, select partition {n}, shrink desired={mb}, detach vdisk（遇到无法移动的"
+        "文件会提前停下：页面文件、休眠文件、还原点；`ramos script slim` 可删掉它们）；或在 "
+        "Linux 上：{command}，再 diskkit part resize {image} {n} --size {bytes}",
+    "cut the image to the new size: diskkit resize {image} --size {size}":
+        "把映像截到新大小：diskkit resize {image} --size {size}",
+    "or re-capture: wimcapture (Linux) or DISM /Capture-Image (Windows) the Windows partition "
+    "into a WIM, diskkit ramos init NEW.vhd --size {size} --chain {chain}, then diskkit ramos "
+    "script deploy --vhd NEW.vhd --wim WIM --index 1 applies it":
+        "或者重新捕获：用 wimcapture（Linux）或 DISM /Capture-Image（Windows）把 Windows 分区"
+        "捕获成 WIM，diskkit ramos init NEW.vhd --size {size} --chain {chain}，再由 diskkit "
+        "ramos script deploy --vhd NEW.vhd --wim WIM --index 1 释放进去",
+    "partition {n} holds no NTFS": "分区 {n} 上没有 NTFS",
+    "no NTFS partition in this image: nothing to plan from": "映像里没有 NTFS 分区：无从规划",
+    "several NTFS partitions and none holds \\Windows: choose one with --part N":
+        "有多个 NTFS 分区，且都没有 \\Windows：用 --part N 指定一个",
+    "{path}: {where}: NTFS not clean ({reason}), so its used space is not final: start Windows "
+    "and shut it down fully (shutdown /s /t 0, or turn Fast Startup off), then plan again":
+        "{path}：{where}：NTFS 未正常关闭（{reason}），已用空间还会变：启动 Windows 并完全关机"
+        "（shutdown /s /t 0，或关闭快速启动），再重新规划",
+    "give --vhd-size and --ram, or --from IMAGE": "请给出 --vhd-size 和 --ram，或者 --from 映像",
+    "--part and --headroom go with --from IMAGE": "--part 和 --headroom 要与 --from 映像 一起用",
+    "--from IMAGE computes the VHD size: leave out --vhd-size":
+        "--from 映像 会算出 VHD 大小：不要再给 --vhd-size",
+    "wrote {out}: run it on Windows as administrator": "已写入 {out}：请在 Windows 上以管理员身份运行",
 }
