@@ -50,6 +50,19 @@ def mkntfs(path: str, size: int, cluster: int = 4096, label: str | None = None,
     return path
 
 
+def quick_formatted(path: str, size: int, seed: int, cluster: int = 4096) -> str:
+    """An NTFS volume whose free clusters hold non-zero bytes, as deleted files leave them:
+    the file is filled with random bytes first and ``mkntfs --fast`` does not zero it."""
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "wb") as fh:
+        for _ in range(size >> 20):
+            fh.write(rng.randbytes(1 << 20))
+    sh("mkntfs", "-F", "-q", "-f", "-c", cluster, path)
+    return path
+
+
 def apply_tree(image: str, src: str) -> None:
     """Write the host tree ``src`` into the NTFS image with wimlib (no mount needed)."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,6 +34,7 @@ def _skip_unavailable(func):
 mkntfs = _skip_unavailable(ntfscraft.mkntfs)
 apply_tree = _skip_unavailable(ntfscraft.apply_tree)
 make_wof_file = _skip_unavailable(ntfscraft.make_wof_file)
+quick_formatted = _skip_unavailable(ntfscraft.quick_formatted)
 
 
 @contextlib.contextmanager
@@ -156,17 +157,6 @@ def diskkit_tree(vol) -> dict[str, tuple]:
 
 
 # -- whole disks -------------------------------------------------------------------------------
-def quick_formatted(path: str, size: int, seed: int, cluster: int = 4096) -> str:
-    """An NTFS volume whose free clusters hold non-zero bytes, as deleted files leave them:
-    the file is filled with random bytes first and ``mkntfs --fast`` does not zero it."""
-    rng = random.Random(seed)
-    with open(path, "wb") as fh:
-        for _ in range(size // MiB):
-            fh.write(rng.randbytes(MiB))
-    _skip_unavailable(ntfscraft.sh)("mkntfs", "-F", "-q", "-f", "-c", cluster, path)
-    return path
-
-
 def leftover_disk(path: str, tree: str, ntfs_size: int = 40 * MiB, fat_size: int = 16 * MiB,
                   seed: int = 5) -> dict:
     """A GPT disk: an ESP (FAT16, a kept file and a deleted 6 MiB random one) and an NTFS
