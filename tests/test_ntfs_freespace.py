@@ -14,6 +14,8 @@ import re
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diskkit.blockdev import MemoryDevice
 from diskkit.ops.freespace import WithoutFree
@@ -202,3 +204,32 @@ def test_corrupt_unreadable_volume_is_copied_whole(tmp_path):
     assert result["skipped_free"]["free_bytes"] == 0
     assert "copied whole" in result["skipped_free"]["skipped"][0]
     assert (tmp_path / "o.img").read_bytes() == image.read_bytes()
+
+
+def _spans(points: list[int], size: int) -> list[tuple[int, int]]:
+    """Sorted, disjoint (offset, length) spans from cut points."""
+    cuts = sorted({min(p, size) for p in points})
+    return [(a, b - a) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(1, 600), data=st.data())
+def test_without_free_property(size, data):
+    """Byte for byte: holes read zero, the rest reads through; allocated = allocated - holes."""
+    points = st.lists(st.integers(0, size), max_size=12)
+    allocated = _spans(data.draw(points), size)
+    holes = _spans(data.draw(points), size)
+    content = bytes((i % 251) + 1 for i in range(size))
+
+    class Sparse(MemoryDevice):
+        def allocated_ranges(self):
+            return iter(allocated)
+
+    view = WithoutFree(Sparse(content, writable=False), holes)
+    in_hole = {i for start, n in holes for i in range(start, start + n)}
+    assert view.read_at(0, size) == bytes(0 if i in in_hole else content[i] for i in range(size))
+    got = list(view.allocated_ranges())
+    assert all(n > 0 for _, n in got) and got == sorted(got)
+    assert all(a + n <= b for (a, n), (b, _) in zip(got, got[1:]))
+    covered = {i for start, n in got for i in range(start, start + n)}
+    assert covered == {i for start, n in allocated for i in range(start, start + n)} - in_hole

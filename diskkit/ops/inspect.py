@@ -62,8 +62,8 @@ def _filesystem_warnings(where: str, fs: dict | None) -> list[str]:
         return [f"{where}: {fs['type'].upper()} filesystem unreadable: {fs['error']}"]
     if fs.get("unclean"):
         return [f"{where}: NTFS {fs['unclean']}: its free space cannot be trusted, so compact "
-                "--zero-free, convert --skip-free and resize refuse it until Windows shuts "
-                "down fully"]
+                "--zero-free, convert --skip-free, ramos plan --from and a resize cutting into "
+                "it refuse it until Windows shuts down fully"]
     return []
 
 

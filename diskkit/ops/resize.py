@@ -22,12 +22,11 @@ import shlex
 from dataclasses import dataclass
 
 from .. import part
-from ..errors import CorruptImage, Unsupported, UsageError
+from ..errors import CorruptImage, DiskkitError, Unsupported, UsageError
 from ..image import first_data_from, open_image
-from ..units import MiB, format_size
+from ..units import format_size
 
 SECTOR = 512
-SMALLER_SLACK = MiB  # a filesystem this much smaller than its partition is left unremarked
 
 
 @dataclass
@@ -44,7 +43,6 @@ class Floor:
 
 def floors(dev, table) -> list[Floor]:
     """One ``Floor`` per volume of ``dev``, read from its filesystem's ``Space``."""
-    from ..errors import DiskkitError
     from ..filesystems import space
 
     out = []
@@ -141,8 +139,8 @@ def ntfsresize_command(path: str, container: str, index: int | None,
 def grow_notes(path: str, dev, container: str) -> list[str]:
     """What is left to do after a grow: each filesystem smaller than its partition, and how
     to grow it."""
-    from ..errors import DiskkitError
     from ..filesystems import space
+    from ..ntfs.check import SMALLER_SLACK  # a partition tail alignment leaves: no remark
 
     notes = []
     for volume in part.volumes(dev):
