@@ -211,8 +211,8 @@ def test_info_check_and_compact_walk_the_same_volumes(tmp_path):
     check = diskkit("check", path, check=False)
     assert check.returncode == 1 and "partition 2: ends at LBA 163839" in check.stdout
     done = json.loads(diskkit("compact", "--json", "--zero-free", path).stdout)
-    assert [v["volume"] for v in done["zero_free"]] == ["partition 1"]
-    assert done["zero_free"][0]["zeroed_bytes"] > 4 * MiB
+    assert [v["volume"] for v in done["zero_free"]["volumes"]] == ["partition 1"]
+    assert done["zero_free"]["volumes"][0]["free_bytes"] > 4 * MiB
     volume = tmp_path / "p1.img"
     with open(path, "rb") as src, open(volume, "wb") as dst:
         src.seek(MiB)
