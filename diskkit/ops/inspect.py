@@ -155,8 +155,10 @@ def info(path: str, allow_device: bool = False) -> dict:
     return out
 
 
-def check(path: str, allow_device: bool = False) -> Report:
-    """Container check, partition-table verify and a check of every FAT and NTFS volume."""
+def check(path: str, allow_device: bool = False,
+          filesystems: tuple[str, ...] = ("fat", "ntfs")) -> Report:
+    """Container check, partition-table verify and a check of every FAT and NTFS volume
+    (``filesystems``: the kinds to check)."""
     from ..fat import check as fat_check
     from ..ntfs import check as ntfs_check
 
@@ -188,15 +190,15 @@ def check(path: str, allow_device: bool = False) -> Report:
         for volume in found:
             device = volume.device
             kind = device and signatures.boot_record(device.read_at(0, min(512, device.size)))
+            if kind not in filesystems:
+                continue
             if kind == "fat":
                 esp = volume.partition is not None and types.is_esp(volume.partition)
                 found_report = fat_check(device, esp=esp)
-            elif kind == "ntfs":
+            else:
                 found_report = ntfs_check(device, volume.where)
                 if "ntfs" in found_report.facts:
                     report.facts.setdefault("ntfs", {})[volume.where] = found_report.facts["ntfs"]
-            else:
-                continue
             for prob in found_report.problems:
                 report.problems.append(Problem(f"{volume.where}: {prob.where}", prob.message,
                                                prob.offset, prob.severity))

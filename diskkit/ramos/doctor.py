@@ -201,7 +201,7 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
         doc.add("container", "sparse", WARN, f"sparse file ({format_size(allocated)} of "
                 f"{format_size(size)} allocated): Windows refuses to attach a sparse VHD",
                 f"on Windows: fsutil sparse setflag {base} 0; on Linux: cp --sparse=never")
-    report = inspect.check(image)
+    report = inspect.check(image, filesystems=("fat",))  # the windows section reads the NTFS
     errors = [p for p in report.problems if p.severity == "error"]
     warnings = [p for p in report.problems if p.severity != "error"]
     if errors:
