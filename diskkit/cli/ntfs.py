@@ -38,10 +38,13 @@ def _display(name: str) -> str:
 
 
 def _iso(ts) -> str | None:
-    if ts is None:
-        return None
+    return None if ts is None else _iso_second(int(ts // 1))
+
+
+@functools.lru_cache(maxsize=4096)  # files written together share their second
+def _iso_second(second: int) -> str | None:
     try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
     except (OverflowError, OSError, ValueError):
         return None
 
