@@ -255,6 +255,9 @@ def test_slim_script_exact_commands():
         "/StartComponentCleanup /ResetBase",
         'if %errorlevel% neq 0 if %errorlevel% neq 3010 (set "DK_RC=%errorlevel%" & goto fail)']
     assert step_lines(lines, "compact-os") == ["compact /CompactOS:always", check]
+    not_installed = 'if %errorlevel% neq 0 if %errorlevel% neq 1060 (set "DK_RC=%errorlevel%" & goto fail)'
+    assert step_lines(lines, "search-off") == ["sc config WSearch start= disabled", not_installed]
+    assert step_lines(lines, "sysmain-off") == ["sc config SysMain start= disabled", not_installed]
     ps = step_lines(lines, "remove-apps")[0]
     assert ps.startswith('powershell -NoProfile -ExecutionPolicy Bypass -Command "'
                          "$ErrorActionPreference='Stop'; Get-AppxProvisionedPackage -Online |")

@@ -1,6 +1,6 @@
 """The generated .cmd scripts run by a real cmd.exe implementation (Wine's), with stub tools.
 
-Each stub (dism, reg, bcdboot, diskpart, powercfg, compact, powershell) logs the arguments it
+Each stub (dism, reg, bcdboot, diskpart, powercfg, compact, powershell, sc) logs the arguments it
 received, so the test sees exactly what cmd passed after its own parsing of quotes, ``&``,
 parentheses and ``%%``. Stubs are batch files, which cmd only returns from when ``call``ed:
 the test prefixes each tool line with ``call`` (which expands ``%`` once more, so these paths
@@ -21,7 +21,7 @@ from diskkit.ramos.windows import (DeployOptions, deploy_script, extend_script, 
 from support import diskkit, need_tool
 
 WINE = "/usr/lib/wine/wine64"
-TOOLS = ("dism", "reg", "bcdboot", "diskpart", "powercfg", "compact", "powershell")
+TOOLS = ("dism", "reg", "bcdboot", "diskpart", "powercfg", "compact", "powershell", "sc")
 STUB = ('@>>"%~dp0calls.log" echo %~n0 %*\r\n'
         '@if /i "%~n0"=="diskpart" type %2>>"%~dp0calls.log"\r\n'
         '@if /i "%~n0 %~1"=="reg delete" exit /b 1\r\n'  # as reg does when the key is absent
@@ -115,9 +115,11 @@ def test_extend_attaches_extends_and_detaches(wine_env, tmp_path):
 def test_slim_keeps_pipes_quoted(wine_env, tmp_path):
     rc, out, calls = run_cmd(wine_env, tmp_path, slim_script(remove_apps=True))
     assert rc == 0, out
-    assert [c.split(" ")[0] for c in calls] == ["powercfg", "powershell", "powershell",
-                                                "powershell", "dism", "compact"]
-    apps = calls[3]
+    assert [c.split(" ")[0] for c in calls] == ["powercfg", "powershell", "powershell", "sc",
+                                                "sc", "powershell", "dism", "compact"]
+    # `start=` and its value stay two arguments, as sc.exe wants them
+    assert calls[3:5] == ["sc config WSearch start= disabled", "sc config SysMain start= disabled"]
+    apps = calls[5]
     assert apps.startswith('powershell -NoProfile -ExecutionPolicy Bypass -Command "')
     assert "| Remove-AppxProvisionedPackage -Online\"" in apps  # cmd did not treat | as a pipe
     assert calls[-1] == "compact /CompactOS:always"

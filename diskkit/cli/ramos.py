@@ -101,10 +101,11 @@ def register(sub):
     add_lang(p)
     p.set_defaults(func=cmd_deploy)
 
-    p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore off, cleanup, Compact OS",
+    p = ssub.add_parser("slim", help="in-VM tuning: hibernation, pagefile, restore, search, "
+                        "SysMain off, cleanup, Compact OS",
                         description="The space-saving steps DISM++ offers (hibernation, pagefile, "
-                        "System Restore, provisioned apps, WinSxS cleanup, Compact OS), as a .cmd "
-                        "to run inside the VM as administrator.")
+                        "System Restore, Windows Search and SysMain, provisioned apps, WinSxS "
+                        "cleanup, Compact OS), as a .cmd to run inside the VM as administrator.")
     p.add_argument("--remove-apps", action="store_true",
                    help="also remove provisioned Store apps (keeps the Store and basics)")
     p.add_argument("--out", metavar="FILE", help="write the .cmd here (default: print it)")

@@ -336,6 +336,14 @@ APP_KEEP = ("Store", "DesktopAppInstaller", "VCLibs", "UI.Xaml", "NET.Native", "
             "WindowsTerminal", "Notepad", "Calculator", "Photos", "Paint")
 
 
+# Services that only write in RAM: (step, service, what it is, why it goes); doctor checks them.
+SLIM_SERVICES = (
+    ("search", "WSearch", "Windows Search", "the indexer rewrites its index in the RAM disk, "
+     "lost at every power-off."),
+    ("sysmain", "SysMain", "SysMain (Superfetch)", "it caches from a disk that is already RAM."),
+)
+
+
 def slim_script(remove_apps: bool = False) -> Script:
     """Shrink the running Windows (run inside the VM as administrator), biggest wins first."""
     def ps(command: str) -> list:  # a failing cmdlet stops PowerShell with exit code 1
@@ -354,6 +362,10 @@ def slim_script(remove_apps: bool = False) -> Script:
                              "(vssadmin's exit code is ignored: there may be none)."],
              ps("Disable-ComputerRestore -Drive ($env:SystemDrive + '\\'); vssadmin delete "
                 "shadows /for=$env:SystemDrive /all /quiet | Out-Null; exit 0")),
+        *(Step(f"{key}-off", [f"{what} disabled (from the next start): {why}",
+                              "(exit code 1060: the service is not installed in this edition)."],
+               ["sc", "config", service, "start=", "disabled"], ok_codes=(0, 1060))
+          for key, service, what, why in SLIM_SERVICES),
     ]
     if remove_apps:
         keep = "|".join(APP_KEEP)
