@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
+from .i18n import language, tr
 from .units import format_size
 
 STYLE = """
@@ -80,16 +81,17 @@ def _bar(info: dict) -> str:
         width = seg["size"] / size * 100
         attrs = f'style="width:{width:.6f}%" data-start="{seg["start"]}" data-size="{seg["size"]}"'
         if seg["kind"] == "free":
-            cells.append(f'<div class="seg free" {attrs} title="free {format_size(seg["size"])}">'
-                         "</div>")
+            free = escape(tr("free {size}", size=format_size(seg["size"])))
+            cells.append(f'<div class="seg free" {attrs} title="{free}"></div>')
             continue
         p, fs = seg["part"], seg["part"].get("filesystem")
         used = _used_fraction(fs)
         name = p.get("name") or p.get("type_name") or p.get("type") or ""
         text = f'{p["index"]}: {(fs or {}).get("type", "-")} {format_size(p["size"])}'
         fill = f'<div class="used" style="width:{used * 100:.3f}%"></div>' if used is not None else ""
-        title = escape(f"partition {p['index']} {name}, {format_size(p['size'])} at byte "
-                       f"{p['start']}" + (f", {used:.0%} used" if used is not None else ""))
+        title = escape(tr("partition {index} {name}, {size} at byte {start}", index=p["index"],
+                          name=name, size=format_size(p["size"]), start=p["start"])
+                       + (tr(", {used} used", used=f"{used:.0%}") if used is not None else ""))
         cells.append(f'<div class="seg {_fs_kind(fs)}" {attrs} data-index="{p["index"]}" '
                      f'title="{title}">{fill}<div class="label">{escape(text)}</div></div>')
     return f'<div class="bar">{"".join(cells)}</div>'
@@ -104,8 +106,9 @@ def _partition_table(info: dict) -> str:
             p["index"], format_size(p["start"]), format_size(p["size"]),
             p.get("type_name") or p.get("type") or "", p.get("name", ""), fs.get("type", "-"),
             fs.get("label", ""), f"{used:.0%}" if used is not None else "-")) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("#", "start", "size", "type", "name",
-                                              "filesystem", "label", "used"))
+    head = "".join(f"<th>{escape(h)}</th>" for h in (
+        "#", tr("start"), tr("size"), tr("type"), tr("name"), tr("filesystem"), tr("label"),
+        tr("used")))
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -114,31 +117,46 @@ def _layers(doctor: dict) -> str:
     chain = doctor.get("chain", "")
     default = doctor.get("facts", {}).get("default_entry") or {}
     win = doctor.get("facts", {}).get("windows") or {}
-    outer = (f'<div class="layer"><h3>Outer layer: the machine\'s ESP</h3>firmware &rarr; '
-             f"loader of <b>{escape(chain)}</b> &rarr; its config &rarr; copies "
-             f"<code>{escape(vhd.get('image', ''))}</code> into RAM</div>")
-    inner_body = (f"VHD's ESP (partition {vhd.get('esp_index')}) &rarr; "
-                  "<code>\\EFI\\BOOT\\BOOTX64.EFI</code> &rarr; BCD default "
-                  f"{escape(default.get('description') or default.get('guid') or '?')}"
-                  if vhd.get("esp_index") else
-                  "the boot manager (outside the VHD) opens the RAM disk at the Windows offset")
-    inner = (f'<div class="layer"><h3>Inner layer: inside the VHD</h3>{inner_body} &rarr; '
-             f"Windows partition {vhd.get('windows_index')} at byte "
-             f"{vhd.get('windows_offset')}</div>")
-    windows = (f'<div class="layer"><h3>Windows</h3>{escape(win.get("name", "not read"))}'
+    arrow = " &rarr; "
+    outer_body = arrow.join([
+        escape(tr("firmware")), tr("loader of {chain}", chain=f"<b>{escape(chain)}</b>"),
+        escape(tr("its config")),
+        tr("copies {image} into RAM", image=f"<code>{escape(vhd.get('image', ''))}</code>")])
+    outer_title = escape(tr("Outer layer: the machine's ESP"))
+    outer = f'<div class="layer"><h3>{outer_title}</h3>{outer_body}</div>'
+    if vhd.get("esp_index"):
+        entry = default.get("description") or default.get("guid") or "?"
+        inner_body = arrow.join([
+            escape(tr("VHD's ESP (partition {index})", index=vhd.get("esp_index"))),
+            "<code>\\EFI\\BOOT\\BOOTX64.EFI</code>",
+            escape(tr("BCD default {entry}", entry=entry))])
+    else:
+        inner_body = escape(tr("the boot manager (outside the VHD) opens the RAM disk at the "
+                               "Windows offset"))
+    inner = (f'<div class="layer"><h3>{escape(tr("Inner layer: inside the VHD"))}</h3>'
+             f"{inner_body}{arrow}"
+             + escape(tr("Windows partition {index} at byte {offset}",
+                         index=vhd.get("windows_index"), offset=vhd.get("windows_offset")))
+             + "</div>")
+    windows = (f'<div class="layer"><h3>Windows</h3>{escape(win.get("name") or tr("not read"))}'
                "</div>")
     return f'<div class="layers">{outer}<div class="arrow">&rarr;</div>{inner}' \
            f'<div class="arrow">&rarr;</div>{windows}</div>'
 
 
 def _checklist(doctor: dict) -> str:
+    titles, statuses = doctor.get("section_titles", {}), doctor.get("status_names", {})
     rows = []
     for c in doctor["checks"]:
         fix = f"<br><code>{escape(c['fix'])}</code>" if c.get("fix") and c["status"] in (
             "WARN", "FAIL") else ""
-        rows.append(f'<tr><td class="{c["status"]}">{c["status"]}</td>'
-                    f"<td>{escape(c['section'])}</td><td>{escape(c['why'])}{fix}</td></tr>")
-    return f"<table><tr><th></th><th>section</th><th>finding</th></tr>{''.join(rows)}</table>"
+        status, section = statuses.get(c["status"], c["status"]), titles.get(c["section"],
+                                                                             c["section"])
+        rows.append(f'<tr><td class="{c["status"]}">{escape(status)}</td>'
+                    f"<td>{escape(section)}</td>"
+                    f"<td>{escape(c['why'])}{fix}</td></tr>")
+    return (f"<table><tr><th></th><th>{escape(tr('section'))}</th>"
+            f"<th>{escape(tr('finding'))}</th></tr>{''.join(rows)}</table>")
 
 
 def _with_ntfs_usage(info: dict, doctor: dict) -> dict:
@@ -162,17 +180,16 @@ def page(info: dict, doctor: dict | None = None) -> str:
     if doctor:
         info = _with_ntfs_usage(info, doctor)
     c = info["container"]
-    title = f"{info['path']}: {c['container']} image, {format_size(c['virtual_size'])}"
+    title = tr("{path}: {container} image, {size}", path=info["path"],
+               container=c["container"], size=format_size(c["virtual_size"]))
     parts = [f"<h1>{escape(title)}</h1>", _bar(info), _partition_table(info)]
     if info.get("warnings"):
-        parts.append("<h2>Warnings</h2><ul>" + "".join(
+        parts.append(f"<h2>{escape(tr('Warnings'))}</h2><ul>" + "".join(
             f"<li>{escape(w)}</li>" for w in info["warnings"]) + "</ul>")
     if doctor:
-        n = doctor["counts"]
-        parts += ["<h2>Boot layers</h2>", _layers(doctor),
-                  f"<h2>ramos doctor: {n['PASS']} pass, {n['WARN']} warn, {n['FAIL']} fail</h2>",
-                  _checklist(doctor)]
-    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+        parts += [f"<h2>{escape(tr('Boot layers'))}</h2>", _layers(doctor),
+                  f"<h2>ramos doctor: {escape(doctor['summary'])}</h2>", _checklist(doctor)]
+    return (f"<!DOCTYPE html><html lang=\"{language()}\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
             + "".join(parts) + f"<script>{MEASURE}</script></body></html>")
 

@@ -20,7 +20,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 # Every module whose messages a RAMOS user reads; each tr() there must be translated.
 TRANSLATED = [*glob.glob(os.path.join(ROOT, "diskkit", "ramos", "*.py")),
               *(os.path.join(ROOT, "diskkit", "cli", name)
-                for name in ("ramos.py", "common.py", "__main__.py"))]
+                for name in ("ramos.py", "common.py", "__main__.py")),
+              os.path.join(ROOT, "diskkit", "htmlreport.py")]
 
 
 def chain_notes() -> list[str]:
@@ -30,8 +31,16 @@ def chain_notes() -> list[str]:
 
 
 # Message ids passed as a variable: the values they take.
+def doctor_words() -> list[str]:
+    from diskkit.ramos import doctor
+    from diskkit.ramos.windows import SLIM_SERVICES
+
+    return [*doctor.SECTION_TITLES.values(), doctor.PASS, doctor.INFO, doctor.WARN, doctor.FAIL,
+            *(why for _, _, _, why in SLIM_SERVICES)]
+
+
 DYNAMIC = {"ramos.py": lambda: ["info", "ran", "skipped", "would run", "done", "windows"],
-           "plan.py": chain_notes}
+           "plan.py": chain_notes, "doctor.py": doctor_words}
 
 
 def message_ids():
@@ -59,9 +68,7 @@ def test_every_ramos_message_has_chinese_with_the_same_placeholders():
     assert not missing, missing
     for _, message in ids:
         assert fields(zh[message]) == fields(message), message
-    from diskkit.i18n.zh_CN.ramos import MESSAGES
-
-    unused = set(MESSAGES) - {m for _, m in ids}
+    unused = set(zh) - {m for _, m in ids}
     assert not unused, f"catalogue entries nothing uses: {unused}"
 
 

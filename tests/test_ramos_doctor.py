@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -210,6 +211,32 @@ def test_cli_exit_codes_and_json(good, tmp_path):
     assert "fix: " in proc.stdout
     missing = diskkit("ramos", "doctor", tmp_path / "nothing.vhd", check=False)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_report_in_chinese(good, tmp_path):
+    """--lang zh-CN (or DISKKIT_LANG) turns every finding, the fixes' prose and the HTML page
+    into Chinese; the JSON keeps the English ids."""
+    broken = variant(good, tmp_path)
+    run("mdel", "-i", R.esp_target(broken, good["parts"][1]), "::/EFI/BOOT/BOOTX64.EFI")
+    args = ["ramos", "doctor", broken, "--chain", "grub2-map", "--ram", "2G", "--esp", good["esp"]]
+    en = json.loads(diskkit(*args, "--json", check=False).stdout)
+    zh = json.loads(diskkit(*args, "--json", "--lang", "zh-CN", check=False).stdout)
+    assert [(c["section"], c["name"], c["status"]) for c in zh["checks"]] == \
+        [(c["section"], c["name"], c["status"]) for c in en["checks"]]
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for c_en, c_zh in zip(en["checks"], zh["checks"]):
+        if (c_en["section"], c_en["name"]) == ("windows", "version"):
+            continue  # the Windows name and edition, as the registry has them
+        assert cjk.search(c_zh["why"]) and c_zh["why"] != c_en["why"], c_en
+    text = diskkit(*args, "--lang", "zh-CN", "--html", tmp_path / "zh.html", check=False)
+    assert text.returncode == 1
+    assert "失败  VHD 的 ESP 里没有 \\EFI\\BOOT\\BOOTX64.EFI" in text.stdout
+    assert "警告  内存 2 GiB" in text.stdout and "修复：" in text.stdout
+    assert "[内层引导（VHD 自己的 ESP 和 BCD）]" in text.stdout
+    assert diskkit(*args, check=False, env={"DISKKIT_LANG": "zh-CN"}).stdout == text.stdout
+    page = (tmp_path / "zh.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page and "两层引导" in page and "项失败" in page
+    assert "VHD 的 ESP 里没有" in page and "Boot layers" not in page
 
 
 def machine_esp(folder, offset: int, in_menu: bool = True) -> str:

@@ -111,6 +111,51 @@ def fat_file_limit() -> int:
     return MAX_FILE_SIZE
 
 
+def largest_vhd(ram: int) -> int:
+    """The largest VHD ``ram`` holds by the RAM - 4 GiB rule (whole MiB)."""
+    return max(0, (ram - RAM_HEADROOM) // MiB * MiB)
+
+
+def check_ram(vhd_size: int, ram: int, chain: str) -> str | None:
+    """The RAM rule, for ``ramos plan`` and ``ramos doctor`` alike: a UsageError naming the
+    largest VHD that fits when the RAM disk (the fixed VHD file) does not fit in ``ram`` at all;
+    the warning when ``ram`` is below VHD + 4 GiB; None when it holds (or the chain loads
+    nothing into RAM)."""
+    facts = ramos_chain(chain)
+    if not facts.in_ram:
+        return None
+    largest = largest_vhd(ram)
+    shows = tr("; the boot manager shows {error}", error=NOT_ENOUGH_RAM) \
+        if facts.ms_ramdisk else ""
+    if vhd_size + VHD_FOOTER >= ram:
+        fits = tr("the largest VHD for this RAM is {size} (RAM - 4 GiB, the rule from field "
+                  "reports)", size=format_size(largest)) if largest else \
+            tr("this RAM leaves nothing once Windows has its 4 GiB: it cannot hold a RAMOS")
+        raise UsageError(tr("a {vhd} VHD does not fit in {ram} of RAM: {fits}{shows}",
+                            vhd=format_size(vhd_size), ram=format_size(ram), fits=fits,
+                            shows=shows))
+    if ram < vhd_size + RAM_HEADROOM:
+        return tr("RAM {ram} is below VHD size + 4 GiB ({need}), the rule from field reports: "
+                  "Windows is left too little memory; shrink the VHD to {largest} or add "
+                  "RAM{shows}", ram=format_size(ram), need=format_size(vhd_size + RAM_HEADROOM),
+                  largest=format_size(largest), shows=shows)
+    return None
+
+
+def size_limit_warning(vhd_size: int, chain: str) -> str | None:
+    """The chain's known size limit (boot/chains.py's facts) worded for the user, or None."""
+    limit = ramos_chain(chain).size_limit
+    if not limit or vhd_size < limit.fails_from:
+        return None
+    return tr("a {size} VHD through {chain}: Microsoft's ramdisk failed at once with {error} for "
+              "VHDs of {limit} or more in tests ({loaded} MiB loaded, {failed} MiB and larger "
+              "failed; {seen}); {others} carried {carried}: keep the VHD below {limit} or use "
+              "one of them", size=format_size(vhd_size), chain=chain, error=limit.error,
+              limit=format_size(limit.fails_from), loaded=f"{limit.largest_loaded // MiB:,}",
+              failed=f"{limit.smallest_failed // MiB:,}", seen=limit.seen_with,
+              others=" / ".join(limit.carried_more), carried=format_size(limit.carried))
+
+
 def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "grub2-map",
               vhd_type: str = "fixed") -> Plan:
     """Budget RAM and load time for ``vhd_size`` on a machine with ``ram`` bytes.
@@ -125,34 +170,15 @@ def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "gru
     facts = ramos_chain(chain)
     file_size = vhd_size + VHD_FOOTER  # a fixed VHD: the disk's bytes plus a 512-byte footer
     ram_disk = file_size if facts.in_ram else 0
-    largest = max(0, (ram - RAM_HEADROOM) // MiB * MiB)
     plan = Plan(chain, vhd_size, vhd_type, ram, read_rate, file_size, ram_disk, ram - ram_disk,
-                ram_disk / read_rate, largest, layout)
-    shows = tr("; the boot manager shows {error}", error=NOT_ENOUGH_RAM) \
-        if facts.ms_ramdisk else ""
-    if facts.in_ram and ram_disk >= ram:
-        fits = tr("the largest VHD for this RAM is {size} (RAM - 4 GiB, the rule from field "
-                  "reports)", size=format_size(largest)) if largest else \
-            tr("this RAM leaves nothing once Windows has its 4 GiB: it cannot hold a RAMOS")
-        raise UsageError(tr("a {vhd} VHD does not fit in {ram} of RAM: {fits}{shows}",
-                            vhd=format_size(vhd_size), ram=format_size(ram), fits=fits,
-                            shows=shows))
+                ram_disk / read_rate, largest_vhd(ram), layout)
     w = plan.warnings
-    if facts.in_ram and ram < vhd_size + RAM_HEADROOM:
-        w.append(tr("RAM {ram} is below VHD size + 4 GiB ({need}), the rule from field reports: "
-                    "Windows is left too little memory; shrink the VHD to {largest} or add "
-                    "RAM{shows}", ram=format_size(ram), need=format_size(vhd_size + RAM_HEADROOM),
-                    largest=format_size(largest), shows=shows))
-    limit = facts.size_limit
-    if limit and vhd_size >= limit.fails_from:
-        w.append(tr("a {size} VHD through {chain}: Microsoft's ramdisk failed at once with "
-                    "{error} for VHDs of {limit} or more in tests ({loaded} MiB loaded, {failed} "
-                    "MiB and larger failed; {seen}); {others} carried {carried}: keep the VHD "
-                    "below {limit} or use one of them", size=format_size(vhd_size), chain=chain,
-                    error=limit.error, limit=format_size(limit.fails_from),
-                    loaded=f"{limit.largest_loaded // MiB:,}",
-                    failed=f"{limit.smallest_failed // MiB:,}", seen=limit.seen_with,
-                    others=" / ".join(limit.carried_more), carried=format_size(limit.carried)))
+    short = check_ram(vhd_size, ram, chain)
+    if short:
+        w.append(short)
+    too_big = size_limit_warning(vhd_size, chain)
+    if too_big:
+        w.append(too_big)
     if facts.largest_seen and vhd_size > facts.largest_seen[0]:
         size, where = facts.largest_seen
         w.append(tr("no VHD above {size} is known to have loaded through {chain} ({where}); it "
