@@ -151,6 +151,27 @@ def test_esp_create_refuses_existing_output_and_leaves_nothing_on_failure(tmp_pa
     assert sorted(os.listdir(tmp_path)) == ["esp.vhd", "grub.cfg", "grubx64.efi", "ntl"]
 
 
+def test_file_fat_cannot_hold_is_refused_before_anything_is_written(tmp_path, files):
+    """A 4 GiB file (a sparse one: FAT32 holds 4 GiB - 1 byte at most) given to --add, alone or
+    inside a folder: one line, exit 2, the ESP image untouched and no new image made."""
+    big = tmp_path / "ntl" / "boot.wim"
+    with open(big, "wb") as fh:
+        fh.truncate(4 << 30)
+    image = fat_image(str(tmp_path / "esp.img"))
+    before = open(image, "rb").read()
+    for add in (f"{big}=/sources/boot.wim", f"{files['extra']}=/EFI/ntloader"):
+        proc = diskkit("esp", "build", image, "--loader", files["loader"], "--add", add,
+                       check=False)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "boot.wim" in proc.stderr and "4 GiB - 1 byte" in proc.stderr
+        assert open(image, "rb").read() == before
+    proc = diskkit("esp", "create", tmp_path / "new.vhd", "--size", "40M", "--loader",
+                   files["loader"], "--add", f"{big}=/boot.wim", check=False)
+    assert proc.returncode == 2 and "largest file FAT can hold" in proc.stderr
+    assert not (tmp_path / "new.vhd").exists()
+    run("fsck.fat", "-n", image)
+
+
 def test_grub_mkimage_refusals_name_the_reason(tmp_path):
     need_tool("grub-mkimage")
     proc = diskkit("esp", "build", tmp_path, "--grub-mkimage", "--chain", "grub2-map", check=False)

@@ -175,3 +175,29 @@ def test_steps_are_shown_as_they_happen_and_a_failure_names_what_was_made(tmp_pa
     assert os.path.exists(tmp_path / "build" / "win.vhd")
     quiet = diskkit("--quiet", "ramos", "build", recipe, check=False)
     assert quiet.stderr.splitlines() == [quiet.stderr.splitlines()[-1]]
+
+
+def test_a_file_fat_cannot_hold_is_refused_before_anything_is_written(tmp_path):
+    """An [esp] add of 4 GiB (sparse) or a folder holding one: refused with one line by the
+    input check, so the VHD is never created; a folder is an accepted [esp] add."""
+    need_tool("wimapply")
+    recipe = workdir(tmp_path, "160M")
+    with open(tmp_path / "ntloader-release" / "initrd.cpio", "wb") as fh:
+        fh.truncate(4 << 30)
+    before = sorted(os.listdir(tmp_path))
+    for extra in (["--dry-run"], []):
+        res = diskkit("ramos", "build", recipe, *extra, check=False)
+        assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+        assert "[esp] add: " in res.stderr and "initrd.cpio (for /EFI/ntloader/initrd.cpio " \
+            "on the ESP): 4 GiB" in res.stderr and "4 GiB - 1 byte" in res.stderr
+        assert sorted(os.listdir(tmp_path)) == before
+    text = open(recipe, encoding="utf-8").read()
+    text = text.replace('add = ["ntloader-release/ntloader=/EFI/ntloader/ntloader",',
+                        'add = ["ntloader-release=/EFI/ntloader",')
+    text = text.replace('       "ntloader-release/initrd.cpio=/EFI/ntloader/initrd.cpio"]', "]")
+    open(recipe, "w", encoding="utf-8").write(text)
+    res = diskkit("ramos", "build", recipe, "--dry-run", check=False)
+    assert res.returncode == 2 and "initrd.cpio (for /EFI/ntloader/initrd.cpio on the ESP)" \
+        in res.stderr, res.stderr
+    os.truncate(tmp_path / "ntloader-release" / "initrd.cpio", 100)
+    diskkit("ramos", "build", recipe, "--dry-run")  # the folder itself is a valid [esp] add

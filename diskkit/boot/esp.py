@@ -86,11 +86,21 @@ def plan(loader: str, loader_path: str = DEFAULT_LOADER_PATH, removable: bool = 
     for p in adds:  # extras: files or whole directories
         if not os.path.exists(p.source):
             raise NotFound(f"{p.source}: no such file or directory (for {p.dest})")
+    check_sizes(out)
     dests = [p.dest.upper() for p in out if os.path.isfile(p.source)]
     if len(dests) != len(set(dests)):
         raise UsageError("two files would land on the same ESP path: "
                          + ", ".join(sorted({d for d in dests if dests.count(d) > 1})))
     return out
+
+
+def check_sizes(placements: list[Placement]) -> None:
+    """Refuse, before anything is written, a file FAT32 cannot hold (4 GiB and more)."""
+    from ..fat import check_file_size
+
+    for placement in placements:
+        for src, dest in _walk(placement):
+            check_file_size(os.path.getsize(src), f"{src} (for {dest} on the ESP)")
 
 
 def _walk(placement: Placement):

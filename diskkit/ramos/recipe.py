@@ -291,6 +291,7 @@ def _deploy_request(recipe: Recipe, vhd: str, chain: str, platform: str):
 
 def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
     """Every input the steps will read, checked before the first write; all problems at once."""
+    from ..boot import esp
     from ..boot.quoting import normalize_file_path
     from ..fileio import is_windows_path
     from . import deploy
@@ -336,7 +337,12 @@ def check_inputs(recipe: Recipe, request, apply: bool, platform: str) -> None:
     elif loader:
         need_file("[esp] loader", recipe.file("esp", "loader"))
     for spec in recipe.get("esp", "add", []):
-        need_file("[esp] add", _resolve_add(recipe, spec).rpartition("=")[0] or spec)
+        source = _resolve_add(recipe, spec).rpartition("=")[0] or spec
+        if not os.path.exists(source):  # a file or a whole folder
+            problems.append(f"[esp] add {source}: no such file or folder")
+        else:
+            check("[esp] add", lambda: esp.check_sizes([esp.parse_add(_resolve_add(recipe,
+                                                                                   spec))]))
     if "entry" in recipe.data and recipe.get("entry", "platform", "windows") == "linux" and \
             not (recipe.get("entry", "disk") and recipe.get("entry", "part")):
         problems.append("[entry] platform linux needs disk and part (the disk holding the ESP)")
