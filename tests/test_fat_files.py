@@ -396,3 +396,25 @@ def test_slack_zeroing_stays_inside_the_last_cluster():
     with FatFS(dev) as fs:
         assert fs.read_file("/neighbour") == b"\x01" and fs.read_file("/a") == b"\x0b" * 513
     assert check(dev).clean
+
+
+def test_without_part_the_only_data_partition_is_used(tmp_path):
+    """`fat` commands without --part: an image sfdisk partitioned (one FAT partition that
+    mkfs.fat made, a file mcopy put there) is read through its only data partition; with two
+    data partitions the command lists them and asks for --part, without guessing."""
+    image = str(tmp_path / "one.img")
+    with open(image, "wb") as fh:
+        fh.truncate(40 * MiB)
+    run("sfdisk", "-q", image, input=b"label: gpt\nstart=2048, size=65536, type=U\n")
+    run("mkfs.fat", "-F", "16", "--offset", "2048", image, str(65536 // 2))
+    (tmp_path / "hello.txt").write_bytes(b"hello\n")
+    run("mcopy", "-i", f"{image}@@1M", tmp_path / "hello.txt", "::/hello.txt")
+    assert diskkit("fat", "ls", image, "/").stdout.split() == ["hello.txt"]
+    assert diskkit("fat", "cat", image, "/hello.txt").stdout == "hello\n"
+    assert "partition 1: clean" in diskkit("fat", "check", image).stdout
+    run("sfdisk", "-q", "--append", image, input=b"start=67584, size=8192, type=L\n")
+    proc = diskkit("fat", "ls", image, "/", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"diskkit: error: {image} has 2 data partitions (1: EFI system partition, 32 MiB; "
+        "2: Linux filesystem, 4 MiB): pick one with --part N"]
+    assert diskkit("fat", "ls", image, "--part", "1", "/").stdout.split() == ["hello.txt"]

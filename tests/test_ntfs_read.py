@@ -353,3 +353,16 @@ def test_not_ntfs_is_corrupt(tmp_path):
     path.write_bytes(bytes(4096))
     with pytest.raises(CorruptImage):
         open_volume(str(path))
+
+
+def test_without_part_the_only_data_partition_is_used(tmp_path):
+    """`ntfs` commands without --part read an MBR image's one NTFS partition (mkntfs made it,
+    through `ramos init`): the same answers as with --part 1, and the label mkntfs wrote."""
+    need_tool("mkntfs")
+    image = str(tmp_path / "n.vhd")
+    diskkit("ramos", "init", image, "--size", "64M", "--chain", "ntloader")
+    alone = json.loads(diskkit("ntfs", "info", image, "--json").stdout)
+    assert alone == json.loads(diskkit("ntfs", "info", image, "--part", "1", "--json").stdout)
+    assert alone["label"] == "Windows"
+    assert diskkit("ntfs", "ls", image, "/").stdout == \
+        diskkit("ntfs", "ls", image, "--part", "1", "/").stdout

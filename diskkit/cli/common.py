@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import DiskkitError
-from ..units import parse_size
+from ..errors import DiskkitError, UsageError
+from ..units import format_size, parse_size
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,6 +101,33 @@ def open_volume(args, path: str, part: int | None = None, writable: bool = False
     from ..image import open_volume as _open
 
     return _open(path, part, writable, getattr(args, "device", False), sector_size)
+
+
+def open_filesystem(args, path: str, writable: bool = False):
+    """The volume a ``fat`` or ``ntfs`` command works on: partition ``args.part``; without
+    --part the whole image when it has no partition table, else its one data partition
+    (``args.part`` is set to it). Several are listed for the user to pick, never guessed."""
+    if args.part is not None:
+        return open_volume(args, path, args.part, writable)
+    from ..part import partition_device, types, volumes
+
+    dev = open_volume(args, path, None, writable)
+    try:
+        found = [v for v in volumes(dev) if v.partition is None or not types.is_msr(v.partition)]
+        if len(found) == 1:
+            if found[0].partition is None:
+                return dev
+            args.part = found[0].index
+            return partition_device(dev, args.part, owns_parent=True)
+        if not found:
+            raise UsageError(f"{path}: its partition table holds no data partition")
+        listed = "; ".join(f"{v.index}: {v.partition.type_name}, {format_size(v.partition.size)}"
+                           for v in found)
+        raise UsageError(f"{path} has {len(found)} data partitions ({listed}): pick one with "
+                         "--part N")
+    except BaseException:
+        dev.close()
+        raise
 
 
 def emit_report(args, report) -> int:

@@ -10,12 +10,12 @@ import time
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_volume, size_arg, table, warn
+from .common import add_json, emit, emit_report, open_filesystem, size_arg, table, warn
 
 
 def _target(args, writable: bool):
     """The volume's device (partition or whole image); closing it closes the image."""
-    return open_volume(args, args.image, args.part, writable)
+    return open_filesystem(args, args.image, writable)
 
 
 @contextlib.contextmanager
@@ -218,7 +218,8 @@ def cmd_repair(args) -> int:
 def _image(p) -> None:
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
     p.add_argument("--part", type=int, metavar="N",
-                   help="use partition N (1-based) instead of the whole image")
+                   help="use partition N (1-based); default: the whole image, or its only "
+                   "data partition when it has a partition table")
     p.add_argument("--codepage", type=_codepage, default="cp850", metavar="CP",
                    help="OEM code page of short names and labels (default cp850, as mkfs.fat "
                    "and mtools; Windows uses its OEM page, e.g. cp437 US, cp936 Chinese)")

@@ -10,12 +10,12 @@ import time
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_volume, table
+from .common import add_json, emit, emit_report, open_filesystem, table
 
 
 def _target(args):
     """The volume's device (partition or whole image), read-only; closing it closes the image."""
-    return open_volume(args, args.image, args.part)
+    return open_filesystem(args, args.image)
 
 
 @contextlib.contextmanager
@@ -184,7 +184,8 @@ def cmd_check(args) -> int:
 def _image(p) -> None:
     p.add_argument("image", metavar="IMAGE", help="raw image, fixed or dynamic VHD")
     p.add_argument("--part", type=int, metavar="N",
-                   help="use partition N (1-based) instead of the whole image")
+                   help="use partition N (1-based); default: the whole image, or its only "
+                   "data partition when it has a partition table")
 
 
 def register(sub) -> None:
