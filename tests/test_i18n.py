@@ -21,7 +21,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 TRANSLATED = [*glob.glob(os.path.join(ROOT, "diskkit", "ramos", "*.py")),
               *(os.path.join(ROOT, "diskkit", "cli", name)
                 for name in ("ramos.py", "common.py", "__main__.py")),
-              os.path.join(ROOT, "diskkit", "htmlreport.py")]
+              os.path.join(ROOT, "diskkit", "htmlreport.py"),
+              os.path.join(ROOT, "diskkit", "boot", "chains.py")]
 
 
 def chain_notes() -> list[str]:
@@ -31,6 +32,12 @@ def chain_notes() -> list[str]:
 
 
 # Message ids passed as a variable: the values they take.
+def dynamic_vhd_words() -> list[str]:
+    from diskkit.boot.chains import DYNAMIC_VHD_TRADE, RAMOS_CHAINS, get_chain
+
+    return [DYNAMIC_VHD_TRADE, *filter(None, (get_chain(c).dynamic_needs for c in RAMOS_CHAINS))]
+
+
 def doctor_words() -> list[str]:
     from diskkit.ramos import doctor
     from diskkit.ramos.windows import SLIM_SERVICES
@@ -40,7 +47,7 @@ def doctor_words() -> list[str]:
 
 
 DYNAMIC = {"ramos.py": lambda: ["info", "ran", "skipped", "would run", "done", "windows"],
-           "plan.py": chain_notes, "doctor.py": doctor_words}
+           "plan.py": chain_notes, "doctor.py": doctor_words, "chains.py": dynamic_vhd_words}
 
 
 def message_ids():

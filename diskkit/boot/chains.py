@@ -476,28 +476,34 @@ def ramos_chain(name: str) -> Chain:
 
 def size_warning(chain_name: str, vhd_size: int) -> str | None:
     """What was seen when a VHD this large went through ``chain_name``; None if nothing."""
+    from ..i18n import tr
+
     chain = get_chain(chain_name)
     limit = chain.size_limit
     if limit is None or vhd_size < limit.fails_from:
         return None
-    return (f"a {format_size(vhd_size)} VHD through {chain.name}: Microsoft's ramdisk failed at "
-            f"once with {limit.error} for VHDs of {format_size(limit.fails_from)} or more in "
-            f"tests ({limit.largest_loaded // MiB:,} MiB loaded, "
-            f"{limit.smallest_failed // MiB:,} MiB and larger failed; {limit.seen_with}); "
-            f"{' and '.join(limit.carried_more)} carried {format_size(limit.carried)}: keep the "
-            f"VHD below {format_size(limit.fails_from)} or use one of them")
+    return tr("a {size} VHD through {chain}: Microsoft's ramdisk failed at once with {error} for "
+              "VHDs of {limit} or more in tests ({loaded} MiB loaded, {failed} MiB and larger "
+              "failed; {seen}); {others} carried {carried}: keep the VHD below {limit} or use "
+              "one of them", size=format_size(vhd_size), chain=chain.name, error=limit.error,
+              limit=format_size(limit.fails_from), loaded=f"{limit.largest_loaded // MiB:,}",
+              failed=f"{limit.smallest_failed // MiB:,}", seen=limit.seen_with,
+              others=" and ".join(limit.carried_more), carried=format_size(limit.carried))
 
 
 def dynamic_note(chain_name: str) -> str | None:
     """What a dynamic VHD means with ``chain_name``: None where it is refused."""
+    from ..i18n import tr
+
     chain = get_chain(chain_name)
     if chain.needs_fixed:
         return None
     if not chain.in_ram:
-        return ("native VHD boot expands a dynamic VHD to its full size on the host partition "
-                "while Windows runs from it: leave that much free space")
-    needs = f"; it needs {chain.dynamic_needs}" if chain.dynamic_needs else ""
-    return f"{chain.name} expands a dynamic VHD into RAM itself{needs}: {DYNAMIC_VHD_TRADE}"
+        return tr("native VHD boot expands a dynamic VHD to its full size on the host partition "
+                  "while Windows runs from it: leave that much free space")
+    needs = tr("; it needs {what}", what=tr(chain.dynamic_needs)) if chain.dynamic_needs else ""
+    return tr("{chain} expands a dynamic VHD into RAM itself{needs}: {trade}", chain=chain.name,
+              needs=needs, trade=tr(DYNAMIC_VHD_TRADE))
 
 
 _NTLOADER_LINUX = re.compile(r"^\s*linux\s+\S*ntloader", re.M)

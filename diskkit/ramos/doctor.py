@@ -258,9 +258,9 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
                                                "FAT volumes check clean"))
     if not chain.in_ram:
         return
-    from .plan import size_limit_warning
+    from ..boot.chains import size_warning
 
-    too_big = size_limit_warning(dev.size, chain.name)
+    too_big = size_warning(chain.name, dev.size)
     if too_big:
         doc.add("container", "size", WARN, too_big,
                 tr("re-capture into a VHD below {limit}, or boot it with {chains}",

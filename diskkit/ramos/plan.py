@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..boot.chains import dynamic_note, ramos_chain
+from ..boot.chains import dynamic_note, ramos_chain, size_warning
 from ..errors import UsageError
 from ..i18n import tr
 from ..units import GiB, MiB, format_size, parse_rate
@@ -142,20 +142,6 @@ def check_ram(vhd_size: int, ram: int, chain: str) -> str | None:
     return None
 
 
-def size_limit_warning(vhd_size: int, chain: str) -> str | None:
-    """The chain's known size limit (boot/chains.py's facts) worded for the user, or None."""
-    limit = ramos_chain(chain).size_limit
-    if not limit or vhd_size < limit.fails_from:
-        return None
-    return tr("a {size} VHD through {chain}: Microsoft's ramdisk failed at once with {error} for "
-              "VHDs of {limit} or more in tests ({loaded} MiB loaded, {failed} MiB and larger "
-              "failed; {seen}); {others} carried {carried}: keep the VHD below {limit} or use "
-              "one of them", size=format_size(vhd_size), chain=chain, error=limit.error,
-              limit=format_size(limit.fails_from), loaded=f"{limit.largest_loaded // MiB:,}",
-              failed=f"{limit.smallest_failed // MiB:,}", seen=limit.seen_with,
-              others=" / ".join(limit.carried_more), carried=format_size(limit.carried))
-
-
 def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "grub2-map",
               vhd_type: str = "fixed") -> Plan:
     """Budget RAM and load time for ``vhd_size`` on a machine with ``ram`` bytes.
@@ -176,7 +162,7 @@ def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "gru
     short = check_ram(vhd_size, ram, chain)
     if short:
         w.append(short)
-    too_big = size_limit_warning(vhd_size, chain)
+    too_big = size_warning(chain, vhd_size)
     if too_big:
         w.append(too_big)
     if facts.largest_seen and vhd_size > facts.largest_seen[0]:

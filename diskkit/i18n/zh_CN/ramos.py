@@ -34,6 +34,21 @@ MESSAGES = {
     "offset": "偏移",
     "size": "大小",
 
+    # a dynamic VHD per chain (boot/chains.py's facts)
+    "native VHD boot expands a dynamic VHD to its full size on the host partition while "
+    "Windows runs from it: leave that much free space":
+        "原生 VHD 启动时，动态 VHD 会在所在分区上扩展到满容量：请留出这么多空闲空间",
+    "; it needs {what}": "；前提是{what}",
+    "{chain} expands a dynamic VHD into RAM itself{needs}: {trade}":
+        "{chain} 会自己把动态 VHD 展开到内存里{needs}：{trade}",
+    "a dynamic VHD is a smaller file to read at boot (load time = file size / disk speed), but "
+    "the RAM disk still takes the full virtual size":
+        "动态 VHD 文件小，启动时读得快（读入时间 = 文件大小 ÷ 磁盘读速），但内存盘仍占满整个虚拟容量",
+    "the fork's vhd module in the GRUB image (esp build --grub-mkimage puts it in; without it "
+    "the fork copies the file flat)":
+        "GRUB 映像里带有该分支的 vhd 模块（esp build --grub-mkimage 会放进去；没有它，"
+        "该分支会把文件当裸磁盘整个复制）",
+
     # ramos plan: errors and warnings
     "{text}: give a unit, e.g. {text}MB/s (drive makers quote decimal MB/s) or 1GB/s":
         "{text}：请带上单位，例如 {text}MB/s（硬盘厂商标的是十进制 MB/s）或 1GB/s",
