@@ -22,7 +22,8 @@ TRANSLATED = [*glob.glob(os.path.join(ROOT, "diskkit", "ramos", "*.py")),
               *(os.path.join(ROOT, "diskkit", "cli", name)
                 for name in ("ramos.py", "common.py", "__main__.py")),
               os.path.join(ROOT, "diskkit", "htmlreport.py"),
-              os.path.join(ROOT, "diskkit", "boot", "chains.py")]
+              os.path.join(ROOT, "diskkit", "boot", "chains.py"),
+              os.path.join(ROOT, "diskkit", "boot", "efiapp.py")]
 
 
 def chain_notes() -> list[str]:
@@ -146,3 +147,19 @@ def test_errors_and_warnings_in_chinese(tmp_path):
                "--lang", "zh-CN")
     assert "diskkit: 警告: grub4efi 方案需要在镜像里装 SVBus 驱动" in warn.stderr
     assert "已写入" in warn.stderr
+
+
+def test_boot_facts_doctor_quotes_are_translated_too():
+    """Sentences doctor takes from the boot layer (why a loader is no EFI application, a
+    chain's dynamic-VHD and size facts) follow the language."""
+    from diskkit.boot.chains import dynamic_note, size_warning
+    from diskkit.boot.efiapp import describe
+
+    try:
+        i18n.set_language("zh-CN")
+        assert describe(b"not a program" * 10) == "不是 PE/COFF 程序（没有 MZ 头）"
+        assert "动态 VHD" in dynamic_note("grub2-map") and "vhd 模块" in dynamic_note("grub2-map")
+        assert "0xc00000bb" in size_warning("ntloader", 4 << 30)
+        assert "微软" in size_warning("ntloader", 4 << 30)
+    finally:
+        i18n.set_language(None)

@@ -34,21 +34,23 @@ _READ = 4096
 
 def describe(head: bytes) -> str | None:
     """Why ``head`` (a file's first bytes) is not an x86-64 EFI application; None if it is."""
+    from ..i18n import tr
+
     try:
         dos = DOS_HEADER.parse(head)
         if dos.magic != b"MZ":
-            return "not a PE/COFF program (no MZ header)"
+            return tr("not a PE/COFF program (no MZ header)")
         pe = PE_HEADER.parse(head[dos.pe_offset:])
     except (ConstructError, ValueError):
-        return "not a PE/COFF program (header cut short)"
+        return tr("not a PE/COFF program (header cut short)")
     if pe.signature != b"PE\0\0":
-        return "not a PE/COFF program (no PE header)"
+        return tr("not a PE/COFF program (no PE header)")
     if pe.machine != X86_64:
         name = MACHINES.get(pe.machine, f"machine 0x{pe.machine:04x}")
-        return f"a program for {name}, not x86-64"
+        return tr("a program for {name}, not x86-64", name=name)
     if pe.subsystem != EFI_APPLICATION:
         name = SUBSYSTEMS.get(pe.subsystem, f"subsystem {pe.subsystem}")
-        return f"a {name} program, not an EFI application"
+        return tr("a {name} program, not an EFI application", name=name)
     return None
 
 

@@ -195,6 +195,13 @@ MESSAGES = {
     "System Restore is on: restore points fill the small VHD and vanish at power-off":
         "系统还原开着：还原点会塞满小 VHD，而且关机就没了",
 
+    # why a file is not an x86-64 EFI application (boot/efiapp.py)
+    "not a PE/COFF program (no MZ header)": "不是 PE/COFF 程序（没有 MZ 头）",
+    "not a PE/COFF program (header cut short)": "不是 PE/COFF 程序（文件头不完整）",
+    "not a PE/COFF program (no PE header)": "不是 PE/COFF 程序（没有 PE 头）",
+    "a program for {name}, not x86-64": "{name} 平台的程序，不是 x86-64",
+    "a {name} program, not an EFI application": "{name} 程序，不是 EFI 应用程序",
+
     # outer layer
     "no EFI loader on the ESP besides Windows' own": "ESP 上除了 Windows 自己的，没有别的 EFI 加载器",
     "no {config} beside the loader ({loaders})": "加载器（{loaders}）旁边没有 {config}",
