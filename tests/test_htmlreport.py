@@ -42,15 +42,17 @@ def test_console_errors_are_seen(tmp_path):
     assert any("diskkit-probe" in m for m in console_messages(proc.stderr)), proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("command", ["info", "doctor"])
+@pytest.mark.parametrize("command", ["info", "doctor", "doctor-zh"])
 def test_page_renders_to_scale(tmp_path, image, command):
     out = tmp_path / "page.html"
     if command == "info":
         diskkit("info", image, "--html", out)
     else:
-        proc = diskkit("ramos", "doctor", image, "--chain", "grub2-map", "--html", out, check=False)
+        lang = ["--lang", "zh-CN"] if command == "doctor-zh" else []
+        proc = diskkit("ramos", "doctor", image, "--chain", "grub2-map", "--html", out, *lang,
+                       check=False)
         assert proc.returncode in (0, 1), proc.stderr
-    html = out.read_text()
+    html = out.read_text(encoding="utf-8")
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)  # nothing from the network
     proc = chromium(tmp_path, "--dump-dom", out.as_uri())
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -70,6 +72,8 @@ def test_page_renders_to_scale(tmp_path, image, command):
     assert starts and all(s in sizes for s in starts)  # partitions where the table has them
     if command == "doctor":
         assert "Boot layers" in dom and "ramos doctor:" in dom
+    if command == "doctor-zh":  # the page in the user's language
+        assert 'lang="zh-CN"' in dom and "两层引导" in dom and "项失败" in dom
     shot = tmp_path / "page.png"
     proc = chromium(tmp_path, f"--screenshot={shot}", out.as_uri())
     assert proc.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
