@@ -105,8 +105,9 @@ def open_volume(args, path: str, part: int | None = None, writable: bool = False
 
 def open_filesystem(args, path: str, writable: bool = False):
     """The volume a ``fat`` or ``ntfs`` command works on: partition ``args.part``; without
-    --part the whole image when it has no partition table, else its one data partition
-    (``args.part`` is set to it). Several are listed for the user to pick, never guessed."""
+    --part the whole image when it has no partition table (or one without data partitions,
+    as a damaged superfloppy can look), else its one data partition (``args.part`` is set to
+    it). Several are listed for the user to pick, never guessed among."""
     if args.part is not None:
         return open_volume(args, path, args.part, writable)
     from ..part import partition_device, types, volumes
@@ -114,13 +115,11 @@ def open_filesystem(args, path: str, writable: bool = False):
     dev = open_volume(args, path, None, writable)
     try:
         found = [v for v in volumes(dev) if v.partition is None or not types.is_msr(v.partition)]
+        if not found or found[0].partition is None:
+            return dev
         if len(found) == 1:
-            if found[0].partition is None:
-                return dev
             args.part = found[0].index
             return partition_device(dev, args.part, owns_parent=True)
-        if not found:
-            raise UsageError(f"{path}: its partition table holds no data partition")
         listed = "; ".join(f"{v.index}: {v.partition.type_name}, {format_size(v.partition.size)}"
                            for v in found)
         raise UsageError(f"{path} has {len(found)} data partitions ({listed}): pick one with "
