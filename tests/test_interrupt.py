@@ -249,7 +249,7 @@ def leftover_setup(d: Path) -> None:
                           fat_size=8 * MiB)
     shutil.rmtree(d / "src")
     (d / "where.json").write_text(json.dumps(where))
-    run_tool("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic",
+    run_tool("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
              d / "disk.img", d / "disk.vhd")
 
 

@@ -142,7 +142,7 @@ def test_convert_skip_free_to_raw_leaves_holes(disk, tmp_path):
 def test_compact_zero_free(disk, tmp_path, container):
     image = str(tmp_path / ("d.img" if container == "raw" else "d.vhd"))
     fmt = "raw" if container == "raw" else "vpc"
-    run("qemu-img", "convert", "-f", "raw", "-O", fmt, *(["-o", "subformat=dynamic"]
+    run("qemu-img", "convert", "-f", "raw", "-O", fmt, *(["-o", "subformat=dynamic,force_size=on"]
                                                          if fmt == "vpc" else []),
         disk["image"], image)
     before = os.stat(image).st_blocks * 512

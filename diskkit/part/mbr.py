@@ -121,7 +121,8 @@ def not_a_table(raw: bytes, sector: Sector, disk_lbas: int) -> str | None:
     mkfs.fat --mbr=y fake an entry over the whole disk from LBA 0), and a boot indicator other
     than 0x00/0x80 is not a partition entry (the kernel's rule too). Beyond blkid: the boot
     record of another filesystem (NTFS, exFAT, BitLocker, HPFS ...) whose "entries" are
-    impossible (starting at LBA 0 or ending past the disk) is that filesystem, not a table;
+    empty (blkid -p: that filesystem, no PTTYPE) or impossible (starting at LBA 0 or ending
+    past the disk) is that filesystem, not a table;
     and boot code that kept an old FAT BPB over a sane entry (from LBA 1 on, inside the disk)
     is still a table, as the Linux kernel reads it: data is never hidden behind a guess.
     """
@@ -134,7 +135,7 @@ def not_a_table(raw: bytes, sector: Sector, disk_lbas: int) -> str | None:
     kind = boot_record(raw)
     if kind == "fat" and not (sane and not flags):
         return "a FAT boot sector (a filesystem on the whole disk)"
-    if kind in VOLUME_NAMES and (flags or insane):
+    if kind in VOLUME_NAMES and (flags or insane or not sane):
         return f"the boot record of a whole-disk {VOLUME_NAMES[kind]} volume"
     if flags:
         return (f"a boot record with boot indicator 0x{flags[0]:02x} (not 0x00 or 0x80): no "
