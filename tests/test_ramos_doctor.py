@@ -15,7 +15,7 @@ from support import diskkit, need_tool, run
 from support import ramos as R
 from support import winhives as W
 
-from diskkit.ramos.doctor import FAIL, PASS, WARN, diagnose
+from diskkit.ramos.doctor import FAIL, INFO, PASS, WARN, diagnose
 
 pytestmark = pytest.mark.slow
 
@@ -282,6 +282,7 @@ def test_four_gib_through_microsoft_ramdisk(tmp_path):
     diskkit("ramos", "init", image, "--size", "4200M", "--chain", "ntloader", "--no-ntfs")
     doc = outcome(diagnose(str(image), chain="ntloader", ram=32 << 30))
     assert doc["container.size"] == WARN
+    assert doc["container.host"] == INFO  # FAT32 cannot hold the file: NTFS or exFAT host
     assert "container.size" not in outcome(diagnose(str(image), chain="grub4efi", ram=32 << 30))
 
 

@@ -203,7 +203,7 @@ def _open_safely(doc, section, opener, dev, fs_type):
 
 def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
     from ..ops import inspect
-    from .plan import check_ram
+    from .plan import check_ram, host_partition_note
 
     kind = dev.container
     size, allocated = dev.size, None
@@ -256,6 +256,9 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
     else:
         doc.add("container", "check", PASS, tr("footer, partition table (and backup GPT) and "
                                                "FAT volumes check clean"))
+    host_note = host_partition_note(size)
+    if host_note:
+        doc.add("container", "host", INFO, host_note)
     if not chain.in_ram:
         return
     from ..boot.chains import size_warning

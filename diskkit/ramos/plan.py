@@ -111,6 +111,14 @@ def fat_file_limit() -> int:
     return MAX_FILE_SIZE
 
 
+def host_partition_note(file_size: int) -> str | None:
+    """Why a VHD file this big cannot sit on a FAT32 partition (None when it can)."""
+    if file_size > 4 * GiB - 1 and file_size > fat_file_limit():
+        return tr("the VHD file is {size}: the partition holding it must be NTFS or exFAT, "
+                  "since FAT32 holds files up to 4 GiB - 1 byte", size=format_size(file_size))
+    return None
+
+
 def largest_vhd(ram: int) -> int:
     """The largest VHD ``ram`` holds by the RAM - 4 GiB rule (whole MiB)."""
     return max(0, (ram - RAM_HEADROOM) // MiB * MiB)
@@ -183,8 +191,7 @@ def make_plan(vhd_size: int, ram: int, read_rate: float = 1e9, chain: str = "gru
                     "figures): plan on a trimmed edition (LTSC, no apps), `ramos script slim`, "
                     "and re-capture into the small VHD", size=format_size(vhd_size)))
     plan.notes += [tr(note) for note in facts.notes]
-    if file_size > 4 * GiB - 1 and file_size > fat_file_limit():
-        plan.notes.append(tr("the VHD file is {size}: the partition holding it must be NTFS or "
-                             "exFAT, since FAT32 holds files up to 4 GiB - 1 byte",
-                             size=format_size(file_size)))
+    host_note = host_partition_note(file_size)
+    if host_note:
+        plan.notes.append(host_note)
     return plan
