@@ -302,7 +302,8 @@ def run_pipeline(kind: str, data: bytes) -> None:
 # -- writing into damaged images: refuse or succeed, never crash or hang ---------------------
 
 EDITS = {
-    "raw": [("part", "add", "{img}", "--type", "linux", "--size", "64K")],
+    "raw": [("part", "add", "{img}", "--type", "linux", "--size", "64K"),
+            ("part", "add", "{img}", "--type", "linux", "--size", "4K", "--logical")],
     "vhd": [("part", "add", "{img}", "--type", "linux", "--size", "16K"),
             ("fat", "put", "{img}", "{src}", "/new.txt")],
     "vhdx": [("part", "add", "{img}", "--type", "linux", "--size", "16K"),

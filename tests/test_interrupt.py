@@ -338,6 +338,8 @@ SCENARIOS = [
                                                "--size", "2M"]),
     table_scenario("part-add-mbr", mbr_image, ["part", "add", "disk.img", "--type", "linux",
                                                "--size", "1M"]),
+    table_scenario("part-add-logical", mbr_image, ["part", "add", "disk.img", "--type", "linux",
+                                                   "--size", "1M", "--logical"]),
     table_scenario("part-delete-gpt", gpt_image, ["part", "delete", "disk.img", "1"]),
     table_scenario("part-delete-mbr", mbr_image, ["part", "delete", "disk.img", "1"]),
     table_scenario("part-resize-gpt", gpt_image, ["part", "resize", "disk.img", "2", "--grow"]),

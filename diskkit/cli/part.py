@@ -97,7 +97,7 @@ def cmd_add(args) -> int:
     with open_disk(args, args.image, writable=True) as dev:
         p = part.add_partition(dev, args.type, size, name=args.name, start=args.start,
                                align=args.align, guid=args.guid, attributes=args.attr or 0,
-                               bootable=args.bootable, index=args.index)
+                               bootable=args.bootable, index=args.index, logical=args.logical)
         return _changed(args, p, "added")
 
 
@@ -194,6 +194,9 @@ def register(sub) -> None:
                                   "legacy-bios-bootable, read-only, hidden, no-drive-letter")
     p.add_argument("--bootable", action="store_true", help="MBR boot flag")
     p.add_argument("--index", type=int, help="entry number to use (default: first free)")
+    p.add_argument("--logical", action="store_true",
+                   help="MBR: a logical partition after the last one in the extended partition "
+                        "(add that first with --type extended)")
     add_json(p)
     p.set_defaults(func=cmd_add)
 

@@ -224,11 +224,13 @@ def add_partition(dev: BlockDevice, type: str, size: int | str | None = None,
                   name: str | None = None, start: int | str | None = None,
                   align: int = DEFAULT_ALIGN, guid: str | None = None,
                   attributes: int | str = 0, bootable: bool = False,
-                  index: int | None = None) -> Partition:
+                  index: int | None = None, logical: bool = False) -> Partition:
     """Add a partition of ``size`` bytes (``"rest"``/None: the largest free gap).
 
     Placed at ``start`` (bytes) or at the first ``align``-aligned spot that fits; GPT gets a
-    new unique GUID and, without ``name``, the type's display name (as gdisk does).
+    new unique GUID and, without ``name``, the type's display name (as gdisk does). MBR:
+    type ``extended`` adds the extended partition, ``logical`` appends a logical partition
+    after the last one inside it.
     """
     table = _editable(dev)
     ss = table.sector_size
@@ -236,12 +238,25 @@ def add_partition(dev: BlockDevice, type: str, size: int | str | None = None,
         raise UsageError(f"alignment {align} is not a multiple of the {ss}-byte sector")
     sectors = _size_lbas(size, ss)
     start_lba = None if start is None else _to_lbas(start, ss, "start")
+    if logical:
+        if table.kind != "mbr":
+            raise UsageError("logical partitions exist only in MBR tables")
+        if index is not None:
+            raise UsageError("logical partitions are numbered in chain order (from 5)")
+        if name or guid or attributes:
+            raise UsageError("MBR partitions have no name, GUID or attributes")
+        part = mbr.add_logical(dev, table, types.mbr_type_code(type), sectors, align // ss,
+                               start_lba, bootable)
+        _commit(dev, table)
+        return part
     index = _pick_index(index, table)
     first, last = place(table.gaps(), sectors, align // ss, start_lba)
     if table.max_sectors is not None and last - first + 1 > table.max_sectors:
         raise UsageError(f"an {table.kind.upper()} partition holds at most {table.max_sectors} "
                          "sectors (use GPT)")
     part = table.new_partition(index, first, last, type, name, guid, attributes, bootable)
+    if part.is_extended:
+        dev.write_at(first * ss, bytes(ss))  # an empty chain, whatever the space held
     _commit(dev, table)
     return part
 

@@ -1,4 +1,4 @@
-"""MBR: the four primary entries, the extended/logical chain (read), CHS, protective MBRs.
+"""MBR: the four primary entries, the extended/logical chain, CHS, protective MBRs.
 
 The on-disk MBR is always the first 512 bytes of LBA 0, whatever the logical sector size;
 partition positions count logical sectors.
@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from construct import Array, Bytes, Int8ul, Int32ul, Struct
 
-from ..errors import Unsupported, UsageError
+from ..errors import CorruptImage, NotFound, Unsupported, UsageError
 from ..report import Problem, Report
 from ..signatures import boot_record
 from . import types
-from .model import Partition, Table
+from .model import Partition, Table, place
 
 ENTRY = Struct(
     "status" / Int8ul,
@@ -34,6 +34,7 @@ SECTOR = Struct(
 BOOT_SIGNATURE = b"\x55\xaa"
 MAX_LBA32 = 0xFFFFFFFF
 MAX_LOGICALS = 128  # far beyond any real chain: a longer one is a loop or hostile
+LINK_TYPE = 0x05  # an EBR's link to the next EBR (its range counts from the extended start)
 HEADS, SECTORS_PER_TRACK = 255, 63
 
 
@@ -208,7 +209,7 @@ class MbrTable(Table):
         if name or guid or attributes:
             raise UsageError("MBR partitions have no name, GUID or attributes")
         code = types.mbr_type_code(type)
-        validate_type(code)
+        validate_type(code, self)
         part = Partition(index, first, last, self.sector_size, type_code=code, bootable=bootable)
         self.primaries[index - 1] = part
         return part
@@ -447,8 +448,67 @@ def write(dev, table: MbrTable) -> None:
     dev.flush()
 
 
-def validate_type(type_code: int) -> None:
+def _ebr(entry: Entry, link: Entry | None = None) -> Sector:
+    return Sector(bytes(440), 0, bytes(2), [entry, link or Entry(), Entry(), Entry()])
+
+
+def _relative(type_code: int, first: int, sectors: int, base: int, bootable=False) -> Entry:
+    """An EBR entry: CHS of the absolute position, LBA counted from ``base``."""
+    entry = Entry.make(type_code, first, sectors, bootable)
+    entry.first_lba = first - base
+    return entry
+
+
+def add_logical(dev, table: MbrTable, type_code: int, sectors: int | None, align: int,
+                start: int | None = None, bootable: bool = False) -> Partition:
+    """Append a logical partition at the end of the extended partition's chain.
+
+    Its EBR goes in the first free sector after the last logical (or reuses an empty first
+    EBR); the partition starts at the first ``align``-ed LBA after it. The new EBR is written
+    first and the previous EBR's link (one sector) last, so an interruption leaves the old
+    chain. Positions in LBAs; ``table`` gains the partition.
+    """
+    extended = table.extended
+    if extended is None:
+        raise NotFound("no extended partition to hold a logical one: add one first with type "
+                       "'extended'")
+    validate_type(type_code)
+    damaged = [p.message for p in table.findings if p.severity == "error"
+               and p.where.startswith("extended boot record")]
+    if damaged:
+        raise CorruptImage(f"the logical partition chain is damaged ({damaged[0]}); diskkit "
+                           "does not add to it")
+    if len(table.logicals) >= MAX_LOGICALS:
+        raise Unsupported(f"diskkit writes at most {MAX_LOGICALS} logical partitions")
+    ss = table.sector_size
+    last_ebr, holds = table.ebrs[-1] if table.ebrs else (extended.first_lba, False)
+    ebr = table.logicals[-1].last_lba + 1 if holds else last_ebr
+    gap = [(ebr + 1, extended.last_lba)] if ebr < extended.last_lba else []
+    first, last = place(gap, sectors, align, start)
+    part = Partition(5 + len(table.logicals), first, last, ss, type_code=type_code,
+                     bootable=bootable, logical=True)
+    dev.write_at(ebr * ss, _ebr(_relative(type_code, first, part.sectors, ebr, bootable)).build())
+    if holds:
+        previous = read_sector(dev.read_at(last_ebr * ss, ss))
+        previous.entries[1] = _relative(LINK_TYPE, ebr, last - ebr + 1, extended.first_lba)
+        dev.write_at(last_ebr * ss, previous.build())
+        table.ebrs.append((ebr, True))
+    else:
+        table.ebrs[-1:] = [(ebr, True)]
+    dev.flush()
+    table.logicals.append(part)
+    return part
+
+
+def validate_type(type_code: int, table: MbrTable | None = None) -> None:
+    """Refuse types no new entry may have; an extended type only for a new primary of
+    ``table`` while it has none."""
     if type_code in types.MBR_EXTENDED_CODES:
-        raise Unsupported("creating extended partitions is not supported (up to four primaries)")
+        if table is None:
+            raise Unsupported("an extended partition can only be added as a new primary "
+                              "partition, not made by changing a type or inside another")
+        if table.extended is not None:
+            raise Unsupported(f"an MBR holds one extended partition; this disk has one "
+                              f"(partition {table.extended.index})")
     if type_code == types.MBR_PROTECTIVE:
         raise UsageError("0xEE is the GPT protective type; use 'part init --gpt' for GPT")
