@@ -86,12 +86,13 @@ def new_output_folders(path: str):
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, force: bool = False):
+def atomic_output(path: str, force: bool = False, durable: bool = True):
     """Yield a temporary path; on success it is fsynced and renamed over ``path``.
 
     Missing parent folders are created. On any failure (including KeyboardInterrupt) the
     temporary file and those folders are removed and ``path`` is untouched, so a failed
-    create leaves nothing.
+    create leaves nothing. ``durable=False`` skips the fsync: for scratch files (test images)
+    that a power cut may lose but that still appear only when complete.
     """
     check_new_output(path, force)
     tmp = temp_name(path)
@@ -100,8 +101,9 @@ def atomic_output(path: str, force: bool = False):
             os.unlink(tmp)
         try:
             yield tmp
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+            if durable:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
             crash_point()
             os.replace(tmp, path)
         except BaseException:

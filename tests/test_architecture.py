@@ -20,7 +20,7 @@ LAYERS = [
     ("windows", {"windows", "drivers"}),
     ("operation", {"ops", "htmlreport"}),
     ("boot layout", {"boot"}),
-    ("workflow", {"ramos"}),
+    ("workflow", {"ramos", "synth", "testing"}),
     ("cli", {"cli", "__main__"}),
 ]
 LAYER_OF = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}

@@ -360,6 +360,8 @@ SCENARIOS = [
               "--removable"], lambda d: tree_state(d / "mnt"), lambda d: None, per_file=True),
     new_output("ramos-init", ["ramos", "init", "--size", "3G", "--no-ntfs", "ramos.vhd"],
                "ramos.vhd", "vpc"),
+    new_output("synth", ["synth", "synth.vhd", "--seed", "4", "--container", "dynamic",
+                         "--table", "gpt", "--fs", "fat16", "--files", "5"], "synth.vhd", "vpc"),
 ]
 
 

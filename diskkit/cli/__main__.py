@@ -13,7 +13,7 @@ from .common import Parser, add_lang
 
 # Each module defines ``register(subparsers)`` and gives every command ``func(args) -> int``.
 COMMAND_MODULES = ["vhd", "vhdx", "part", "fat", "ntfs", "convert", "resize", "inspect", "vmdk",
-                   "esp", "boot", "ramos", "drivers", "vm", "bcd"]
+                   "esp", "boot", "ramos", "drivers", "vm", "bcd", "synth"]
 # Top-level commands a module registers under another name than its own.
 COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's default: 700)
