@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import run
 
-from diskkit import part
+from diskkit import part, testing
 from diskkit.blockdev import MemoryDevice
 from diskkit.errors import DiskkitError, NoSpace
 from diskkit.units import KiB, MiB
@@ -124,13 +124,8 @@ def test_edit_sequences_match_model(kind, ss, steps):
 
 
 @functools.lru_cache(maxsize=None)
-def sample_images() -> dict[str, bytes]:
-    """A GPT made by diskkit, and a DOS table with logicals made by sfdisk."""
-    dev = MemoryDevice(2 * MiB)
-    part.init_gpt(dev)
-    part.add_partition(dev, "esp", 256 * KiB, align=64 * KiB)
-    part.add_partition(dev, "linux", "rest", name="root", align=4 * KiB)
-    images = {"gpt": bytes(dev.buf)}
+def sfdisk_dos_sample() -> bytes:
+    """A DOS table with logical partitions made by sfdisk (another tool's writing)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "dos.img")
         with open(path, "wb") as fh:
@@ -138,30 +133,44 @@ def sample_images() -> dict[str, bytes]:
         subprocess.run(["sfdisk", "-q", path], check=True, capture_output=True,
                        input=b"label: dos\nsize=200K, type=c\ntype=5\nsize=100K\nsize=100K\n")
         with open(path, "rb") as fh:
-            images["dos"] = fh.read()
-    return images
+            return fh.read()
 
 
-def _table_offsets(size: int) -> st.SearchStrategy[int]:
-    return st.one_of(st.integers(0, 34 * SS - 1), st.integers(size - 33 * SS, size - 1),
-                     st.integers(0, size - 1))
+def sample_image(kind: str, data) -> tuple[bytes, int]:
+    """The disk's bytes and sector size: sfdisk's DOS sample, or a GPT or MBR layout drawn by
+    diskkit.testing (counts, holes, alignments, logicals, 512- or 4096-byte sectors)."""
+    if kind == "dos":
+        return sfdisk_dos_sample(), SS
+    table = data.draw(testing.partition_layouts(table=kind, max_size=2 * MiB))
+    with tempfile.TemporaryDirectory() as tmp:
+        img = testing.make(table, os.path.join(tmp, "disk.img"))
+        with open(img.path, "rb") as fh:
+            return fh.read(), table.sector_size
+
+
+def _table_offsets(size: int, ss: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.integers(0, min(34 * ss, size) - 1),
+                     st.integers(max(0, size - 33 * ss), size - 1), st.integers(0, size - 1))
 
 
 @settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from(["gpt", "dos"]), data=st.data(),
+@given(kind=st.sampled_from(["gpt", "mbr", "dos"]), data=st.data(),
        cut=st.one_of(st.none(), st.integers(0, 2 * MiB)))
 def test_corruption_gives_diskkit_errors_only(kind, data, cut):
-    image = bytearray(sample_images()[kind])
+    raw, ss = sample_image(kind, data)
+    image = bytearray(raw)
     for _ in range(data.draw(st.integers(1, 8))):
-        offset = data.draw(_table_offsets(len(image)))
+        offset = data.draw(_table_offsets(len(image), ss))
         image[offset] = data.draw(st.integers(0, 255))
     dev = MemoryDevice(bytes(image[:cut] if cut is not None else image))
+    dev.sector_size = ss
     report = part.verify(dev)  # never raises for a damaged table
     assert report.to_dict()["subject"]
     for action in (lambda: (lambda table: table and part.describe(table))(part.read_table(dev)),
                    lambda: part.partition_device(dev, 1).read_at(0, 512),
                    lambda: part.repair(dev),
                    lambda: part.add_partition(dev, "linux", 4 * KiB, align=4 * KiB),
+                   lambda: part.add_partition(dev, "linux", 4 * KiB, align=4 * KiB, logical=True),
                    lambda: part.resize_partition(dev, 1, grow=True)):
         try:
             action()

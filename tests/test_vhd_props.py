@@ -7,7 +7,7 @@ import tempfile
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from diskkit import vhd
+from diskkit import testing, vhd
 from diskkit.errors import DiskkitError
 from diskkit.image import open_image
 from diskkit.vhd import dynamic as dyn
@@ -79,16 +79,14 @@ _settings = settings(max_examples=40, deadline=None,
 
 
 @_settings
-@given(sectors=st.integers(1, 3000), block_exp=st.integers(12, 16),
-       kind=st.sampled_from(["fixed", "dynamic"]),
+@given(container=testing.containers(["fixed", "dynamic"], max_size=3000 * 512),
        writes=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 40000), st.integers(0, 255)),
                        max_size=12))
-def test_random_writes_roundtrip(sectors, block_exp, kind, writes):
-    size = sectors * 512
+def test_random_writes_roundtrip(container, writes):
+    size = container.size
     model = bytearray(size)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "p.vhd")
-        vhd.create(path, size, kind, block_size=1 << block_exp)
+        path = testing.make(container, os.path.join(tmp, "p.vhd")).path
         with open_image(path, writable=True) as dev:
             for where, length, byte in writes:
                 length = min(length, size)
