@@ -8,9 +8,9 @@ tools known to report it:
 
 - ``diskkit check``; ``diskkit part verify`` for MBR tables with 4096-byte sectors (an MBR
   does not record its sector size, so ``diskkit check`` reads it as 512);
-- ``qemu-img`` (``info -f vpc`` refuses the image), ``sgdisk`` (``-v``), ``sfdisk`` (``-V``),
-  ``fdisk`` (``-b SECTOR``, command ``v``: the only one of them that takes 4096-byte
-  sectors for an image file), ``fsck.fat`` (``-n``, on the volume copied out).
+- ``qemu-img`` (``info -f vpc`` or ``-f vhdx`` refuses the image), ``sgdisk`` (``-v``),
+  ``sfdisk`` (``-V``), ``fdisk`` (``-b SECTOR``, command ``v``: the only one of them that
+  takes 4096-byte sectors for an image file), ``fsck.fat`` (``-n``, on the volume copied out).
 """
 
 from __future__ import annotations
@@ -22,14 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import part
-from ..blockdev import SliceDevice
+from ..blockdev import FileRegion, SliceDevice, open_host_file
 from ..errors import UsageError
 from ..fat import FatFS
 from ..fat.bootsector import STATE_DIRTY
 from ..fat.table import FatTable
 from ..image import open_image
 from ..part import gpt, mbr
+from ..units import MiB
 from ..vhd import dynamic as vhd_dynamic
+from ..vhdx import bat as vhdx_bat
+from ..vhdx import device as vhdx_device
+from ..vhdx import structures as vhdx_structures
 from .model import Damage, Description, FatVolume
 from . import space
 from .space import Picker, clusters_needed
@@ -136,6 +140,15 @@ def _fat_tools(desc, target):
 
 # -- container ---------------------------------------------------------------------------------
 
+def _flip_file(path: str, offset: int) -> None:
+    """Flip one bit of the file's byte at ``offset`` (a container structure, not the disk)."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ 0x40]))
+
+
 def _vhd_of(*kinds):
     return lambda desc: [{}] if desc.container.kind in kinds else []
 
@@ -147,11 +160,7 @@ def _vhd_of(*kinds):
                                                 else []))
 def _footer_checksum(path, desc, damage):
     at = os.path.getsize(path) - 512 + 72  # a byte of the unique id
-    with open(path, "r+b") as fh:
-        fh.seek(at)
-        byte = fh.read(1)[0]
-        fh.seek(at)
-        fh.write(bytes([byte ^ 0x40]))
+    _flip_file(path, at)
     damage.detail["offset"] = at
 
 
@@ -176,6 +185,52 @@ def _bat_outside(path, desc, damage):
         at = header.table_offset + 4 * damage.detail["block"]
         fh.seek(at)
         fh.write((os.path.getsize(path) // 512 + 1000).to_bytes(4, "big"))
+    damage.detail["offset"] = at
+
+
+def _vhdx_tools(desc, target):
+    """qemu refuses VHDX files with 4096-byte logical sectors, damaged or not."""
+    return ["diskkit check"] + (["qemu-img"] if desc.sector_size == 512 else [])
+
+
+VHDX_NEEDS = {"container": ("vhdx", "vhdx-fixed")}
+
+
+@kind("vhdx-header-checksum", "container", "warning",
+      "VHDX header {copy} fails its checksum: the image opens through the other copy alone",
+      VHDX_NEEDS, lambda desc: ([{"copy": 1}, {"copy": 2}]
+                                if desc.container.kind.startswith("vhdx") else []),
+      # qemu, as the specification asks, opens the image through the valid header unnoticed
+      lambda desc, target: ["diskkit check"])
+def _vhdx_header(path, desc, damage):
+    at = vhdx_structures.HEADER_OFFSETS[damage.detail["copy"] - 1] + 40  # the data write GUID
+    _flip_file(path, at)
+    damage.detail["offset"] = at
+
+
+@kind("vhdx-region-table-checksum", "container", "error",
+      "the first VHDX region table fails its checksum", VHDX_NEEDS, _vhd_of("vhdx", "vhdx-fixed"),
+      _vhdx_tools)
+def _vhdx_region_table(path, desc, damage):
+    at = vhdx_structures.REGION_TABLE_OFFSETS[0] + 16 + 16  # the first entry's file offset
+    _flip_file(path, at)
+    damage.detail["offset"] = at
+
+
+@kind("vhdx-bat-entry-outside", "container", "error",
+      "the BAT entry of payload block {block} points past the end of the file", VHDX_NEEDS,
+      lambda desc: [{"block": 0}] if desc.container.kind.startswith("vhdx") else [], _vhdx_tools)
+def _vhdx_bat_outside(path, desc, damage):
+    region = FileRegion(open_host_file(path, False), path)
+    try:
+        layout = vhdx_device.read_layout(region.pread, region.file_size(), path)
+    finally:
+        region.close()
+    at = layout.bat_region.file_offset + 8 * damage.detail["block"]  # payload block 0 is entry 0
+    beyond = vhdx_device.round_up(os.path.getsize(path)) + 64 * MiB
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        fh.write(vhdx_bat.make_entry(vhdx_bat.FULLY_PRESENT, beyond).to_bytes(8, "little"))
     damage.detail["offset"] = at
 
 

@@ -1,8 +1,9 @@
 """Independent tools judge a synthetic image against its description.
 
-``assert_accepted(path, description, workdir)`` runs qemu-img and vhdiinfo (container),
-sgdisk and sfdisk, or fdisk for 4096-byte sectors (table), fsck.fat, blkid and mtools (each
-FAT volume), and asserts each one sees exactly what the description says.
+``assert_accepted(path, description, workdir)`` runs qemu-img (info; check for VHDX) and
+vhdiinfo (container), sgdisk and sfdisk, or fdisk for 4096-byte sectors (table), fsck.fat,
+blkid and mtools (each FAT volume), and asserts each one sees exactly what the description
+says.
 ``reported_by(tool, ...)`` says whether a tool notices the damage an image carries.
 """
 
@@ -88,7 +89,8 @@ def vhdiinfo(path: str) -> dict[str, str]:
 
 
 def assert_container(path: str, desc: Description) -> None:
-    """qemu-img (size, block size) and libvhdi's vhdiinfo (size, type, id, sector size)."""
+    """qemu-img (size, block size; ``check`` of a VHDX, the format of these it can check) and
+    libvhdi's vhdiinfo (size, type, id, sector size)."""
     c = desc.container
     if qemu_reads(desc):
         info = json.loads(run("qemu-img", "info", "-f", qemu_format(c.kind), "--output=json",
@@ -96,6 +98,9 @@ def assert_container(path: str, desc: Description) -> None:
         assert info["virtual-size"] == c.size, info
         if c.block_size:
             assert info["cluster-size"] == c.block_size, info
+        if qemu_format(c.kind) == "vhdx":
+            checked = run("qemu-img", "check", "-f", "vhdx", path, check=False)
+            assert checked.returncode == 0 and "No errors" in checked.stdout, checked
     if c.kind == "raw":
         assert os.path.getsize(path) == c.size
         return
@@ -314,9 +319,12 @@ def reported_by(tool: str, path, desc: Description, workdir) -> str | None:
     if tool == "diskkit part verify":
         return _diskkit_report(desc, diskkit("part", "verify", path, "--sector-size",
                                              desc.sector_size, "--json", check=False))
-    if tool == "qemu-img":
-        proc = run("qemu-img", "info", "-f", qemu_format(desc.container.kind), path, check=False)
-        return proc.stderr if proc.returncode else None
+    if tool == "qemu-img":  # it refuses to open the image, or (VHDX) its check finds errors
+        fmt = qemu_format(desc.container.kind)
+        proc = run("qemu-img", "info", "-f", fmt, path, check=False)
+        if proc.returncode == 0 and fmt == "vhdx":
+            proc = run("qemu-img", "check", "-f", fmt, path, check=False)
+        return proc.stdout + proc.stderr if proc.returncode else None
     if tool == "fsck.fat":
         proc = fsck(_volume_file(raw_view(path, desc, workdir), desc, workdir))
         return proc.stdout if proc.returncode else None
