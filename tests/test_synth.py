@@ -83,6 +83,18 @@ def test_same_seed_same_bytes_and_source_date_epoch(tmp_path, monkeypatch):
     assert set(re.findall(r"\d{4}-\d\d-\d\d", listing)) == {"2001-09-09"}, listing
 
 
+@pytest.mark.parametrize("container", ["vhdx", "vhdx-fixed"])
+def test_same_seed_same_vhdx_bytes(container, tmp_path):
+    """Header GUIDs too: a VHDX write derives them from the time stamp, the disk and the
+    file's name (so the same name in two folders)."""
+    for folder in ("a", "b"):
+        diskkit("synth", tmp_path / folder / "disk.vhdx", "--seed", "4", "--container",
+                container, "--table", "gpt", "--fs", "fat12", "--files", "3", "--sector-size",
+                "512")
+    assert sha(tmp_path / "a" / "disk.vhdx") == sha(tmp_path / "b" / "disk.vhdx")
+    run("qemu-img", "check", "-f", "vhdx", tmp_path / "a" / "disk.vhdx")
+
+
 @FAST
 @given(testing.descriptions())
 def test_descriptions_round_trip_through_json(desc):
