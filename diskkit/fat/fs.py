@@ -108,6 +108,7 @@ class FatFS:
         if self.dev.writable:
             self._commit()
         self.dev.flush()
+        self._buffer = None  # up to 16 MiB: freed now, not when a cycle is collected
 
     @property
     def writable(self) -> bool:
@@ -421,9 +422,13 @@ class FatFS:
         return runs[0][0] if runs else 0
 
     def _copy_buffered(self, source, fd, pos: int, offset: int, n: int, slack: int) -> int:
-        """One block through the reused buffer, with ``slack`` zeros after it: one write."""
-        if self._buffer is None:
-            self._buffer = memoryview(bytearray(BLOCK + self.layout.cluster_size))
+        """One block through the reused buffer, with ``slack`` zeros after it: one write.
+        The buffer grows (doubling, up to a block and a cluster) as larger pieces come: a
+        small file does not pay for zeroing a 16 MiB one."""
+        if self._buffer is None or len(self._buffer) < n + slack:
+            grown = 2 * len(self._buffer) if self._buffer is not None else 0
+            self._buffer = memoryview(bytearray(
+                min(max(n + slack, grown), BLOCK + self.layout.cluster_size)))
         view = self._buffer[:n]
         if fd is not None:
             got = os.preadv(fd, [view], pos)
