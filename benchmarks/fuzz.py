@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 from . import vhdcraft
-from .fuzz_targets import (CRASH_DIR, FUZZ_DIR, TARGETS, TEMPLATE_DIR, VHDX_LOG_GUID, VHDX_REGIONS,
+from .fuzz_targets import (CRASH_DIR, FUZZ_DIR, FUZZ_LINKAGE, FUZZ_PARENT, TARGETS, TEMPLATE_DIR,
+                           VHDX_LOG_GUID, VHDX_REGIONS,
                            Region, fat_region, template)
 
 MiB = 1 << 20
@@ -208,6 +209,22 @@ def verified_vhd(work: str, raw: bytes, vhd: bytes) -> bytes:
     return vhd
 
 
+def make_parent_locator_seeds() -> None:
+    """Parent locators: the one that finds the fuzz parent, one whose linkage is another GUID,
+    one naming a missing file, and one with no entries."""
+    from diskkit.vhdx.structures import build_parent_locator
+
+    good = {"parent_linkage": "{" + FUZZ_LINKAGE + "}", "relative_path": ".\\" + FUZZ_PARENT}
+    seeds = {"found.bin": good,
+             "other-linkage.bin": dict(good, parent_linkage="{" + "1" * 8 + "-2222-3333-4444-"
+                                                            + "5" * 12 + "}"),
+             "missing.bin": dict(good, relative_path="..\\gone.vhdx",
+                                 absolute_win32_path="C:\\VMs\\gone.vhdx"),
+             "empty.bin": {}}
+    for name, entries in seeds.items():
+        write_seed("vhdx_parent_locator", name, build_parent_locator(entries))
+
+
 def make_vhdx_seeds(work: str, raw: bytes) -> None:
     """The VHDX template (qemu-img's dynamic VHDX of ``raw`` in 4 MiB, 1 MiB blocks) and, per
     VHDX target, the template's own bytes where the input lands (plus a replayable log entry)."""
@@ -290,6 +307,7 @@ def make_corpus() -> None:
         write_seed("vhd_dynamic", "dynamic-16k-blocks.vhd",
                    verified_vhd(work, raw, vhdcraft.dynamic_vhd(raw, 16384)))
         make_vhdx_seeds(work, raw)
+        make_parent_locator_seeds()
         write_seed("vhd_dynamic", "dynamic-gpt.vhd",
                    verified_vhd(work, gpt3, vhdcraft.dynamic_vhd(gpt3, 8192)))
         qemu_dyn = os.path.join(work, "q.vhd")

@@ -193,6 +193,52 @@ def vhdx_target(name: str) -> tuple[Callable[[bytes], None], Callable[[bytes], b
     return run, lambda data: vhdx_image(name, data)
 
 
+FUZZ_PARENT = "diskkit-fuzz-parent.vhdx"  # next to the scratch file, so locators can name it
+FUZZ_LINKAGE = "01020304-0506-0708-090a-0b0c0d0e0f10"  # the parent's DataWriteGuid
+LOCATOR_ROOM = 4096  # bytes of the child's parent locator item the input replaces
+
+
+@cache
+def differencing_template() -> tuple[bytes, int]:
+    """An empty differencing VHDX (8 MiB, 1 MiB blocks) whose parent locator item is
+    ``LOCATOR_ROOM`` bytes, and that item's offset; the parent is written next to the scratch
+    file once per process."""
+    from diskkit import vhdx
+    from diskkit.vhdx.create import METADATA_OFFSET, write_new
+    from diskkit.vhdx.structures import (HEADER, HEADER_OFFSETS, HEADER_SIZE, PARENT_LOCATOR,
+                                         build_header, guid, parse_metadata_table)
+
+    folder = os.path.dirname(scratch_file(b"", ".vhdx"))
+    parent = os.path.join(folder, FUZZ_PARENT)
+    vhdx.create(parent, 8 << 20, block_size=1 << 20, force=True)
+    with open(parent, "r+b") as fh:
+        for at in HEADER_OFFSETS:
+            fh.seek(at)
+            header = dict(HEADER.parse(fh.read(HEADER_SIZE)), data_write_guid=guid(FUZZ_LINKAGE))
+            fh.seek(at)
+            fh.write(build_header(header))
+    child = scratch_file(b"", ".template.vhdx")
+    write_new(child, 8 << 20, 1 << 20, parent={"parent_linkage": "{" + FUZZ_LINKAGE + "}",
+                                               "relative_path": ".\\" + FUZZ_PARENT,
+                                               "pad": " " * (LOCATOR_ROOM // 2)})
+    with open(child, "rb") as fh:
+        data = fh.read()
+    os.unlink(child)
+    entry = parse_metadata_table(data[METADATA_OFFSET:METADATA_OFFSET + 65536],
+                                 1 << 20)[PARENT_LOCATOR]
+    return data, METADATA_OFFSET + entry.offset
+
+
+def parent_locator_image(data: bytes) -> bytes:
+    base, at = differencing_template()
+    item = bytes(data[:LOCATOR_ROOM]).ljust(LOCATOR_ROOM, b"\0")
+    return base[:at] + item + base[at + LOCATOR_ROOM:]
+
+
+def parent_locator_pipeline(data: bytes) -> None:
+    vhdx_pipeline_on(scratch_file(parent_locator_image(data), ".vhdx"))
+
+
 def table_pipeline_on(dev: BlockDevice) -> None:
     from diskkit import part
 
@@ -478,6 +524,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            commands=VHD_COMMANDS),
     *(Target(name, doc, VHDX_API, *vhdx_target(name), suffix=".vhdx", commands=VHDX_COMMANDS,
              max_len=VHDX_REGIONS[name][1]) for name, doc in VHDX_DOCS.items()),
+    Target("vhdx_parent_locator", "differencing VHDX parent locator: keys, paths, linkage GUID, "
+           "parent found, loops (input replaces the locator item)", VHDX_API,
+           parent_locator_pipeline, parent_locator_image, suffix=".vhdx",
+           commands=VHDX_COMMANDS, max_len=LOCATOR_ROOM),
     Target("gpt", "GPT headers and entry arrays (primary and backup) on a raw image",
            PART_API, table_pipeline, commands=IMAGE_COMMANDS),
     Target("mbr", "MBR and extended (EBR) chains on a raw image",

@@ -79,6 +79,11 @@ def _info_text(d: dict) -> str:
     if "parent" in d:
         path = d["parent"].get("relative_path") or d["parent"].get("absolute_win32_path", "?")
         rows.append(["parent", f"{path} ({d['parent'].get('parent_linkage', '?')})"])
+        chain = d.get("chain", {})
+        for depth, disk in enumerate(chain.get("disks", [])[1:], 1):
+            rows.append(["chain" if depth == 1 else "", f"{depth}: {disk['path']} ({disk['type']})"])
+        if chain.get("error"):
+            rows.append(["chain", f"broken: {chain['error']}"])
     lines = [table(rows)]
     lines += [f"warning: {w}" for w in d.get("warnings", [])]
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 ``open_vhdx`` returns a ``VhdxDevice`` (a BlockDevice with the disk's logical sector size);
 ``create`` writes dynamic or fixed images; ``info`` and ``check`` describe and validate an
-image without trusting it. Differencing VHDX files are recognised and refused for reading.
+image without trusting it. Differencing VHDX files are read through their parents
+(``parent``), read-only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from ..blockdev import FileRegion, open_host_file
 from . import bat as _bat
 from .check import check, check_region
 from .create import DEFAULT_BLOCK_SIZE, create, new_image
+from ..errors import DiskkitError
 from .device import VhdxDevice, load, open_vhdx
+from .parent import describe_chain
 from .structures import BAT_REGION, METADATA_REGION, creator_text, guid_text, is_vhdx
 
 __all__ = ["create", "new_image", "open_vhdx", "info", "describe", "check", "check_region",
@@ -60,7 +63,7 @@ def describe(region: FileRegion) -> dict:
     if layout.parent is not None:
         entries = layout.parent["entries"]
         out["parent"] = {"locator_type": layout.parent["type"], **entries}
-        return out
+        out["chain"] = parent_chain(region)
     count = layout.bat_entries
     _bat.check_count(count, str(path))
     table = _bat.parse(read(layout.bat_region.file_offset, count * 8), count)
@@ -71,6 +74,19 @@ def describe(region: FileRegion) -> dict:
         name = _bat.STATE_NAMES.get(table[block + block // ratio] & 7, "reserved")
         states[name] = states.get(name, 0) + 1
     out.update(blocks=blocks, block_states=states,
-               allocated_blocks=states.get("fully present", 0))
+               allocated_blocks=states.get("fully present", 0) +
+               states.get("partially present", 0))
     return out
+
+
+def parent_chain(region: FileRegion) -> dict:
+    """The disks a differencing VHDX reads through, child first, or why it cannot."""
+    try:
+        device = VhdxDevice(FileRegion(open_host_file(region.name, False), region.name))
+    except DiskkitError as exc:
+        return {"disks": [], "error": str(exc)}
+    try:
+        return {"disks": describe_chain(device), "error": None}
+    finally:
+        device.close()
 

@@ -19,6 +19,7 @@ STATE_NAMES = {NOT_PRESENT: "not present", UNDEFINED: "undefined", ZERO: "zero",
                UNMAPPED: "unmapped", FULLY_PRESENT: "fully present",
                PARTIALLY_PRESENT: "partially present"}
 HAS_DATA = (FULLY_PRESENT, PARTIALLY_PRESENT)  # states whose offset points at payload
+IN_PARENT = (NOT_PRESENT, UNDEFINED)  # in a differencing disk: read from the parent
 OFFSET_MASK = ~0xFFFFF & 0xFFFFFFFFFFFFFFFF
 SECTORS_PER_BITMAP = 1 << 23  # one 1 MiB sector bitmap block describes 2**23 sectors
 MAX_ENTRIES = 1 << 23  # 64 MiB of BAT in memory: 8 TiB at 1 MiB blocks, 256 TiB at 32 MiB

@@ -21,7 +21,8 @@ from ..errors import UsageError
 from ..fileio import atomic_output
 from . import bat as batmod
 from .device import new_guid, open_vhdx, round_up
-from .structures import (BAT_REGION, FILE_PARAMETERS, FILE_PARAMETERS_ITEM, HEADER_OFFSETS,
+from .structures import (BAT_REGION, FILE_PARAMETERS, FILE_PARAMETERS_ITEM, HAS_PARENT,
+                         HEADER_OFFSETS, PARENT_LOCATOR, build_parent_locator,
                          LEAVE_BLOCKS_ALLOCATED, LOGICAL_SECTOR_SIZE, MAX_BLOCK, MAX_DISK_SIZE,
                          METADATA_REGION, MIN_BLOCK, MiB, PHYSICAL_SECTOR_SIZE,
                          REGION_TABLE_OFFSETS, SECTOR_SIZES, VIRTUAL_DISK_ID, VIRTUAL_DISK_SIZE,
@@ -49,12 +50,14 @@ def check_request(size: int, block_size: int, logical_sector: int) -> None:
 
 def write_new(path: str, size: int, block_size: int = DEFAULT_BLOCK_SIZE,
               logical_sector: int = 512, fixed: bool = False, preallocate: bool | None = None,
-              disk_id: bytes | None = None, name: str | None = None) -> None:
-    """Write an empty VHDX to ``path`` (a temporary output)."""
+              disk_id: bytes | None = None, name: str | None = None,
+              parent: dict | None = None) -> None:
+    """Write an empty VHDX to ``path`` (a temporary output); with ``parent`` (parent locator
+    entries) an empty differencing disk, every block read from the parent."""
     check_request(size, block_size, logical_sector)
     if preallocate and not fixed:
         raise UsageError("--preallocate applies to fixed VHDX files; a dynamic one grows on write")
-    count = batmod.entry_count(size, block_size, logical_sector)
+    count = batmod.entry_count(size, block_size, logical_sector, parent is not None)
     bat_length = round_up(count * 8)
     data_start = BAT_OFFSET + bat_length
     blocks = batmod.data_blocks(size, block_size)
@@ -68,12 +71,13 @@ def write_new(path: str, size: int, block_size: int = DEFAULT_BLOCK_SIZE,
     end = data_start + blocks * block_size if fixed else data_start
     metadata = build_metadata_region([
         (FILE_PARAMETERS, FILE_PARAMETERS_ITEM.build({
-            "block_size": block_size, "flags": LEAVE_BLOCKS_ALLOCATED if fixed else 0})),
+            "block_size": block_size,
+            "flags": (LEAVE_BLOCKS_ALLOCATED if fixed else 0) | (HAS_PARENT if parent else 0)})),
         (VIRTUAL_DISK_SIZE, size.to_bytes(8, "little")),
         (VIRTUAL_DISK_ID, disk_id or new_guid("disk id", *context)),
         (LOGICAL_SECTOR_SIZE, logical_sector.to_bytes(4, "little")),
         (PHYSICAL_SECTOR_SIZE, PHYSICAL_SECTOR.to_bytes(4, "little")),
-    ])
+    ] + ([(PARENT_LOCATOR, build_parent_locator(parent))] if parent else []))
     regions = build_region_table({BAT_REGION: (BAT_OFFSET, bat_length),
                                   METADATA_REGION: (METADATA_OFFSET, METADATA_LENGTH)})
     header = new_header(1, LOG_OFFSET, LOG_LENGTH, new_guid("file write", *context),

@@ -18,6 +18,7 @@ skips all of that: its BAT is written once on close, before the file is renamed 
 
 from __future__ import annotations
 
+import os
 from array import array
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from ..guid import guid_bytes
 from ..reproducible import unique_uuid
 from . import bat as batmod
 from . import log as logmod
+from .parent import open_parent
 from .structures import (ALIGN, BAT_REGION, FILE_PARAMETERS, HAS_PARENT, HEADER_OFFSETS,
                          HEADER_SECTION, HEADER_SIZE, LEAVE_BLOCKS_ALLOCATED, LOGICAL_SECTOR_SIZE,
                          MAX_BLOCK, MAX_DISK_SIZE, METADATA_NAMES, METADATA_REGION,
@@ -294,17 +296,12 @@ def parent_path(parent: dict | None) -> str:
         entries.get("absolute_win32_path") or "unknown"
 
 
-def differencing_error(name: str, layout: Layout) -> Unsupported:
-    linkage = (layout.parent or {}).get("entries", {}).get("parent_linkage", "unknown")
-    return Unsupported(f"{name}: differencing VHDX (parent {parent_path(layout.parent)!r}, "
-                       f"linkage {linkage}): reading it needs the parent image, which diskkit "
-                       "does not support yet")
-
-
 # -- the device -------------------------------------------------------------------------------
 
 class VhdxDevice(BlockDevice):
-    """A VHDX (dynamic or fixed) as a BlockDevice; blocks without data read as zeros.
+    """A VHDX as a BlockDevice; blocks without data read as zeros, or, in a differencing
+    disk (read-only), from its parent (``parent``, opened through the locator; ``chain``:
+    real paths of the children already open, to refuse loops).
 
     A log holding entries is replayed on open: on disk when opened for writing, in memory
     otherwise. ``deferred=True`` (brand-new outputs only) keeps BAT changes in memory until
@@ -313,8 +310,10 @@ class VhdxDevice(BlockDevice):
 
     container = "vhdx"
 
-    def __init__(self, region: FileRegion, writable: bool = False, deferred: bool = False):
+    def __init__(self, region: FileRegion, writable: bool = False, deferred: bool = False,
+                 chain: tuple = ()):
         self.region = region
+        self.parent = None
         self.name = region.name
         self.writable = writable
         self.deferred = deferred
@@ -323,8 +322,10 @@ class VhdxDevice(BlockDevice):
         if writable:
             self._replay_if_needed()
         layout, self.file_read, self.overlay, file_size = load(region)
-        if layout.has_parent:
-            raise differencing_error(self.name, layout)
+        if layout.has_parent and writable:
+            raise Unsupported(f"{self.name}: differencing VHDX (parent "
+                              f"{parent_path(layout.parent)!r}): diskkit reads it but does not "
+                              "write to it; convert it to a merged disk first")
         self.layout = layout
         self.replayed = len(layout.log_sequence)
         self.header, self.header_slot = layout.header, layout.header_slot
@@ -341,11 +342,14 @@ class VhdxDevice(BlockDevice):
                                f"fewer than the {count} entries a {self.size}-byte disk needs")
         self.bat = batmod.parse(self.file_read(bat_region.file_offset, count * 8), count)
         self.bad = batmod.find_problems(self.bat, self._ratio, self._blocks, self.block_size,
-                                        file_size, layout.spans(), False)
+                                        file_size, layout.spans(), layout.has_parent)
         ends = [end for _, end, _ in layout.spans()]
         ends += [batmod.offset(e) + self.block_size for i, e in enumerate(self.bat)
                  if batmod.state(e) in batmod.HAS_DATA and i not in self.bad]
         self._next = round_up(max(ends + [file_size]))
+        if layout.has_parent:
+            self.parent = open_parent(self.name, layout, chain + (os.path.realpath(self.name),),
+                                      open_vhdx)
 
     def _replay_if_needed(self) -> None:
         """Opened for writing: a log holding entries is applied to the file first."""
@@ -388,16 +392,56 @@ class VhdxDevice(BlockDevice):
             n = min(bs - within, len(view) - pos)
             part = view[pos:pos + n]
             at = self.block_location(block)
-            if at is None:
+            if self.parent is not None and at is None and \
+                    batmod.state(self.bat[block + block // self._ratio]) in batmod.IN_PARENT:
+                self.parent.read_into(offset + pos, part)
+            elif at is None:
                 fill_zero(part)
+            elif self.parent is not None and \
+                    batmod.state(self.bat[block + block // self._ratio]) == batmod.PARTIALLY_PRESENT:
+                self._read_partial(block, at, offset + pos, part)
             elif self.overlay is None:
                 self.region.pread_into(at + within, part)
             else:
                 part[:] = self.file_read(at + within, n)
             pos += n
 
+    def _read_partial(self, block: int, at: int, offset: int, view: memoryview) -> None:
+        """A partially present block: each sector from this file where its bit in the chunk's
+        sector bitmap is set, from the parent where it is clear."""
+        ls, ratio = self.sector_size, self._ratio
+        chunk = block // ratio
+        idx = batmod.bitmap_index(chunk, ratio)
+        entry = self.bat[idx]
+        if batmod.state(entry) != batmod.SB_PRESENT or idx in self.bad:
+            raise CorruptImage(f"{self.name}: payload block {block} is partially present but "
+                               f"its sector bitmap (BAT entry {idx}) is "
+                               f"{self.bad.get(idx, 'not present')}")
+        rel = offset - chunk * ratio * self.block_size  # byte offset inside the chunk
+        first, last = rel // ls, -(-(rel + len(view)) // ls)
+        bits = int.from_bytes(self.file_read(batmod.offset(entry) + first // 8,
+                                             (last + 7) // 8 - first // 8), "little")
+        bits >>= first % 8
+        sector = first
+        while sector < last:
+            present = bits >> (sector - first) & 1
+            end = sector + 1
+            while end < last and (bits >> (end - first) & 1) == present:
+                end += 1
+            lo, hi = max(sector * ls, rel) - rel, min(end * ls, rel + len(view)) - rel
+            part = view[lo:hi]
+            if present:
+                part[:] = self.file_read(at + offset - block * self.block_size + lo, hi - lo)
+            else:
+                self.parent.read_into(offset + lo, part)
+            sector = end
+
     def allocated_ranges(self):
-        """Blocks holding data, less the holes of the host file inside them."""
+        """Blocks holding data, less the holes of the host file inside them (with a parent:
+        the union with the parent's, whole blocks here)."""
+        if self.parent is not None:
+            yield from self._chain_ranges()
+            return
         bs, run = self.block_size, None
         for block in range(self._blocks):
             entry = self.bat[block + block // self._ratio]
@@ -417,6 +461,22 @@ class VhdxDevice(BlockDevice):
                 if run:
                     yield run[0], run[1] - run[0]
                 run = [lo, lo + n]
+        if run:
+            yield run[0], run[1] - run[0]
+
+    def _chain_ranges(self):
+        bs, ratio = self.block_size, self._ratio
+        spans = sorted(list(self.parent.allocated_ranges()) +
+                       [(b * bs, min(bs, self.size - b * bs)) for b in range(self._blocks)
+                        if batmod.state(self.bat[b + b // ratio]) in batmod.HAS_DATA])
+        run = None
+        for start, length in spans:
+            if run and start <= run[1]:
+                run[1] = max(run[1], start + length)
+                continue
+            if run:
+                yield run[0], run[1] - run[0]
+            run = [start, start + length]
         if run:
             yield run[0], run[1] - run[0]
 
@@ -665,14 +725,16 @@ class VhdxDevice(BlockDevice):
                 self.update_headers(log_guid=ZERO_GUID)  # every entry is applied: log empty
         finally:
             self.region.close()
+            if self.parent is not None:
+                self.parent.close()
 
 
 def open_vhdx(path: str, writable: bool = False, allow_device: bool = False,
-              deferred: bool = False) -> VhdxDevice:
-    """Open a VHDX file as a BlockDevice."""
+              deferred: bool = False, chain: tuple = ()) -> VhdxDevice:
+    """Open a VHDX file as a BlockDevice (a differencing one with its parents)."""
     region = FileRegion(open_host_file(str(path), writable, allow_device), str(path))
     try:
-        return VhdxDevice(region, writable, deferred)
+        return VhdxDevice(region, writable, deferred, chain)
     except BaseException:
         region.close()
         raise

@@ -278,6 +278,21 @@ def build_metadata_region(items: list[tuple[bytes, bytes]]) -> bytes:
     return table.ljust(METADATA_TABLE_SIZE, b"\0") + values
 
 
+def build_parent_locator(entries: dict) -> bytes:
+    """A VHDX parent locator item holding ``entries`` (key -> value, UTF-16 strings)."""
+    pairs = [(k.encode("utf-16-le"), v.encode("utf-16-le")) for k, v in entries.items()]
+    raw = PARENT_LOCATOR_HEADER.build({"locator_type": VHDX_PARENT_LOCATOR_TYPE, "reserved": 0,
+                                       "key_value_count": len(pairs)})
+    at, values, table = 20 + 12 * len(pairs), b"", b""
+    for key, value in pairs:
+        table += PARENT_LOCATOR_ENTRY.build({"key_offset": at + len(values),
+                                             "value_offset": at + len(values) + len(key),
+                                             "key_length": len(key),
+                                             "value_length": len(value)})
+        values += key + value
+    return raw + table + values
+
+
 def parse_parent_locator(data: bytes, where: str = "parent locator") -> dict:
     """The key/value pairs of a parent locator item (UTF-16 strings)."""
     raw = bytes(data)
