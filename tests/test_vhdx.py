@@ -307,8 +307,43 @@ def test_resize_grows_and_moves_a_full_bat(tmp_path):
         dev.write_at(big - 4096, b"\x33" * 4096)
     run("qemu-io", "-f", "vhdx", "-c", f"read -P 0x33 {big - 4096} 4096", img)
     assert vhdx.check(img).clean
-    proc = diskkit("resize", img, "--size", "1G", "--force", check=False)
-    assert proc.returncode == 2 and "shrinking a VHDX is not supported" in proc.stderr
+
+
+def test_resize_shrinks_only_what_holds_no_data(tmp_path):
+    """A GPT disk in a VHDX shrunk: refused while it would cut a partition, then done after
+    the partition is moved out of the way; blocks past the end freed and the file cut;
+    qemu-img checks it and reads what was kept; growing again reads zeros past the old end."""
+    raw = tmp_path / "d.raw"
+    with open(raw, "wb") as fh:
+        fh.truncate(48 * MiB)
+    diskkit("part", "init", raw, "--gpt")
+    diskkit("part", "add", raw, "--type", "linux", "--size", "8M")
+    diskkit("part", "add", raw, "--type", "linux", "--size", "8M", "--start", "30M")
+    img = tmp_path / "d.vhdx"
+    diskkit("convert", raw, img, "--to", "vhdx", "--block-size", "1M")
+    with open_image(str(img), writable=True) as dev:
+        dev.write_at(MiB, b"\x11" * (8 * MiB))  # partition 1 (starts at 1 MiB)
+        dev.write_at(30 * MiB, b"\x22" * (8 * MiB))  # partition 2
+    proc = diskkit("resize", img, "--size", "20M", check=False)
+    assert proc.returncode != 0 and "would cut partition 2" in proc.stderr
+    assert vhdx.info(img)["virtual_size"] == 48 * MiB
+    diskkit("part", "delete", img, "2")
+    before = allocated(img)
+    diskkit("resize", img, "--size", "20M")
+    info = vhdx.info(img)
+    assert info["virtual_size"] == 20 * MiB and info["block_states"].get("fully present") <= 20
+    assert allocated(img) <= before - 7 * MiB  # partition 2's blocks freed (one new: the GPT)
+    run("qemu-img", "check", "-f", "vhdx", img)
+    kept = tmp_path / "kept.raw"
+    run("qemu-img", "convert", "-f", "vhdx", "-O", "raw", img, kept)
+    assert kept.stat().st_size == 20 * MiB
+    run("qemu-io", "-f", "raw", "-c", "read -P 0x11 1M 8M", kept)
+    assert json.loads(diskkit("part", "verify", img, "--json").stdout)["clean"]
+    run("sgdisk", "-v", kept)
+    diskkit("resize", img, "--size", "48M")
+    run("qemu-io", "-f", "vhdx", "-c", "read -P 0x11 1M 8M", "-c", "read -P 0 20M 27M", img)  # partition 2 gone
+    run("qemu-img", "check", "-f", "vhdx", img)
+    assert vhdx.check(img).clean
 
 
 # -- reproducible builds -----------------------------------------------------------------------
@@ -338,3 +373,37 @@ def test_source_date_epoch_gives_identical_files(tmp_path):
     assert headers["file_write_guid"] != vhdx.info(first[0])["header"]["file_write_guid"]
     other = build("c", "1700000001")
     assert not any(same_bytes(a, b) for a, b in zip(first, other))  # the GUIDs follow the epoch
+
+
+def test_convert_chooses_the_logical_sector(tmp_path):
+    """--logical-sector 4096 makes a 4Kn VHDX of a raw 4Kn disk (its GPT in 4 KiB sectors;
+    libvhdi reports 4096-byte sectors and the same bytes) and is refused for a disk whose table was laid out in 512-byte
+    sectors; back to 512 from a 4K VHDX without a table."""
+    raw = tmp_path / "4kn.raw"
+    with open(raw, "wb") as fh:
+        fh.truncate(64 * MiB)
+    diskkit("part", "init", raw, "--gpt", "--sector-size", "4096")
+    diskkit("part", "add", raw, "--type", "linux", "--size", "8M")
+    out = tmp_path / "4kn.vhdx"
+    diskkit("convert", raw, out, "--to", "vhdx", "--logical-sector", "4096")
+    info = vhdx.info(out)
+    assert info["logical_sector_size"] == 4096
+    assert libvhdi_read(out)[1] == 4096 and libvhdi_read(out)[2] == raw.read_bytes()
+    shown = json.loads(diskkit("part", "show", out, "--json").stdout)
+    assert shown["sector_size"] == 4096 and len(shown["partitions"]) == 1
+    mbr = tmp_path / "mbr.raw"
+    with open(mbr, "wb") as fh:
+        fh.truncate(16 * MiB)
+    diskkit("part", "init", mbr, "--mbr")
+    proc = diskkit("convert", mbr, tmp_path / "x.vhdx", "--to", "vhdx", "--logical-sector",
+                   "4096", check=False)
+    assert proc.returncode == 2 and "laid out for 512-byte sectors" in proc.stderr
+    assert not (tmp_path / "x.vhdx").exists()
+    plain = tmp_path / "plain.vhdx"
+    vhdx.create(plain, 8 * MiB, logical_sector=4096)
+    diskkit("convert", plain, tmp_path / "p512.vhdx", "--to", "vhdx", "--logical-sector", "512")
+    assert vhdx.info(tmp_path / "p512.vhdx")["logical_sector_size"] == 512
+    run("qemu-img", "check", "-f", "vhdx", tmp_path / "p512.vhdx")
+    proc = diskkit("convert", plain, tmp_path / "y.vhd", "--to", "fixed", "--logical-sector",
+                   "4096", check=False)
+    assert proc.returncode == 2 and "applies to VHDX outputs" in proc.stderr

@@ -24,6 +24,9 @@ def register(sub):
                    "(deleted files' leftovers): they become holes or unallocated blocks, as "
                    "Hyper-V's Optimize-VHD -Mode Full leaves them; an NTFS Windows did not shut "
                    "down cleanly is refused")
+    p.add_argument("--logical-sector", type=int, choices=(512, 4096),
+                   help="logical sector size of a VHDX output (default: the source's; "
+                   "refused when a partition table inside was laid out for another)")
     add_new_image_options(p)
     add_json(p)
     p.set_defaults(func=cmd_convert)
@@ -42,7 +45,8 @@ def register(sub):
 
 def cmd_convert(args) -> int:
     result = convert(args.input, args.output, args.to, args.block_size, args.preallocate,
-                     args.force, allow_device=args.device, skip_free=args.skip_free)
+                     args.force, allow_device=args.device, skip_free=args.skip_free,
+                     logical_sector=args.logical_sector)
     if args.to in ("fixed", "dynamic"):
         for message in vhd.size_warnings(result["virtual_size"]):
             warn(message)

@@ -81,7 +81,8 @@ def _info_text(d: dict) -> str:
         rows.append(["parent", f"{path} ({d['parent'].get('parent_linkage', '?')})"])
         chain = d.get("chain", {})
         for depth, disk in enumerate(chain.get("disks", [])[1:], 1):
-            rows.append(["chain" if depth == 1 else "", f"{depth}: {disk['path']} ({disk['type']})"])
+            rows.append(["chain" if depth == 1 else "",
+                         f"{depth}: {disk['path']} ({disk['type']})"])
         if chain.get("error"):
             rows.append(["chain", f"broken: {chain['error']}"])
     lines = [table(rows)]

@@ -101,18 +101,46 @@ def _copy_range(source, target, offset: int, length: int) -> bool:
     return True
 
 
+def _check_sector_change(source, sector_size: int) -> None:
+    """A partition table is laid out in sectors: one made for another sector size would not
+    be found (or be misread) on the new disk, so such a change is refused (a raw copy of a
+    4Kn disk, its GPT in 4 KiB sectors, may become a 4096-byte-sector VHDX)."""
+    from .. import part
+    from ..errors import CorruptImage
+
+    try:
+        table = part.read_table(source)
+        laid_out = table.sector_size if table is not None else sector_size
+    except CorruptImage:
+        laid_out = source.sector_size
+    if laid_out != sector_size:
+        raise UsageError(f"{source.name}: its partition table is laid out for "
+                         f"{laid_out}-byte sectors, and a disk with {sector_size}-byte "
+                         "sectors would not find it; keep the source's sector size (omit "
+                         "--logical-sector), or convert a disk without a partition table")
+
+
 def convert(src: str, dst: str, to: str, block_size: int | None = None,
             preallocate: bool | None = None, force: bool = False, allow_device: bool = False,
-            unique_id: bytes | None = None, skip_free: bool = False) -> dict:
-    """Convert ``src`` (raw, fixed or dynamic VHD, VHDX) into a new ``dst`` of container ``to``."""
+            unique_id: bytes | None = None, skip_free: bool = False,
+            logical_sector: int | None = None) -> dict:
+    """Convert ``src`` (raw, fixed or dynamic VHD, VHDX) into a new ``dst`` of container ``to``.
+
+    ``logical_sector`` (VHDX outputs): the output's logical sector size; None keeps the
+    source's."""
     if to not in CONTAINERS:
         raise UsageError(f"unknown container {to!r} (use {', '.join(CONTAINERS)})")
+    if logical_sector is not None and not to.startswith("vhdx"):
+        raise UsageError("--logical-sector applies to VHDX outputs (--to vhdx or vhdx-fixed)")
     with open_image(src, allow_device=allow_device) as opened:
+        sector_size = logical_sector or opened.sector_size
+        if sector_size != opened.sector_size:
+            _check_sector_change(opened, sector_size)
         free = free_space(opened) if skip_free else None  # an unclean NTFS refused here
         source = WithoutFree(opened, free.ranges) if free is not None else opened
         with atomic_output(str(dst), force) as tmp:
             with new_output(tmp, to, source.size, block_size, preallocate, unique_id,
-                            str(dst), source.sector_size) as target:
+                            str(dst), sector_size) as target:
                 copy_device(source, target, f"convert {os.path.basename(str(src))}")
         result = {"source": str(src), "source_container": opened.container,
                   "output": str(dst), "container": to, "virtual_size": source.size}

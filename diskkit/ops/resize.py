@@ -22,7 +22,7 @@ import shlex
 from dataclasses import dataclass
 
 from .. import part
-from ..errors import CorruptImage, DiskkitError, Unsupported, UsageError
+from ..errors import CorruptImage, DiskkitError, UsageError
 from ..image import first_data_from, open_image
 from ..units import format_size
 
@@ -209,7 +209,7 @@ def _plan(dev, new_size: int, grow_part: int | None, force: bool):
 
 def resize_image(path: str, new_size: int, grow_part: int | None = None, force: bool = False,
                  allow_device: bool = False, relative: bool = False) -> dict:
-    """Resize IMAGE (raw, fixed or dynamic VHD; VHDX grows only) in place and fix its
+    """Resize IMAGE (raw, fixed or dynamic VHD, VHDX) in place and fix its
     partition table.
 
     ``relative``: ``new_size`` is added to the current size. The image is opened once.
@@ -223,9 +223,6 @@ def resize_image(path: str, new_size: int, grow_part: int | None = None, force: 
         if new_size <= 0 or new_size % SECTOR:
             raise UsageError(f"new size {new_size} must be a positive multiple of {SECTOR} "
                              "bytes")
-        if new_size < old_size and container == "vhdx":
-            raise Unsupported(f"{path}: shrinking a VHDX is not supported; convert it to a raw "
-                              "image, resize that, and convert it back")
         table = _plan(dev, new_size, grow_part, force)
         changes = []
         if new_size < old_size and table is not None:

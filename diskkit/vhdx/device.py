@@ -621,23 +621,25 @@ class VhdxDevice(BlockDevice):
 
     # -- resize -----------------------------------------------------------------------------
     def resize(self, new_size: int) -> None:
-        """Grow the virtual disk (shrinking is refused). New space reads as zeros.
+        """Grow or shrink the virtual disk. New space reads as zeros.
 
-        The BAT gets a larger region at the end of the file when its own is too small; the
-        size (and, then, both region tables) change in one log entry.
+        Growing: the BAT gets a larger region at the end of the file when its own is too
+        small; the size (and, then, both region tables) change in one log entry. Shrinking
+        (the caller has made sure nothing of value lies past the new end: ``ops.resize``):
+        see ``_shrink``.
         """
         if not self.writable:
             raise UsageError(f"{self.name}: opened read-only")
         ls = self.layout.logical_sector
-        if new_size < self.size:
-            raise Unsupported(f"{self.name}: shrinking a VHDX is not supported (convert it to "
-                              "a smaller image instead)")
-        if new_size % ls or new_size > MAX_DISK_SIZE:
-            raise UsageError(f"new size {new_size} is not a multiple of the {ls}-byte sector "
-                             "up to 64 TiB")
+        if new_size <= 0 or new_size % ls or new_size > MAX_DISK_SIZE:
+            raise UsageError(f"new size {new_size} is not a positive multiple of the {ls}-byte "
+                             "sector up to 64 TiB")
         if new_size == self.size:
             return
         self._begin(user_data=True)
+        if new_size < self.size:
+            self._shrink(new_size)
+            return
         self._zero_tail()
         layout = self.layout
         count = batmod.entry_count(new_size, self.block_size, ls)
@@ -654,6 +656,17 @@ class VhdxDevice(BlockDevice):
                             for i in range(0, len(table), LOG_SECTOR)]
         else:
             updates += self._cleared_bat_sectors(len(self.bat), count)
+        updates.append(self._size_sector(new_size))
+        self.journal(sorted(updates))
+        if relocated:
+            self._reload_regions()
+        self.bat = grown
+        self.size = layout.size = new_size
+        self._blocks = batmod.data_blocks(new_size, self.block_size)
+
+    def _size_sector(self, new_size: int) -> tuple[int, bytes]:
+        """The log update (4 KiB sector) that sets the virtual disk size item."""
+        layout = self.layout
         meta = layout.metadata_region.file_offset + layout.metadata[VIRTUAL_DISK_SIZE].offset
         sector_at = meta // LOG_SECTOR * LOG_SECTOR
         sector = bytearray(self.file_read(sector_at, LOG_SECTOR))
@@ -662,13 +675,38 @@ class VhdxDevice(BlockDevice):
             raise Unsupported(f"{self.name}: the virtual disk size item straddles a 4 KiB "
                               "sector boundary; diskkit cannot update it atomically")
         sector[within:within + 8] = new_size.to_bytes(8, "little")
-        updates.append((sector_at, bytes(sector)))
+        return sector_at, bytes(sector)
+
+    def _shrink(self, new_size: int) -> None:
+        """The size and the BAT entries past the new end (set not present) change in one log
+        entry; then, the log marked empty, the file is cut after the last structure or block
+        still in use, and holes are punched where freed blocks lie before that. Interrupted before the entry is flushed: the old disk; after: the new
+        one, at worst with freed blocks still at the end of the file (space only)."""
+        count = batmod.entry_count(new_size, self.block_size, self.layout.logical_sector)
+        updates = self._cleared_bat_sectors(count, len(self.bat)) if count < len(self.bat) \
+            else []
+        updates.append(self._size_sector(new_size))
         self.journal(sorted(updates))
-        if relocated:
-            self._reload_regions()
-        self.bat = grown
-        self.size = layout.size = new_size
+        freed = [batmod.offset(e) for i, e in enumerate(self.bat[count:], count)
+                 if batmod.state(e) in batmod.HAS_DATA and i not in self.bad]
+        self.bat = self.bat[:count]
+        self.size = self.layout.size = new_size
         self._blocks = batmod.data_blocks(new_size, self.block_size)
+        ends = [end for _, end, _ in self.layout.spans()]
+        ends += [batmod.offset(e) + self.block_size for i, e in enumerate(self.bat)
+                 if batmod.state(e) in batmod.HAS_DATA and i not in self.bad]
+        end = round_up(max(ends))
+        if self.region.file_size() > end:
+            # An entry naming the longer file would make the cut file look truncated to the
+            # next reader, so the log is emptied first.
+            self.update_headers(log_guid=ZERO_GUID)
+            self._log_started = False
+            self.region.truncate(end)
+            self.region.sync()
+        for at in freed:  # referenced by nothing now: give the space back
+            if at < end:
+                punch_hole(self.region.fd, at, self.block_size)
+        self._next = round_up(max(end, self.region.file_size()))
 
     def _zero_tail(self) -> None:
         """The part of the last block past the old end must read as zeros once it is inside."""
