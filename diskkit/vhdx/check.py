@@ -74,10 +74,10 @@ def _check_headers(region: FileRegion, report: Report):
     slots = []
     for i, at in enumerate(HEADER_OFFSETS):
         try:
-            slots.append(parse_header(region.pread(at, 4096), ""))
+            slots.append(parse_header(region.pread(at, 4096), f"header {i + 1}"))
         except DiskkitError as exc:
             slots.append(None)
-            report.warning("vhdx header", f"header {i + 1}: {_short(exc)}", at)
+            report.warning("vhdx header", str(exc), at)
     slot, header = current_header(slots)
     if header is None:
         report.error("vhdx header", "neither header is valid", HEADER_OFFSETS[0])
@@ -129,10 +129,10 @@ def _check_region_tables(read, header, size: int, report: Report):
     tables = []
     for i, at in enumerate(REGION_TABLE_OFFSETS):
         try:
-            tables.append(parse_region_table(read(at, 64 * 1024), ""))
+            tables.append(parse_region_table(read(at, 64 * 1024), f"copy {i + 1}"))
         except DiskkitError as exc:
             tables.append(None)
-            report.error("vhdx region table", f"copy {i + 1}: {_short(exc)}", at)
+            report.error("vhdx region table", str(exc), at)
     regions = tables[0] if tables[0] is not None else tables[1]
     if regions is None:
         return None
