@@ -116,7 +116,11 @@ def cmd_set(args) -> int:
 
 
 def cmd_resize(args) -> int:
+    from ..ops.resize import refuse_shrinking_partition
+
     with open_disk(args, args.image, writable=True) as dev:
+        if args.size is not None:
+            refuse_shrinking_partition(dev, args.number, args.size, force=args.force)
         p = part.resize_partition(dev, args.number, size=args.size, grow=args.grow)
         return _changed(args, p, "resized")
 
@@ -232,6 +236,9 @@ def register(sub) -> None:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--size", type=size_arg, help="new size")
     how.add_argument("--grow", action="store_true", help="fill the free space after it")
+    p.add_argument("--force", action="store_true",
+                   help="shrink below the size of the FAT or NTFS filesystem inside, as long as "
+                   "none of its used clusters is cut")
     add_json(p)
     p.set_defaults(func=cmd_resize)
 

@@ -119,6 +119,49 @@ def refuse_cutting(path: str, table, new_size: int, found: list[Floor], force: b
                          f"({keep} bytes){_shrink_hint(into_data)}; --force never cuts data")
 
 
+def refuse_shrinking_partition(dev, n: int, new_size: int, force: bool = False) -> None:
+    """UsageError/CorruptImage unless partition ``n`` of ``dev`` may shrink to ``new_size``
+    bytes: as ntfsresize and parted would, never below its FAT or NTFS filesystem's size
+    without ``force``, and never below its used clusters (nor an unclean or unreadable
+    filesystem at all)."""
+    from ..filesystems import space
+
+    table = part.read_table(dev)
+    if table is None or new_size <= 0:
+        return  # resize_partition gives the error
+    target = table.find(n)
+    new_size = -(-new_size // table.sector_size) * table.sector_size  # as resize_partition
+    found = next((f for f in floors(dev, table) if f.where == f"partition {n}"), None)
+    if found is None or found.fs is None or new_size >= target.size:
+        return
+    path, new_end = dev.name, target.start + new_size
+    fs_size = target.size if found.fs == "unreadable" else \
+        space(part.partition_device(dev, n)).size
+    if new_size >= fs_size:
+        return  # the filesystem already fits (ntfsresize shrank it first, say)
+    if found.problem:
+        raise CorruptImage(f"{path}: shrinking partition {n} to {format_size(new_size)} "
+                           f"would cut its filesystem, whose {found.problem}; it is not cut "
+                           "even with --force")
+    used = found.data_end - target.start
+    if force and new_end >= found.data_end:
+        return
+    if found.fs == "ntfs":
+        fits = max(new_size, found.min_size)
+        way = ("shrink the NTFS first: Windows' diskpart 'shrink', or Linux: "
+               f"{ntfsresize_command(path, dev.container, n, fits)}")
+    else:
+        way = (f"diskkit cannot shrink {found.fs.upper()}: copy the files into a smaller "
+               "filesystem (diskkit fat get, fat mkfs, fat put), or shrink it first with "
+               "another tool (Linux: fatresize)")
+    head = (f"{path}: partition {n}'s {found.fs.upper()} is {format_size(fs_size)} "
+            f"({fs_size} bytes), its used clusters end at byte {used} (smallest size "
+            f"{found.min_size} bytes): {format_size(new_size)} ({new_size} bytes)")
+    if new_end < found.data_end:
+        raise UsageError(f"{head} would cut its data; {way}; --force never cuts used clusters")
+    raise UsageError(f"{head} would cut the filesystem; {way}; --force cuts only free clusters")
+
+
 def ntfsresize_command(path: str, container: str, index: int | None,
                        size: int | None = None) -> str:
     """The Linux command line that resizes the NTFS of partition ``index`` (None: the whole
