@@ -57,7 +57,7 @@ def floors(dev, table) -> list[Floor]:
             found = space(volume.device)
         except DiskkitError as exc:
             out.append(Floor(volume.where, "unreadable", end, end, end - start,
-                             f"its filesystem cannot be read ({exc}), so which clusters are in "
+                             f"filesystem cannot be read ({exc}), so which clusters are in "
                              "use is unknown"))
             continue
         if found is None:
