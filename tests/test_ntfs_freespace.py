@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from diskkit.blockdev import MemoryDevice
 from diskkit.ops.freespace import WithoutFree
 from support import ENV, diskkit, need_tool, run
-from support.ntfs import leftover_disk, make_tree
+from support.ntfs import hibernate, leftover_disk, make_tree
 
 MiB = 1 << 20
 
@@ -160,14 +160,7 @@ def test_unclean_ntfs_is_refused(disk, tmp_path):
     """A hibernated Windows: its saved session may use clusters $Bitmap calls free."""
     image = tmp_path / "hib.img"
     run("cp", "--sparse=always", disk["image"], image)
-    start, size = disk["ntfs"]
-    volume = extract(str(image), "raw", start, size, tmp_path / "v.ntfs")
-    hiber = tmp_path / "hiberfil.sys"
-    hiber.write_bytes(b"HIBR" + bytes(8188))
-    run("ntfscp", volume, hiber, "/hiberfil.sys")
-    with open(volume, "rb") as src, open(image, "r+b") as dst:
-        dst.seek(start)
-        dst.write(src.read())
+    hibernate(image, *disk["ntfs"], tmp_path)
     before = image.read_bytes()
     for argv in (["compact", "--zero-free", image],
                  ["convert", "--skip-free", "--to", "raw", image, tmp_path / "out.img"]):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from diskkit.ramos.shrink import MFT_RESERVE_MIN, Measured, shrink_plan
 from diskkit.units import GiB, MiB
 from support import diskkit, need_tool, run
-from support.ntfs import leftover_disk, make_tree
+from support.ntfs import hibernate, leftover_disk, make_tree
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +106,7 @@ def test_plan_from_in_chinese(windows_disk):
 def test_plan_from_refuses_a_hibernated_windows(windows_disk, tmp_path):
     image = tmp_path / "hib.img"
     shutil.copyfile(windows_disk["image"], image)
-    start, size = windows_disk["ntfs"]
-    volume = partition_bytes(str(image), start, size, tmp_path / "v")
-    hiber = tmp_path / "hiberfil.sys"
-    hiber.write_bytes(b"HIBR" + bytes(8188))
-    run("ntfscp", volume, hiber, "/hiberfil.sys")
-    with open(volume, "rb") as src, open(image, "r+b") as dst:
-        dst.seek(start)
-        dst.write(src.read())
+    hibernate(image, *windows_disk["ntfs"], tmp_path)
     out = diskkit("ramos", "plan", "--from", image, check=False)
     assert out.returncode == 2 and "hibernated" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks import ntfscraft
 from benchmarks.ntfscraft import Unavailable
-from support import need_module
+from support import need_module, need_tool, run
 
 MiB = 1 << 20
 
@@ -186,3 +186,19 @@ def leftover_disk(path: str, tree: str, ntfs_size: int = 40 * MiB, fat_size: int
                 dev.write_at(win.start + pos, src.read(4 * MiB))
     os.unlink(volume)
     return {"esp": (esp.start, esp.size), "ntfs": (win.start, win.size)}
+
+
+def hibernate(image, start: int, size: int, work) -> None:
+    """Make the NTFS at byte ``start`` of the raw ``image`` look like a hibernated Windows (a
+    hiberfil.sys that starts with "HIBR", put in by ntfs-3g's ntfscp), in place."""
+    need_tool("ntfscp")
+    volume, hiber = os.path.join(work, "hibernate.ntfs"), os.path.join(work, "hiberfil.sys")
+    with open(image, "rb") as src, open(volume, "wb") as dst:
+        src.seek(start)
+        dst.write(src.read(size))
+    with open(hiber, "wb") as fh:
+        fh.write(b"HIBR" + bytes(8188))
+    run("ntfscp", volume, hiber, "/hiberfil.sys")
+    with open(volume, "rb") as src, open(image, "r+b") as dst:
+        dst.seek(start)
+        dst.write(src.read())
