@@ -486,11 +486,13 @@ def _windows(doc: Doctor, facts, vols: Volumes) -> Hives:
         doc.add("windows", "dirty", PASS, tr("NTFS is clean (not marked dirty)"))
     usage = win.usage()
     if usage:
+        from .shrink import DEFAULT_HEADROOM
+
         used, total = usage
         doc.facts["ntfs"] = {"used_bytes": used, "total_bytes": total}
         free = total - used
         sizes = dict(used=format_size(used), total=format_size(total), free=format_size(free))
-        if free < min(total // 10, 1 << 30):
+        if free < min(total // 10, DEFAULT_HEADROOM):
             status, why = WARN, tr("NTFS {used} used of {total} ({free} free); nearly full: "
                                    "updates and temp files fail", **sizes)
         else:

@@ -20,7 +20,7 @@ from ..units import GiB, MiB, format_size
 from .layout import layout_for
 from .plan import format_rate
 
-DEFAULT_HEADROOM = GiB
+DEFAULT_HEADROOM = GiB  # free space a running Windows needs; doctor warns below it too
 MFT_GROWTH = 8  # room for the MFT to grow by an eighth of its size (at least MFT_RESERVE_MIN)
 MFT_RESERVE_MIN = 16 * MiB
 GPT_BACKUP = 33 * 512  # backup entry array and header after the last partition
