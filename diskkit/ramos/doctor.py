@@ -233,8 +233,7 @@ def _container(doc: Doctor, image: str, dev, chain, ram: int | None) -> None:
                                               "tools (diskpart attach, Hyper-V) expect a .vhd"),
                 f"diskkit convert {base} {os.path.splitext(base)[0]}.vhd --to fixed")
     else:
-        doc.add("container", "type", PASS, tr("{kind} VHD: the loader can copy it into RAM as "
-                                              "is", kind=kind))
+        doc.add("container", "type", PASS, tr("fixed VHD: the loader can copy it into RAM as is"))
     if kind == "fixed" and allocated is not None and allocated < size * 0.99:
         doc.add("container", "sparse", WARN, tr("sparse file ({allocated} of {size} allocated): "
                                                 "Windows refuses to attach a sparse VHD",

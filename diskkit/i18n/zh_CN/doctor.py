@@ -34,7 +34,7 @@ MESSAGES = {
     "dynamic VHD: {note}": "动态 VHD：{note}",
     "raw image: the loaders read it, but Windows tools (diskpart attach, Hyper-V) expect a .vhd":
         "裸磁盘镜像：加载器能读，但 Windows 的工具（diskpart attach、Hyper-V）要的是 .vhd",
-    "{kind} VHD: the loader can copy it into RAM as is": "{kind} VHD：加载器可以原样读入内存",
+    "fixed VHD: the loader can copy it into RAM as is": "固定大小（fixed）VHD：加载器可以原样读入内存",
     "sparse file ({allocated} of {size} allocated): Windows refuses to attach a sparse VHD":
         "稀疏文件（{size} 中只分配了 {allocated}）：Windows 拒绝附加稀疏的 VHD",
     "on Windows: fsutil sparse setflag {name} 0; on Linux: cp --sparse=never":
