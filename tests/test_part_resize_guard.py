@@ -124,3 +124,21 @@ def test_ntfs_shrink_to_its_size_keeps_it_clean(disk, tmp_path):
     with open_image(str(disk)) as dev:
         assert part.read_table(dev).find(2).size == NTFS_SIZE
     run("ntfsfix", "-n", _extract(disk, 2, tmp_path / "p2.ntfs"))
+
+
+def test_python_api_has_the_same_guard(disk):
+    """Scripts get the command's guard through ops.resize.resize_partition; the bare
+    part.resize_partition edits only the table."""
+    from diskkit.errors import UsageError
+    from diskkit.ops.resize import resize_partition
+
+    before = _digest(disk)
+    with open_image(str(disk), writable=True) as dev:
+        with pytest.raises(UsageError, match="would cut the filesystem"):
+            resize_partition(dev, 2, 20 * MiB)
+        with pytest.raises(UsageError, match="would cut its data"):
+            resize_partition(dev, 1, 2 * MiB, force=True)
+    assert _digest(disk) == before
+    with open_image(str(disk), writable=True) as dev:
+        assert resize_partition(dev, 1, FAT_SIZE).size == FAT_SIZE
+        assert resize_partition(dev, 1, grow=True).size == FAT_PART

@@ -116,12 +116,10 @@ def cmd_set(args) -> int:
 
 
 def cmd_resize(args) -> int:
-    from ..ops.resize import refuse_shrinking_partition
+    from ..ops.resize import resize_partition
 
     with open_disk(args, args.image, writable=True) as dev:
-        if args.size is not None:
-            refuse_shrinking_partition(dev, args.number, args.size, force=args.force)
-        p = part.resize_partition(dev, args.number, size=args.size, grow=args.grow)
+        p = resize_partition(dev, args.number, size=args.size, grow=args.grow, force=args.force)
         return _changed(args, p, "resized")
 
 

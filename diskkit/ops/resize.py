@@ -162,6 +162,15 @@ def refuse_shrinking_partition(dev, n: int, new_size: int, force: bool = False) 
     raise UsageError(f"{head} would cut the filesystem; {way}; --force cuts only free clusters")
 
 
+def resize_partition(dev, n: int, size: int | None = None, grow: bool = False,
+                     force: bool = False):
+    """``part.resize_partition`` behind the filesystem guard: what ``diskkit part resize``
+    does, for scripts. part.resize_partition alone edits only the table."""
+    if size is not None:
+        refuse_shrinking_partition(dev, n, size, force=force)
+    return part.resize_partition(dev, n, size=size, grow=grow)
+
+
 def ntfsresize_command(path: str, container: str, index: int | None,
                        size: int | None = None) -> str:
     """The Linux command line that resizes the NTFS of partition ``index`` (None: the whole
