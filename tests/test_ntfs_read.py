@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 
@@ -366,3 +367,160 @@ def test_without_part_the_only_data_partition_is_used(tmp_path):
     assert alone["label"] == "Windows"
     assert diskkit("ntfs", "ls", image, "/").stdout == \
         diskkit("ntfs", "ls", image, "--part", "1", "/").stdout
+
+
+# -- listings read each record's bytes directly; stat goes through the full parse --------------
+def _listing_and_stat(vol: NtfsVolume) -> tuple[int, int]:
+    """Every directory's listing equals ``stat`` of each of its entries (the full record
+    parse); returns how many entries the listing read directly and how many it handed on."""
+    direct = handed_on = 0
+    for dpath, _, _ in vol.walk("/", metafiles=True):
+        listed = vol.listdir(dpath, metafiles=True)
+        assert listed == [vol.stat(f"{dpath.rstrip('/')}/{e.name}") for e in listed], dpath
+        parent = vol.stat(dpath).mft_ref
+        for e in listed:
+            if vol._listed_entry(e.mft_ref, e.sequence, e.name, parent) is None:
+                handed_on += 1
+            else:
+                direct += 1
+    return direct, handed_on
+
+
+def test_listing_equals_stat_plain_volume(tree_image):
+    direct, handed_on = _listing_and_stat(open_volume(tree_image[0]))
+    assert handed_on == 1 and direct > 1500  # only $MFT (read from the bootstrap record)
+
+
+def test_listing_equals_stat_with_streams_links_lists_and_compactos(fuse_image):
+    """The attribute-list file and the CompactOS files (reparse points) take the full way,
+    streams, hard links, DOS names and compressed files are read directly: same entries."""
+    direct, handed_on = _listing_and_stat(open_volume(fuse_image[0]))
+    assert handed_on >= 1 + 1 + 4 and direct > 60
+
+
+def _ntfsls_long(image: str, path: str = "/") -> dict[str, tuple[int, str]]:
+    """``{path: (size, 'Mon dd HH:MM YYYY')}`` from ``ntfsls -R -l`` in UTC."""
+    out = subprocess.run(["ntfsls", "-R", "-l", "-p", path, image], capture_output=True,
+                         text=True, env=dict(ENV, TZ="UTC"), check=True).stdout
+    listing, current = {}, None
+    line_re = re.compile(r"^\s*(\d+) (\w{3} [ \d]\d \d\d:\d\d \d{4}) (.*)$")
+    for line in out.splitlines():
+        if line.endswith(":") and line.startswith("/"):
+            current = line[:-1].rstrip("/")
+            continue
+        m = line_re.match(line)
+        if m and m.group(3) not in (".", ".."):
+            listing[f"{current}/{m.group(3)}"] = (int(m.group(1)), m.group(2))
+    return listing
+
+
+def _diskkit_long(image: str) -> dict[str, tuple[int, str]]:
+    import time
+
+    out = {}
+    for line in diskkit("ntfs", "ls", "-r", "-l", image, "/").stdout.splitlines():
+        _, size, day, clock, path = line.split(None, 4)
+        when = time.strftime("%b %e %H:%M %Y", time.strptime(f"{day} {clock}",
+                                                              "%Y-%m-%d %H:%M:%S"))
+        out[path.rstrip("/")] = (int(size), when)
+    return out
+
+
+def _stale_index_copies(image: str, names: list[str]) -> int:
+    """Give ``names``' $FILE_NAME copies in their directories' indexes wrong sizes and
+    times, as Windows leaves them (it updates those copies lazily; ntfs-3g keeps them
+    current); the files' records stay as they are. Returns the keys changed in index roots
+    and in index blocks (unused slack included)."""
+    from support.ntfs_hostile import Layout, attributes, edit_index_block, edit_record, unfixed
+
+    img = bytearray(open(image, "rb").read())
+    lay = Layout(img)
+    keys = [re.compile(re.escape(bytes([len(n)])) + b"[\x00-\x03]" + re.escape(n.encode("utf-16-le")))
+            for n in names]
+    changed = {"root": 0, "block": 0}
+
+    def stale(buf: bytearray, start: int, end: int, where: str) -> None:
+        for key in keys:
+            for m in key.finditer(bytes(buf[start:end])):
+                fn = start + m.start() - 64  # the $FILE_NAME value the name ends
+                struct.pack_into("<QQQ", buf, fn + 16, 1, 1, 1)  # modified, mft changed, accessed
+                struct.pack_into("<QQ", buf, fn + 40, 1 << 40, 123456789)  # allocated, data size
+                changed[where] += 1
+
+    def in_index_root(rec: bytearray) -> None:
+        for type_, a, length in attributes(rec):
+            if type_ == 0x90:
+                stale(rec, a, a + length, "root")
+
+    for n in range(16, len(img) // lay.record):
+        off = lay.record_offset(n)
+        if off + lay.record > len(img) or img[off:off + 4] != b"FILE":
+            break
+        if any(type_ == 0x90 for type_, _, _ in attributes(unfixed(img, off, lay.record))):
+            edit_record(img, lay, n, in_index_root)
+    for pos in range(0, len(img), lay.cluster):
+        if img[pos:pos + 4] == b"INDX":
+            edit_index_block(img, pos, lambda block: stale(block, 0, len(block), "block"))
+    with open(image, "wb") as fh:
+        fh.write(img)
+    return changed["root"], changed["block"]
+
+
+def test_stale_index_copies_never_show(tree_image, tmp_path):
+    """ls -l takes sizes and times from each file's record, as ntfsls -l does, never from the
+    copies in the directory index: with those copies wrong (in an index root and in index
+    blocks) the listing still equals ntfsls -R -l, ntfs stat and the files written."""
+    need_tool("ntfsls")
+    image = str(tmp_path / "stale.img")
+    with open(tree_image[0], "rb") as src, open(image, "wb") as dst:
+        dst.write(src.read())
+    tree = tree_image[1]
+    files = [p for p, d in tree.items() if d is not None]
+    in_root = [p for p in files if p.endswith("/bottom.txt")]  # alone in its directory
+    in_blocks = [p for p in files if p.startswith("/big/")][:3]
+    names = [p.rsplit("/", 1)[1] for p in in_root + in_blocks]
+    roots, blocks = _stale_index_copies(image, names)
+    assert roots >= 1 and blocks >= 3
+    ours, theirs = _diskkit_long(image), _ntfsls_long(image)
+    assert ours == {p: v for p, v in theirs.items() if not p.split("/")[1].startswith("$")}
+    for path in in_root + in_blocks:
+        assert ours[path][0] == len(tree[path])
+        stat = json.loads(diskkit("ntfs", "stat", "--json", image, path).stdout)[0]
+        assert stat["size"] == len(tree[path]) and stat["modified"].startswith("20")
+
+
+def test_listing_of_damaged_records_equals_the_full_parse():
+    """Records changed at random: the listing's direct read gives the full parse's entry, or
+    hands the record on (then the full parse reads it or names the damage)."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from diskkit.blockdev import MemoryDevice
+    from diskkit.errors import DiskkitError
+    from support.ntfs_hostile import Layout, edit_record, ntfs_base
+
+    base = ntfs_base()
+    lay = Layout(base)
+    targets = [lay.find_record(base, n) for n in ("big.bin", "README.TXT")]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(targets), st.lists(st.tuples(st.integers(0, 1023), st.integers(0, 255)),
+                                              min_size=1, max_size=4), st.booleans())
+    def check(number, edits, through_fixups):
+        img = bytearray(base)
+
+        def change(rec):
+            for at, value in edits:
+                rec[at] = value
+        if through_fixups:
+            edit_record(img, lay, number, change)
+        else:
+            change(memoryview(img)[lay.record_offset(number):])
+        vol = NtfsVolume(MemoryDevice(bytes(img), writable=False))
+        try:
+            full = vol._entry(vol.inode(number), "name", 5)
+        except DiskkitError:
+            full = None
+        direct = vol._listed_entry(number, 0, "name", 5)
+        assert direct is None or direct == full
+
+    check()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import sys
 import time
 
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_filesystem, table
+from .common import add_json, emit, emit_report, open_filesystem
 
 
 def _target(args):
@@ -96,11 +97,23 @@ def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str
     if not recursive:
         base = path.rstrip("/")
         return [(f"{base}/{e.name}", e) for e in vol.listdir(path, metafiles)]
+    # each directory's contents right under it, names in code-point order
+    by_name = operator.attrgetter("name")
+    contents = {dpath.rstrip("/"): sorted(dirs + files, key=by_name)
+                for dpath, dirs, files in vol.walk(path, metafiles)}
     items = []
-    for dpath, dirs, files in vol.walk(path, metafiles):
-        base = dpath.rstrip("/")
-        items.extend((f"{base}/{e.name}", e) for e in dirs + files)
-    items.sort(key=lambda item: item[0].split("/"))  # each directory's contents under it
+    top, entries = next(iter(contents.items()))
+    pending = [(top, iter(entries))]
+    while pending:
+        base, entries = pending[-1]
+        e = next(entries, None)
+        if e is None:
+            pending.pop()
+            continue
+        child = f"{base}/{e.name}"
+        items.append((child, e))
+        if e.is_dir and child in contents:
+            pending.append((child, iter(contents.pop(child))))
     return items
 
 
@@ -128,10 +141,22 @@ def cmd_ls(args) -> int:
     if not args.long:
         emit(args, None, "\n".join(label(p, e) for p, e in items))
     else:
-        emit(args, None, table([[_flags(e), str(e.size),
-                                 (_iso(e.modified) or "-").replace("T", " ")[:19], label(p, e)]
-                                for p, e in items]))
+        emit(args, None, _long_listing([(_flags(e), str(e.size), _day_time(e.modified),
+                                         label(p, e)) for p, e in items]))
     return 0
+
+
+def _day_time(ts) -> str:
+    return (_iso(ts) or "-").replace("T", " ")[:19]
+
+
+def _long_listing(rows: list[tuple[str, str, str, str]]) -> str:
+    """``table`` for ls -l's four columns, in one format call per row (listings are long)."""
+    if not rows:
+        return ""
+    widths = [max(map(len, column)) for column in list(zip(*rows))[:3]]
+    line = "{:<%d}  {:<%d}  {:<%d}  {}" % tuple(widths)
+    return "\n".join([line.format(*row).rstrip() for row in rows])
 
 
 def cmd_stat(args) -> int:

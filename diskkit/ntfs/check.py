@@ -244,7 +244,7 @@ class _Checker:
                 self._exception(exc, problems)
                 continue
             for e in entries:
-                name = e.file_name.name
+                name = e.name
                 child = join(path, name)
                 if name in (".", "..") and not (name == "." and e.ref == number == ROOT_RECORD) \
                         or "/" in name or "\0" in name:

@@ -14,13 +14,14 @@ import struct
 from collections import OrderedDict
 
 from ..errors import CorruptImage
-from .attributes import DOS, parse_file_name
+from .attributes import DOS, FILE_NAME
 from .record import REF_MASK, apply_fixups
 
 INDEX_ROOT = struct.Struct("<IIIB3x")  # indexed attribute type, collation rule, block size, clusters per block
 INDEX_HEADER = struct.Struct("<IIIB3x")  # entries offset, index length, allocated size, flags
 INDEX_BLOCK = struct.Struct("<4sHHQq")  # magic, usa offset, usa count, lsn, block vcn
 INDEX_ENTRY = struct.Struct("<QHHH2x")  # file reference, entry length, key length, flags
+KEY_NAME = struct.Struct("<64xBB")  # in the $FILE_NAME key: name length (UTF-16 units), namespace
 
 ENTRY_HAS_CHILD = 0x01
 ENTRY_LAST = 0x02
@@ -56,18 +57,23 @@ def exact_key(name: str) -> bytes:
 
 
 class IndexEntry:
-    __slots__ = ("ref", "sequence", "file_name", "child", "folded")
+    __slots__ = ("ref", "sequence", "name", "namespace", "child", "folded")
 
-    def __init__(self, ref, sequence, file_name, child):
+    def __init__(self, ref, sequence, name, namespace, child):
         self.ref = ref
         self.sequence = sequence
-        self.file_name = file_name  # None for the last (key-less) entry of a node
+        self.name = name  # the $FILE_NAME key's name; None for the last (key-less) entry of a node
+        self.namespace = namespace  # POSIX, WIN32, DOS or WIN32_AND_DOS
         self.child = child  # VCN of the child block, or None
         self.folded = None  # the upper-cased key, computed on the first comparison
 
 
 def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
-    """The entries of one node whose index header sits at ``header_at`` in ``buf``."""
+    """The entries of one node whose index header sits at ``header_at`` in ``buf``.
+
+    Only the key's name and namespace are decoded (a listing parses every entry of every
+    directory; the other $FILE_NAME fields are copies that the file's own record holds).
+    """
     if header_at + INDEX_HEADER.size > limit:
         raise CorruptImage(f"{where}: index header outside the node")
     entries_off, index_len, _, _ = INDEX_HEADER.unpack_from(buf, header_at)
@@ -76,22 +82,29 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
         raise CorruptImage(f"{where}: index entries ({entries_off}..{index_len}) lie outside "
                            f"the {limit - header_at}-byte node")
     entries = []
+    head, name_at = INDEX_ENTRY.size, INDEX_ENTRY.size + FILE_NAME.size
     while True:
-        if pos + INDEX_ENTRY.size > end:
+        if pos + head > end:
             raise CorruptImage(f"{where}: index entries end without a last entry")
         ref, length, key_len, flags = INDEX_ENTRY.unpack_from(buf, pos)
         child_room = 8 if flags & ENTRY_HAS_CHILD else 0
-        if length < INDEX_ENTRY.size + child_room or length & 7 or pos + length > end or \
-                INDEX_ENTRY.size + key_len + child_room > length:
+        if length < head + child_room or length & 7 or pos + length > end or \
+                head + key_len + child_room > length:
             raise CorruptImage(f"{where}: index entry at byte {pos} has bad length {length}")
         child = int.from_bytes(buf[pos + length - 8:pos + length], "little", signed=True) \
             if child_room else None
         if flags & ENTRY_LAST:
-            entries.append(IndexEntry(0, 0, None, child))
+            entries.append(IndexEntry(0, 0, None, None, child))
             return entries
-        key_at = pos + INDEX_ENTRY.size
-        name = parse_file_name(buf[key_at:key_at + key_len], f"{where}: index entry at byte {pos}")
-        entries.append(IndexEntry(ref & REF_MASK, ref >> 48, name, child))
+        if key_len < FILE_NAME.size:
+            raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME too short")
+        name_len, namespace = KEY_NAME.unpack_from(buf, pos + head)
+        if name_len == 0 or FILE_NAME.size + 2 * name_len > key_len:
+            raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME name of "
+                               f"{name_len} characters does not fit")
+        name = buf[pos + name_at:pos + name_at + 2 * name_len].decode("utf-16-le",
+                                                                      "surrogatepass")
+        entries.append(IndexEntry(ref & REF_MASK, ref >> 48, name, namespace, child))
         pos += length
 
 
@@ -152,20 +165,20 @@ class DirectoryIndex:
                         raise CorruptImage(f"{self.where}: index deeper than {MAX_DEPTH} levels")
                     seen.add(e.child)
                     yield from visit(self.block(e.child), depth + 1)
-                if e.file_name is not None:
+                if e.name is not None:
                     yield e
 
         return visit(self.root, 0)
 
     def names(self):
         """Entries as a directory lists them: no DOS-only aliases."""
-        return (e for e in self if e.file_name.namespace != DOS)
+        return (e for e in self if e.namespace != DOS)
 
     def find(self, name: str) -> IndexEntry | None:
         """The entry named exactly ``name``, else one equal ignoring case (Windows' rule)."""
         folded = self.upcase.key(name)
         target = (folded, exact_key(name))
-        found = self._descend(lambda e: _cmp((self._folded(e), exact_key(e.file_name.name)),
+        found = self._descend(lambda e: _cmp((self._folded(e), exact_key(e.name)),
                                              target))
         if found is None:
             found = self._descend(lambda e: _cmp(self._folded(e), folded))
@@ -173,14 +186,14 @@ class DirectoryIndex:
 
     def _folded(self, e: IndexEntry) -> bytes:
         if e.folded is None:
-            e.folded = self.upcase.key(e.file_name.name)
+            e.folded = self.upcase.key(e.name)
         return e.folded
 
     def _descend(self, compare) -> IndexEntry | None:
         entries, depth, seen = self.root, 0, set()
         while True:
             for e in entries:
-                if e.file_name is not None:
+                if e.name is not None:
                     c = compare(e)
                     if c == 0:
                         return e

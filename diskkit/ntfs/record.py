@@ -59,6 +59,10 @@ NONRESIDENT_ATTR = struct.Struct("<IIBBHHHqqHB5xQQQ")
 # common header, then lowest_vcn, highest_vcn, runs_offset, compression_unit (log2 clusters),
 # allocated_size, data_size, initialized_size
 COMPRESSED_SIZE = struct.Struct("<Q")  # at 64 when compressed or sparse
+# positions in a header's fields (decode_record): common, resident, non-resident
+TYPE, LENGTH, NON_RESIDENT, NAME_LENGTH, NAME_OFFSET, FLAGS = range(6)
+VALUE_LENGTH, VALUE_OFFSET = 7, 8
+LOWEST_VCN, HIGHEST_VCN, RUNS_OFFSET, COMPRESSION_UNIT, ALLOCATED_SIZE, DATA_SIZE = range(7, 13)
 _USA_HEAD = struct.Struct("<HH")
 _TYPE = struct.Struct("<I").unpack_from
 _TYPE_LENGTH = struct.Struct("<II").unpack_from
@@ -80,14 +84,17 @@ def apply_fixups(buf: bytearray, magic: bytes, where: str) -> None:
             usa_offset + 2 * usa_count > FIXUP_STRIDE - 2:
         raise CorruptImage(f"{where}: update sequence array (offset {usa_offset}, "
                            f"{usa_count} entries) does not fit a {len(buf)}-byte record")
-    usn = buf[usa_offset:usa_offset + 2]
-    for i in range(sectors):
-        end = (i + 1) * FIXUP_STRIDE
-        if buf[end - 2:end] != usn:
-            raise CorruptImage(f"{where}: update sequence mismatch in sector {i} "
-                               "(torn write)")
-        src = usa_offset + 2 + 2 * i
-        buf[end - 2:end] = buf[src:src + 2]
+    # every sector's last two bytes at once (extended slices), then their saved values back
+    low, high, stop = FIXUP_STRIDE - 2, FIXUP_STRIDE - 1, sectors * FIXUP_STRIDE
+    saved = usa_offset + 2
+    if buf[low:stop:FIXUP_STRIDE] != bytes([buf[usa_offset]]) * sectors or \
+            buf[high:stop:FIXUP_STRIDE] != bytes([buf[usa_offset + 1]]) * sectors:
+        usn = buf[usa_offset:usa_offset + 2]
+        torn = next(i for i in range(sectors)
+                    if buf[(i + 1) * FIXUP_STRIDE - 2:(i + 1) * FIXUP_STRIDE] != usn)
+        raise CorruptImage(f"{where}: update sequence mismatch in sector {torn} (torn write)")
+    buf[low:stop:FIXUP_STRIDE] = buf[saved:saved + 2 * sectors:2]
+    buf[high:stop:FIXUP_STRIDE] = buf[saved + 1:saved + 2 * sectors:2]
 
 
 class Attribute(NamedTuple):
@@ -146,8 +153,14 @@ class FileRecord:
         return bool(self.flags & RECORD_IS_DIRECTORY)
 
 
-def parse_record(raw: bytes | bytearray, number: int, where: str) -> FileRecord:
-    """Fix up and decode MFT record ``number``; CorruptImage says what is wrong and ``where``."""
+def decode_record(raw: bytes | bytearray, where: str) -> tuple:
+    """Fix up an MFT record and check its header and every attribute header against it.
+
+    Returns ``(buf, sequence, flags, link_count, base, headers)``: the fixed-up bytes and
+    ``(offset, fields)`` of each attribute in on-disk order, ``fields`` being RESIDENT_ATTR's
+    or NONRESIDENT_ATTR's (``fields[NON_RESIDENT]`` says which). ``parse_record`` builds
+    Attributes from this; a directory listing reads the few fields it shows from ``buf``.
+    """
     buf = bytearray(raw)
     apply_fixups(buf, b"FILE", where)
     (_, _, _, _, sequence, link_count, attrs_offset, flags, in_use, _, base_ref,
@@ -157,61 +170,80 @@ def parse_record(raw: bytes | bytearray, number: int, where: str) -> FileRecord:
             or attrs_offset & 7:
         raise CorruptImage(f"{where}: header claims {in_use} bytes in use and attributes at "
                            f"{attrs_offset} in a {size}-byte record")
-    attributes = []
-    off = attrs_offset
+    return buf, sequence, flags, link_count, base_ref & REF_MASK, \
+        _attribute_headers(buf, attrs_offset, in_use, where)
+
+
+def _attribute_headers(buf: bytearray, off: int, end: int, where: str) -> list:
+    headers = []
     while True:
-        if off + 8 > in_use:
-            if off + 4 <= in_use and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
-                break
-            raise CorruptImage(f"{where}: attributes run past the record's end (no end marker)")
-        type_, length = _TYPE_LENGTH(buf, off)
+        if off + 24 > end or buf[off + 8] and off + 64 > end:
+            if off + 4 <= end and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
+                return headers
+            what = "attributes run" if off + 8 > end else f"attribute header at {off} runs"
+            raise CorruptImage(f"{where}: {what} past the record's end (no end marker)")
+        if buf[off + 8]:
+            fields = NONRESIDENT_ATTR.unpack_from(buf, off)
+            head = 64
+        else:
+            fields = RESIDENT_ATTR.unpack_from(buf, off)
+            head = 24
+        type_, length = fields[TYPE], fields[LENGTH]
         if type_ == END_OF_ATTRIBUTES:
-            break
-        attributes.append(_parse_attribute(buf, off, in_use, number, where))
-        off += length
-    return FileRecord(number, sequence, flags, link_count, base_ref & REF_MASK, attributes)
-
-
-def _parse_attribute(buf: bytearray, off: int, end: int, number: int, where: str) -> Attribute:
-    if off + 24 > end:
-        raise CorruptImage(f"{where}: attribute header at {off} runs past the record's end")
-    if buf[off + 8]:
-        if off + 64 > end:
-            raise CorruptImage(f"{where}: attribute header at {off} runs past the record's end")
-        (type_, length, _, name_len, name_off, flags, instance, lowest, highest, runs_off, unit,
-         allocated, size, initialized) = NONRESIDENT_ATTR.unpack_from(buf, off)
-        head = 64
-    else:
-        (type_, length, _, name_len, name_off, flags, instance, value_len,
-         value_off) = RESIDENT_ATTR.unpack_from(buf, off)
-        head = 24
-    if length < head or length & 7 or off + length > end:
-        raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off} has bad length "
-                           f"{length}")
-    name = ""
-    if name_len:
-        if name_off + 2 * name_len > length:
+            return headers
+        if length < head or length & 7 or off + length > end:
+            raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off} has bad "
+                               f"length {length}")
+        if fields[NAME_LENGTH] and fields[NAME_OFFSET] + 2 * fields[NAME_LENGTH] > length:
             raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
-        name = buf[off + name_off:off + name_off + 2 * name_len].decode("utf-16-le",
-                                                                         "surrogatepass")
-    if head == 24:
-        if value_off + value_len > length:
-            raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value ({value_len} "
-                               f"bytes at {value_off}) lies outside it")
-        value = bytes(buf[off + value_off:off + value_off + value_len])
-        return _attribute((type_, name, flags, instance, number, True, value, 0, 0, None, 0,
-                           value_len, value_len, value_len, 0))
-    if runs_off >= length or runs_off < head:
-        raise CorruptImage(f"{where}: attribute 0x{type_:X}: run list offset {runs_off} "
-                           "outside the attribute")
-    if lowest < 0 or highest < lowest - 1:
-        raise CorruptImage(f"{where}: attribute 0x{type_:X}: VCN range {lowest}..{highest}")
-    if unit > 16:
-        raise CorruptImage(f"{where}: attribute 0x{type_:X}: compression unit of 2^{unit} "
-                           "clusters")
-    compressed = allocated
-    if flags & (ATTR_COMPRESSED | ATTR_SPARSE) and runs_off >= 72:
-        compressed = COMPRESSED_SIZE.unpack_from(buf, off + 64)[0]
-    return _attribute((type_, name, flags, instance, number, False, None, lowest, highest,
-                       bytes(buf[off + runs_off:off + length]), unit, allocated, size,
-                       initialized, compressed))
+        if head == 24:
+            if fields[VALUE_OFFSET] + fields[VALUE_LENGTH] > length:
+                raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value "
+                                   f"({fields[VALUE_LENGTH]} bytes at {fields[VALUE_OFFSET]}) "
+                                   "lies outside it")
+        elif not head <= fields[RUNS_OFFSET] < length or fields[LOWEST_VCN] < 0 or \
+                fields[HIGHEST_VCN] < fields[LOWEST_VCN] - 1 or fields[COMPRESSION_UNIT] > 16:
+            raise CorruptImage(f"{where}: attribute 0x{type_:X}: run list at "
+                               f"{fields[RUNS_OFFSET]}, VCNs {fields[LOWEST_VCN]}.."
+                               f"{fields[HIGHEST_VCN]} or compression unit "
+                               f"2^{fields[COMPRESSION_UNIT]} do not fit it")
+        headers.append((off, fields))
+        off += length
+
+
+def attribute_name(buf: bytearray, off: int, fields: tuple) -> str:
+    """The name of the attribute whose checked header ``fields`` sit at ``off``."""
+    name_len = fields[NAME_LENGTH]
+    if not name_len:
+        return ""
+    at = off + fields[NAME_OFFSET]
+    return buf[at:at + 2 * name_len].decode("utf-16-le", "surrogatepass")
+
+
+def compressed_size(buf: bytearray, off: int, fields: tuple) -> int:
+    """A non-resident attribute's bytes of clusters after compression and holes (its
+    allocated size unless compressed or sparse)."""
+    if fields[FLAGS] & (ATTR_COMPRESSED | ATTR_SPARSE) and fields[RUNS_OFFSET] >= 72:
+        return COMPRESSED_SIZE.unpack_from(buf, off + 64)[0]
+    return fields[ALLOCATED_SIZE]
+
+
+def parse_record(raw: bytes | bytearray, number: int, where: str) -> FileRecord:
+    """Fix up and decode MFT record ``number``; CorruptImage says what is wrong and ``where``."""
+    buf, sequence, flags, link_count, base, headers = decode_record(raw, where)
+    attributes = []
+    for off, fields in headers:
+        name = attribute_name(buf, off, fields)
+        if fields[NON_RESIDENT]:
+            (type_, length, _, _, _, attr_flags, instance, lowest, highest, runs_off, unit,
+             allocated, size, initialized) = fields
+            attributes.append(_attribute((
+                type_, name, attr_flags, instance, number, False, None, lowest, highest,
+                bytes(buf[off + runs_off:off + length]), unit, allocated, size, initialized,
+                compressed_size(buf, off, fields))))
+        else:
+            type_, _, _, _, _, attr_flags, instance, value_len, value_off = fields
+            value = bytes(buf[off + value_off:off + value_off + value_len])
+            attributes.append(_attribute((type_, name, attr_flags, instance, number, True, value,
+                                          0, 0, None, 0, value_len, value_len, value_len, 0)))
+    return FileRecord(number, sequence, flags, link_count, base, attributes)

@@ -19,9 +19,11 @@ from . import bitmap
 from .bootsector import Geometry, parse_boot_sector
 from .index import DirectoryIndex, UpCase
 from .record import (ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE, ATTRIBUTE_LIST, BITMAP, DATA,
-                     FILE_NAME, INDEX_ALLOCATION, INDEX_ROOT, REPARSE_POINT,
-                     STANDARD_INFORMATION, VOLUME_INFORMATION, VOLUME_NAME, Attribute,
-                     apply_fixups, parse_record)
+                     DATA_SIZE, FILE_NAME, FLAGS, INDEX_ALLOCATION, INDEX_ROOT, LOWEST_VCN,
+                     NAME_LENGTH, NON_RESIDENT, RECORD_IN_USE, RECORD_IS_DIRECTORY,
+                     REPARSE_POINT, STANDARD_INFORMATION, TYPE, VALUE_LENGTH, VALUE_OFFSET,
+                     VOLUME_INFORMATION, VOLUME_NAME, Attribute, apply_fixups, attribute_name,
+                     compressed_size, decode_record, parse_record)
 from .runlist import RunMap, decode_runs
 from .stream import ClusterStream, CompressedStream, ResidentStream, Stream, StreamFile, WofStream
 
@@ -506,8 +508,8 @@ class NtfsVolume:
                 raise NotFound(f"{path}: no such file or directory")
             parent = node.number
             node = self.inode(found.ref, found.sequence)
-            name = found.file_name.name
-            if found.file_name.namespace == av.DOS:  # reached through the 8.3 alias
+            name = found.name
+            if found.namespace == av.DOS:  # reached through the 8.3 alias
                 name = next((fn.name for fn in node.file_names()
                              if fn.parent == parent and fn.namespace != av.DOS), name)
         return node, name, parent
@@ -566,12 +568,78 @@ class NtfsVolume:
 
     def _list(self, inode: Inode, metafiles: bool) -> list[Entry]:
         out = []
+        number = inode.number
         for e in self.index(inode).names():
-            if e.ref == inode.number or (not metafiles and e.ref < FIRST_USER_RECORD):
+            if e.ref == number or (not metafiles and e.ref < FIRST_USER_RECORD):
                 continue  # the root's "." entry; $MFT and the other metafiles
-            child = self.inode(e.ref, e.sequence)
-            out.append(self._entry(child, e.file_name.name, inode.number))
+            entry = self._listed_entry(e.ref, e.sequence, e.name, number)
+            if entry is None:
+                entry = self._entry(self.inode(e.ref, e.sequence), e.name, number)
+            out.append(entry)
         return out
+
+    def _listed_entry(self, number: int, sequence: int, name: str, parent: int) -> Entry | None:
+        """``_entry`` of a directory's child read straight from its record's checked bytes,
+        without building its Attributes (a listing does this for every file).
+
+        None unless the record is a plain one: in use, a base record of this ``sequence``,
+        without an attribute list or reparse point, with a resident $STANDARD_INFORMATION.
+        The caller then goes the full way (``inode`` and ``_entry``), which reads the rest or
+        names what is wrong: both ways give the same Entry.
+        """
+        rs = self.geometry.record_size
+        if number <= MFT_RECORD or (number + 1) * rs > self.mft.size:
+            return None
+        try:
+            buf, seq, flags, links, base, headers = decode_record(self._raw_record(number), "")
+        except CorruptImage:
+            return None
+        if not flags & RECORD_IN_USE or base or (sequence and seq != sequence):
+            return None
+        is_dir = bool(flags & RECORD_IS_DIRECTORY)
+        si = short_name = None
+        size = allocated = data_flags = 0
+        streams = []
+        for off, f in headers:
+            type_ = f[TYPE]
+            if type_ == DATA:
+                if f[NON_RESIDENT] and f[LOWEST_VCN]:
+                    continue  # an extent after the first
+                if f[NAME_LENGTH]:
+                    streams.append(attribute_name(buf, off, f))
+                elif f[NON_RESIDENT]:
+                    size, allocated = f[DATA_SIZE], compressed_size(buf, off, f)
+                    data_flags = f[FLAGS]
+                else:
+                    size, allocated, data_flags = f[VALUE_LENGTH], 0, f[FLAGS]
+            elif type_ == STANDARD_INFORMATION:
+                if si is None and not f[NAME_LENGTH]:
+                    if f[NON_RESIDENT]:
+                        if not f[LOWEST_VCN]:
+                            return None  # a non-resident one: _entry says it is missing
+                    elif f[VALUE_LENGTH] < av.STANDARD_INFORMATION.size:
+                        return None
+                    else:
+                        si = av.STANDARD_INFORMATION.unpack_from(buf, off + f[VALUE_OFFSET])
+            elif type_ == FILE_NAME:
+                value_at = off + f[VALUE_OFFSET]
+                if not f[NON_RESIDENT] and f[VALUE_LENGTH] > 65 and buf[value_at + 65] == av.DOS:
+                    try:
+                        fn = av.parse_file_name(buf[value_at:value_at + f[VALUE_LENGTH]], "")
+                    except CorruptImage:
+                        return None
+                    if fn.parent == parent:
+                        short_name = fn.name
+            elif type_ == ATTRIBUTE_LIST or type_ == REPARSE_POINT:
+                return None
+        if si is None:
+            return None
+        to_posix = av.to_posix
+        return Entry(name, is_dir, 0 if is_dir else size, number, seq, si[4] | (0x10 * is_dir),
+                     to_posix(si[0]), to_posix(si[1]), to_posix(si[2]), to_posix(si[3]),
+                     allocated, links, short_name, bool(data_flags & ATTR_COMPRESSED),
+                     bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED), None,
+                     None, streams)
 
     def listdir(self, path: str = "/", metafiles: bool = False) -> list[Entry]:
         """The entries of a directory in the index's order; metafiles ($MFT ...) on request."""
