@@ -379,6 +379,74 @@ def test_put_that_cannot_fit_is_refused_before_writing(tmp_path):
     assert proc.returncode == 2 and "needs an existing directory" in proc.stderr
 
 
+def make_small_files(root, count: int, rnd: random.Random) -> None:
+    """``count`` small files (empty, one byte, around cluster sizes, up to 9 KB) with long
+    names in 7 directories, and a 1.5 MiB file among them (copied apart, not gathered)."""
+    for i in range(count):
+        d = root / f"dir {i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        size = rnd.choice([0, 1, 512, 513, 1024, 4096, rnd.randint(2, 9000)])
+        (d / f"small file {i:03d}.txt").write_bytes(rnd.randbytes(size))
+    (root / "dir 3" / "big.bin").write_bytes(rnd.randbytes(1_500_000))
+
+
+def expected_tree(src) -> dict:
+    tree = {os.path.join("src", k) if k != "." else "src": v for k, v in host_tree(str(src)).items()}
+    tree["src"] = None
+    return tree
+
+
+@pytest.mark.parametrize("fat_type", [16, 32])
+def test_many_small_files_written_together(tmp_path, fat_type):
+    """A copy of many small files reads them into one buffer and writes consecutive clusters
+    together (far fewer writes than files); mtools extracts what was put, fsck.fat is clean."""
+    img = new_image(tmp_path / "v.img", 40 * MiB)
+    run("mkfs.fat", "-F", str(fat_type), img)
+    make_small_files(tmp_path / "src", 300, random.Random(fat_type))
+    dev = open_volume(img)
+    writes = []
+    write_at = dev.write_at
+    dev.write_at = lambda offset, data: (writes.append(len(data)), write_at(offset, data))[1]
+    with FatFS(dev) as fs:
+        hosttree.put(fs, str(tmp_path / "src"), "/", recursive=True)
+        fs.write_file("/src/dir 5/from memory.bin", b"\x07" * 5000)
+        assert fs.read_file("/src/dir 5/from memory.bin") == b"\x07" * 5000  # before settling
+    dev.close()
+    assert len(writes) < 300 / 2, f"{len(writes)} writes for 300 small files"  # was one each
+    assert_fsck_clean(img)
+    assert mtools_tree(img) == {**expected_tree(tmp_path / "src"),
+                                "src/dir 5/from memory.bin": b"\x07" * 5000}
+
+
+def test_small_files_gathered_into_fragmented_free_space(tmp_path):
+    """Free space only in holes of 1-6 clusters between kept files: files span several holes,
+    the big one hundreds; every gathered piece lands where the FAT says."""
+    from diskkit.fat.table import cluster_runs
+
+    img = new_image(tmp_path / "v.img", 16 * MiB)
+    run("mkfs.fat", "-F", "16", "-s", "1", img)
+    rnd = random.Random(7)
+    dev = open_volume(img)
+    with FatFS(dev) as fs:
+        fs.mkdir("/fill")
+        for i in range(1600):
+            fs.write_file(f"/fill/k{i}", b"k")
+            fs.write_file(f"/fill/h{i}", bytes(512 * rnd.randint(1, 6)))
+        fs.write_file("/rest", bytes(fs.usage()["free_bytes"]))
+        for i in range(1600):
+            fs.remove(f"/fill/h{i}")
+    make_small_files(tmp_path / "src", 200, rnd)
+    with FatFS(dev) as fs:
+        hosttree.put(fs, str(tmp_path / "src"), "/", recursive=True)
+        assert len(cluster_runs(fs.fat.chain(fs.stat("/src/dir 3/big.bin").cluster))) > 100
+    with FatFS(dev) as fs:
+        fs.remove("/fill", recursive=True)
+        fs.remove("/rest")
+    dev.close()
+    assert_fsck_clean(img)
+    assert mtools_tree(img) == expected_tree(tmp_path / "src")
+
+
 def test_slack_zeroing_stays_inside_the_last_cluster():
     """Clusters need not be aligned to their size on the device (here: 1 KiB clusters from
     an odd sector): zeroing a last cluster's slack must not touch the next cluster."""

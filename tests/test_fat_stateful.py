@@ -87,6 +87,23 @@ class FatModel(RuleBasedStateMachine):
         self.fs.write_file(self.p(target), content)
         self.model[existing or target] = content
 
+    @rule(data=st.data(), name=NAMES, files=st.lists(st.tuples(NAMES, DATA), max_size=8))
+    def put_many_at_once(self, data, name, files):
+        """A new directory and files in one transaction, as ``put -r`` makes them: their data
+        gathered and written together, names reused (a file replaced before it settled);
+        each reads back before the transaction ends."""
+        target = data.draw(st.sampled_from(self.dirs())) + (name,)
+        if self.find(target) is not None:
+            return
+        with self.fs.transaction():
+            self.fs.mkdir(self.p(target))
+            self.model[target] = None
+            for file_name, content in files:
+                path = self.find(target + (file_name,)) or target + (file_name,)
+                self.fs.write_file(self.p(path), content)
+                self.model[path] = content
+                assert self.fs.read_file(self.p(path)) == content
+
     @precondition(lambda self: self.model)
     @rule(data=st.data(), recursive=st.booleans())
     def rm(self, data, recursive):

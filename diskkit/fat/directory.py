@@ -253,12 +253,16 @@ def dot_entries(own: int, parent: int, ts: float) -> bytes:
 class Directory:
     """One directory cached in memory: its bytes, where they live, and a case-folded index."""
 
-    def __init__(self, fs, first_cluster: int, path: str):
+    def __init__(self, fs, first_cluster: int, path: str, data: bytes | None = None):
+        """Read from the device, or (``data``) a directory just made: its one cluster's bytes."""
         self.fs = fs
         self.first = first_cluster
         self.path = path
         layout = fs.layout
-        if first_cluster == 0 and layout.fat_type != 32:
+        if data is not None:
+            self.clusters = [first_cluster]
+            self.data = bytearray(data)
+        elif first_cluster == 0 and layout.fat_type != 32:
             self.clusters = None
             self.data = bytearray(fs.dev.read_at(layout.root_dir_offset, layout.root_entries * SLOT))
         else:
@@ -372,7 +376,7 @@ class Directory:
         ((cluster, _),) = self.fs.allocate(1, after=self.clusters[-1])
         # zeros on the device before the FAT links the cluster into the directory (written,
         # not punched: a hole punch costs a filesystem a journal commit, 10-20 ms on ext4)
-        self.fs.dev.write_at(layout.cluster_offset(cluster), bytes(layout.cluster_size))
+        self.fs.stage(cluster, bytes(layout.cluster_size))
         self.clusters.append(cluster)
         self.data += bytes(layout.cluster_size)
 

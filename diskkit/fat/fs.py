@@ -26,6 +26,7 @@ from .table import FatTable, cluster_runs
 
 BLOCK = 16 * 1024 * 1024  # bytes per write of file data (and per progress step)
 KERNEL_COPY_FROM = 1024 * 1024  # blocks at least this big go through copy_file_range
+GATHER = 2 * 1024 * 1024  # pieces under KERNEL_COPY_FROM are gathered in a buffer this big
 
 
 def _descriptor(source) -> tuple[int | None, int]:
@@ -57,6 +58,41 @@ def _write(method):
         with self.transaction():
             return method(self, *args, **kwargs)
     return run
+
+
+class GatheredData:
+    """Data for clusters not yet linked by the FAT, gathered in one buffer and written in as few
+    writes as its places allow. A copy of many small files reads each straight into the buffer
+    behind the one before; consecutive clusters then go to the device in one write. The FAT
+    links none of it before ``flush`` (``FatFS.settle`` flushes it first), so an interruption
+    loses nothing that was visible."""
+
+    def __init__(self, dev):
+        self.dev = dev
+        self.buffer: memoryview | None = None  # allocated at the first piece
+        self.used = 0
+        self.runs: list[list[int]] = []  # [device offset, start in buffer, length]
+
+    def reserve(self, offset: int, length: int) -> memoryview:
+        """The part of the buffer that ``flush`` writes at ``offset`` (``length`` <= GATHER);
+        the caller fills it."""
+        if self.buffer is None:
+            self.buffer = memoryview(bytearray(GATHER))
+        elif self.used + length > GATHER:
+            self.flush()
+        start, runs = self.used, self.runs
+        self.used += length
+        if runs and runs[-1][0] + runs[-1][2] == offset and runs[-1][1] + runs[-1][2] == start:
+            runs[-1][2] += length
+        else:
+            runs.append([offset, start, length])
+        return self.buffer[start:self.used]
+
+    def flush(self) -> None:
+        for offset, start, length in self.runs:
+            self.dev.write_at(offset, self.buffer[start:start + length])
+        self.runs.clear()
+        self.used = 0
 
 
 class FatFS:
@@ -93,6 +129,8 @@ class FatFS:
         self._dirty_dirs: dict[int, Directory] = {}  # edited in memory, in the order first edited
         self._pending_frees: list[int] = []  # chains to free once no entry on disk names them
         self._buffer: memoryview | None = None  # reused for file data (one per volume)
+        self._gathered = GatheredData(dev)  # small pieces of file data, written before the FAT
+        self._zeros = bytes(self.layout.cluster_size)  # a last cluster's slack
         self._flagged = False  # we raised the dirty flag for the write under way
         self._depth = 0  # nesting of transaction()
         self.on_progress = None  # called with a byte count after each data block copied
@@ -109,6 +147,7 @@ class FatFS:
             self._commit()
         self.dev.flush()
         self._buffer = None  # up to 16 MiB: freed now, not when a cycle is collected
+        self._gathered = GatheredData(self.dev)
 
     @property
     def writable(self) -> bool:
@@ -170,6 +209,7 @@ class FatFS:
         then directories (entries linking new chains, unlinking old ones), then the frees of
         chains no entry names any more. Called by the commit, and before anything that reads
         the directories back from the device or must not lose its order (a move)."""
+        self._gathered.flush()
         self.fat.flush(self.dev)
         while self._dirty_dirs:
             self._dirty_dirs.pop(next(iter(self._dirty_dirs))).flush()
@@ -247,6 +287,7 @@ class FatFS:
             cluster = self.root_cluster
         d = self._dirs.get(cluster)
         if d is None:
+            self._gathered.flush()  # it is read from the device
             d = Directory(self, cluster, path)
             self._dirs[cluster] = d
         return d
@@ -365,6 +406,7 @@ class FatFS:
         _, entry = self._locate(path)
         if entry.is_dir:
             raise UsageError(f"{path}: is a directory")
+        self._gathered.flush()  # a file written in this transaction is read back
         remaining = entry.size
         cs = self.layout.cluster_size
         for first, count in cluster_runs(self._file_chain(entry, path)):
@@ -387,9 +429,11 @@ class FatFS:
     # -- writing ------------------------------------------------------------------------
     def _write_data(self, source, size: int, where: str) -> int:
         """Allocate clusters for ``size`` bytes (one run where the free space allows) and fill
-        them from a binary ``source``: a host file goes straight from its descriptor into the
-        image (in the kernel where the image is a plain file), anything else through one
-        reused buffer. The last cluster's slack is zeroed. Returns the first cluster, or 0."""
+        them from a binary ``source``. A piece under 1 MiB is read into the gathered data
+        (``GatheredData``: many small files, one write); a larger one goes from a host file's
+        descriptor straight into the image (in the kernel where the image is a plain file),
+        else through one reused buffer. The last cluster's slack is zeroed. Returns the first
+        cluster, or 0."""
         cs = self.layout.cluster_size
         runs = self.allocate(-(-size // cs))
         try:
@@ -402,12 +446,16 @@ class FatFS:
                 while offset < end:
                     n = min(end - offset, BLOCK)
                     slack = -size % cs if offset + n == end and left == span else 0
-                    if fd is not None and n >= KERNEL_COPY_FROM:
-                        got = self.dev.write_from_fd(offset, fd, pos, n)
-                        if slack:
-                            self.dev.write_at(offset + n, bytes(slack))
+                    if n < KERNEL_COPY_FROM:
+                        got = self._gather(source, fd, pos, offset, n, slack)
                     else:
-                        got = self._copy_buffered(source, fd, pos, offset, n, slack)
+                        self._gathered.flush()  # what is gathered goes first, as if written
+                        if fd is not None:
+                            got = self.dev.write_from_fd(offset, fd, pos, n)
+                            if slack:
+                                self.dev.write_at(offset + n, self._zeros[:slack])
+                        else:
+                            got = self._copy_buffered(source, offset, n, slack)
                     if got != n:
                         raise ImageIOError(f"{where}: the source changed size while being copied")
                     offset, pos = offset + n, pos + n
@@ -421,23 +469,33 @@ class FatFS:
             raise
         return runs[0][0] if runs else 0
 
-    def _copy_buffered(self, source, fd, pos: int, offset: int, n: int, slack: int) -> int:
-        """One block through the reused buffer, with ``slack`` zeros after it: one write.
-        The buffer grows (doubling, up to a block and a cluster) as larger pieces come: a
-        small file does not pay for zeroing a 16 MiB one."""
+    def _gather(self, source, fd, pos: int, offset: int, n: int, slack: int) -> int:
+        """Read ``n`` bytes of ``source`` into the gathered data, for ``offset``, with ``slack``
+        zeros after them; the bytes read."""
+        view = self._gathered.reserve(offset, n + slack)
+        got = os.preadv(fd, [view[:n]], pos) if fd is not None else source.readinto(view[:n])
+        if slack:
+            view[n:] = self._zeros[:slack]
+        return got or 0
+
+    def _copy_buffered(self, source, offset: int, n: int, slack: int) -> int:
+        """One block of a file object through the reused buffer, with ``slack`` zeros after
+        it: one write. The buffer grows (doubling, up to a block and a cluster) as larger
+        pieces come."""
         if self._buffer is None or len(self._buffer) < n + slack:
             grown = 2 * len(self._buffer) if self._buffer is not None else 0
             self._buffer = memoryview(bytearray(
                 min(max(n + slack, grown), BLOCK + self.layout.cluster_size)))
-        view = self._buffer[:n]
-        if fd is not None:
-            got = os.preadv(fd, [view], pos)
-        else:
-            got = source.readinto(view) or 0
+        got = source.readinto(self._buffer[:n]) or 0
         if got == n and slack:
-            self._buffer[n:n + slack] = bytes(slack)
+            self._buffer[n:n + slack] = self._zeros[:slack]
         self.dev.write_at(offset, self._buffer[:got + (slack if got == n else 0)])
         return got
+
+    def stage(self, cluster: int, data: bytes) -> None:
+        """Put ``data`` at ``cluster`` with the gathered file data: on the device before the
+        FAT links the cluster (a new directory's first cluster, one a directory grows by)."""
+        self._gathered.reserve(self.layout.cluster_offset(cluster), len(data))[:] = data
 
     def _store_file(self, path: str, source, size: int, mtime: float | None) -> Entry:
         parent, name, existing = self._parent_and_name(path)
@@ -511,10 +569,14 @@ class FatFS:
         cs = self.layout.cluster_size
         parent_ref = 0 if parent.first == self.root_cluster else parent.first
         block = dot_entries(cluster, parent_ref, ts)
-        self.dev.write_at(self.layout.cluster_offset(cluster), block + bytes(cs - len(block)))
+        block += bytes(cs - len(block))
+        self.stage(cluster, block)
         template = Entry(name, b" " * 11, ATTR_DIRECTORY, cluster)
         template.stamp(ts)
-        return self._add_or_release(parent, name, template)
+        entry = self._add_or_release(parent, name, template)
+        # known without reading it back (its cluster may not be on the device yet)
+        self._dirs[cluster] = Directory(self, cluster, self.join(parent.path, entry.name), block)
+        return entry
 
     @_write
     def mkdir(self, path: str, parents: bool = False, mtime: float | None = None) -> Entry:
