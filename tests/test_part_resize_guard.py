@@ -142,3 +142,28 @@ def test_python_api_has_the_same_guard(disk):
     with open_image(str(disk), writable=True) as dev:
         assert resize_partition(dev, 1, FAT_SIZE).size == FAT_SIZE
         assert resize_partition(dev, 1, grow=True).size == FAT_PART
+
+
+@pytest.mark.parametrize("state", ["dirty", "hibernated"])
+def test_unclean_ntfs_is_never_cut(disk, tmp_path, state):
+    """A dirty or hibernated Windows' NTFS: Windows would replay or resume state its on-disk
+    metadata does not show, so a shrink into it is refused even with --force, the image
+    byte-identical."""
+    from support.ntfs import hibernate
+    from support.ramos import set_ntfs_dirty
+
+    start = 2048 * 512 + FAT_PART
+    if state == "hibernated":
+        hibernate(str(disk), start, NTFS_SIZE, str(tmp_path))
+        reason = "hibernated"
+    else:
+        volume = tmp_path / "p2.ntfs"
+        _extract(disk, 2, volume)
+        set_ntfs_dirty(volume)
+        with open(disk, "r+b") as fh:
+            fh.seek(start)
+            fh.write(volume.read_bytes())
+        reason = "marked dirty"
+    for args in (("--size", "20M"), ("--size", "20M", "--force")):
+        message = _refused(disk, "2", *args)
+        assert reason in message and "not cut even with --force" in message, message
