@@ -4,7 +4,7 @@
 
 Cases: a 1 GiB dense image, an 8 GiB sparse image holding 256 MiB, and a 4 GiB image
 holding 1 GiB, each raw -> dynamic VHD -> raw and raw -> fixed VHD -> raw (the
-copy_file_range path). The VHD inputs of the "-> raw" steps are made by qemu-img, so both
+reflink-or-write path). The VHD inputs of the "-> raw" steps are made by qemu-img, so both
 tools read the same file. Outputs are checked with ``qemu-img compare`` against the source.
 Then ``convert --skip-free`` of an NTFS volume whose free clusters hold deleted data (a quick
 mkntfs over random bytes, a quarter filled by wimapply) against ``qemu-img convert``, which

@@ -9,26 +9,16 @@ half-written new output behind.
 from __future__ import annotations
 
 import os
-import resource
-import signal
 from pathlib import Path
 
 import pytest
 
 from support import assert_command, diskkit
-from support.reliability import assert_error
+from support.reliability import assert_error, host_limit
 from support.samples import (fat_image, fat_tree, gpt_image, sha, table_state, vhd_fat_tree,
                              vhd_source)
 
 MiB = 1 << 20
-
-
-def host_limit(nbytes: int):
-    """preexec_fn: files this process writes may not grow beyond ``nbytes``."""
-    def apply():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-    return apply
 
 
 def leftovers(directory: Path, before: set[str]) -> set[str]:

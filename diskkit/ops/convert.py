@@ -2,25 +2,24 @@
 
 The output is built under a temporary name and renamed when complete, so an interrupted
 convert leaves the destination untouched. Holes and all-zero chunks stay holes (raw,
-fixed) or unallocated blocks (dynamic). Between raw and fixed images, whose bytes sit at
-the same offsets, the copy itself goes through ``os.copy_file_range`` (the kernel copies, and
-clones extents on XFS/btrfs); the chunk is still read once to skip zeros. ``skip_free`` copies
+fixed) or unallocated blocks (dynamic). The copy engine is ``copy_device``: mapped source
+chunks, O_DIRECT writes in a second thread, reflinks between raw and fixed images where the
+filesystem has them. ``skip_free`` copies
 no free cluster of the FAT and NTFS filesystems inside (``freespace``): they read as zeros,
 so they become holes or unallocated blocks, as Hyper-V's Optimize-VHD leaves them.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 
 from .. import vhd
-from ..blockdev import FileDevice, io_error
+from ..blockdev import FileDevice, io_error, is_zero
 from ..errors import UsageError
 from ..fileio import atomic_output
 from ..image import open_image
-from ..progress import progress
-from . import allocated_total, data_chunks, nonzero_runs
+from ..progress import progress, showing
+from . import WriteBehind, allocated_total, chunks, copy_chunk_size, nonzero_runs
 from .freespace import WithoutFree, free_space
 
 CONTAINERS = ("raw", "fixed", "dynamic", "vhdx", "vhdx-fixed")
@@ -64,41 +63,37 @@ def copy_device(source, target, desc: str = "copying") -> None:
     """Write the non-zero 64 KiB runs of every allocated chunk of ``source`` to ``target``.
 
     Zeros inside a chunk (say, in an allocated dynamic block) stay holes in the output
-    file, and all-zero blocks are never allocated in a dynamic output.
+    file, and all-zero blocks are never allocated in a dynamic output. The chunks are mapped
+    from the source file where they lie in one piece (no copy through user space), written
+    with ``O_DIRECT`` in large aligned runs, in a second thread while the next chunk is read
+    (``WriteBehind``); between raw and fixed images on a filesystem with reflinks they are
+    shared (``FileRegion.clone_from``) instead of written.
     """
-    offload = _offload(source, target)
+    clone = _same_offsets(source, target)
     if hasattr(target, "region"):
         target.region.write_direct()  # the copy's large aligned writes skip the page cache
-    with progress(allocated_total(source), desc) as bar:
-        for offset, view in data_chunks(source, on_progress=bar.update):
-            for start, end in nonzero_runs(view):
-                if not (offload and _copy_range(source, target, offset + start, end - start)):
-                    offload = False
-                    target.write_at(offset + start, view[start:end])
+
+    def put(offset: int, view: memoryview) -> None:
+        nonlocal clone
+        if clone:
+            shared = target.region.clone_from(source.region.fd, offset, len(view))
+            if shared:
+                return
+            clone = shared is not None  # None: these files cannot share extents at all
+        target.write_at(offset, view)
+
+    chunk = copy_chunk_size(source)
+    total = allocated_total(source) if showing() else 0  # the bar's total costs a second walk
+    with progress(total, desc) as bar, WriteBehind(put, chunk) as writer:
+        for offset, view in chunks(source, chunk, bar.update, writer.take):
+            writer.write(offset, view, [] if is_zero(view) else list(nonzero_runs(view)))
 
 
-def _offload(source, target) -> bool:
-    """Kernel copy applies when both sides keep virtual offset == file offset."""
-    return (hasattr(os, "copy_file_range") and
-            getattr(source, "container", None) in ("raw", "fixed") and
-            getattr(target, "container", None) in ("raw", "fixed"))
-
-
-def _copy_range(source, target, offset: int, length: int) -> bool:
-    """Copy in the kernel; False (nothing half-done that a plain write will not redo) if unsupported."""
-    done = 0
-    try:
-        while done < length:
-            n = os.copy_file_range(source.region.fd, target.region.fd, length - done,
-                                   offset + done, offset + done)
-            if n == 0:
-                return False
-            done += n
-    except OSError as exc:
-        if exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
-            return False
-        raise io_error(target.name, exc) from None
-    return True
+def _same_offsets(source, target) -> bool:
+    """Both sides host files keeping virtual offset == file offset (raw, fixed VHD)."""
+    return (getattr(source, "container", None) in ("raw", "fixed") and
+            getattr(target, "container", None) in ("raw", "fixed") and
+            hasattr(source, "region") and hasattr(target, "region"))
 
 
 def _check_sector_change(source, sector_size: int) -> None:

@@ -95,7 +95,7 @@ class WithoutFree(BlockDevice):
     """Read-only view of ``dev`` in which ``ranges`` (sorted, disjoint) read as zeros and are
     not allocated."""
 
-    container = "view"  # not raw: a kernel copy (copy_file_range) would read the free bytes
+    container = "view"  # not raw: a reflink clone (copy_device) would share the free bytes
 
     def __init__(self, dev: BlockDevice, ranges: list[tuple[int, int]]):
         self.dev = dev

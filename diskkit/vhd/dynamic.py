@@ -301,6 +301,16 @@ class DynamicDevice(BlockDevice):
                 part[:] = self._read_block(idx, within, n)
             pos += n
 
+    def map_view(self, offset: int, length: int) -> memoryview | None:
+        """Inside one allocated block whose sectors are all present: its data, mapped."""
+        self._check_range(offset, length, "read")
+        idx, within = divmod(offset, self.block_size)
+        base = self.block_offset(idx)
+        if within + length > self.block_size or base is None or \
+                self._bitmap_is_full(idx, base) is not None:
+            return None
+        return self.region.map_view(base + self.bitmap_size + within, length)
+
     def _write(self, offset, data):
         view = memoryview(data).cast("B")
         bs = self.block_size

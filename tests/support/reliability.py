@@ -8,6 +8,7 @@ signal) is a bug in diskkit.
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import subprocess
 import tracemalloc
@@ -42,6 +43,15 @@ def assert_error(proc: subprocess.CompletedProcess, what: str = "") -> str:
                                   f"\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}")
     assert_clean_outcome(proc, what)
     return proc.stderr
+
+
+def host_limit(nbytes: int):
+    """preexec_fn: files the child writes may not grow beyond ``nbytes`` (SIGXFSZ ignored, so
+    writes past it fail with EFBIG, as on a full disk)."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return apply
 
 
 @contextlib.contextmanager
