@@ -8,6 +8,7 @@ is the editor of one directory: its bytes cached, its names indexed, its slots r
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -27,7 +28,12 @@ _FREE_SLOT = bytes(0 if b in (0, DELETED) else 1 for b in range(256))
 
 def fat_datetime(ts: float) -> tuple[int, int, int]:
     """``(date, time, tenths)`` of a POSIX time, in UTC, clamped to FAT's 1980..2107 range."""
-    t = time.gmtime(max(315532800, min(int(ts), 4354819198)))
+    return _fat_datetime(max(315532800, min(int(ts), 4354819198)))
+
+
+@functools.lru_cache(maxsize=256)  # a copy of many files stamps most with a few seconds
+def _fat_datetime(seconds: int) -> tuple[int, int, int]:
+    t = time.gmtime(seconds)
     date = ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
     tm = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
     return date, tm, (t.tm_sec % 2) * 100
@@ -297,9 +303,9 @@ class Directory:
         self.dirty: set[int] = set()  # sectors of ``data`` edited but not yet written
 
     # -- index --------------------------------------------------------------------------
-    def _register(self, entry: Entry) -> None:
+    def _register(self, entry: Entry, raw11: bytes | None = None) -> None:
         self.by_slot[entry.slot] = entry
-        self.shorts.add(entry.raw11)
+        self.shorts.add(raw11 or entry.raw11)
         for key in {names.fold(entry.name), names.fold(entry.short_name)}:
             self.index.setdefault(key, entry)
 
@@ -397,7 +403,7 @@ class Directory:
         self.deleted -= reused
         self.end = max(self.end, pos + count)
         entry.first_slot, entry.slot, entry.has_lfn = pos, pos + count - 1, need_lfn
-        self._register(entry)
+        self._register(entry, raw11)
         return entry
 
     def rename_in_place(self, entry: Entry, name: str) -> bool:

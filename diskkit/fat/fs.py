@@ -554,6 +554,8 @@ class FatFS:
 
     def _store(self, path: str, source, size: int, mtime: float | None) -> Entry:
         check_file_size(size, path)
+        if self._depth:  # joins the transaction under way (a copy of many files)
+            return self._store_file(path, source, size, mtime)
         with self.transaction():
             return self._store_file(path, source, size, mtime)
 

@@ -26,8 +26,9 @@ MAX_LONG_NAME = 255
 _LOSSY_SHORT = set("+,;=[]")
 _SHORT_EXTRA = set("$%'-_@~`!(){}^#&")
 DEFAULT_CODEPAGE = "cp850"  # what mkfs.fat, mtools and Western Windows use
-# ASCII characters a short name cannot hold -> "_"
-_ASCII_SHORT = {i: "_" for i in range(128) if not (chr(i).isalnum() or chr(i) in _SHORT_EXTRA)}
+# ASCII bytes a short name cannot hold -> "_" (a table for bytes.translate)
+_ASCII_SHORT = bytes(i if chr(i).isalnum() or chr(i) in _SHORT_EXTRA else ord("_")
+                     for i in range(256))
 _LFN_ENTRY = struct.Struct("<B10sBBB12sH4s")
 
 
@@ -120,9 +121,10 @@ def _short_basis(name: str, codec: str) -> tuple[bytes | list[bytes], bytes | li
     characters a short name cannot hold become '_'. Bytes where every character is one byte,
     else a list of each character's bytes (a double-byte code page)."""
     def clean(text: str) -> bytes | list[bytes]:
-        text = text.upper().replace(" ", "").replace(".", "")
         if text.isascii():  # the common case, without a call per character
-            return text.translate(_ASCII_SHORT).encode()
+            return text.encode().upper().replace(b" ", b"").replace(b".", b"").translate(
+                _ASCII_SHORT)
+        text = text.upper().replace(" ", "").replace(".", "")
         chars = [_oem_char(c, codec) or b"_" for c in text]
         return b"".join(chars) if all(len(c) == 1 for c in chars) else chars
 
@@ -146,30 +148,33 @@ def _fit(chars: bytes | list[bytes], limit: int) -> bytes:
 
 
 def generate_short_name(name: str, taken, codec: str = DEFAULT_CODEPAGE) -> bytes:
-    """A unique ``BASE~N.EXT`` short name for ``name``; ``taken`` holds raw11 names in use."""
+    """A unique ``BASE~N.EXT`` short name for ``name``; ``taken`` holds raw11 names in use.
+
+    Windows' order: BASE~1 .. BASE~4; then two basis characters and a hash of the long name
+    (~1 .. ~9), so that thousands of similar names do not probe thousands of tails each; then
+    longer tails. Every probe is one set lookup."""
     base, ext_chars = _short_basis(name, codec)
     ext = _fit(ext_chars, 3).ljust(3, b" ")
 
-    def candidates():
-        six = _fit(base, 6)
-        if (six + b"~4").ljust(8, b" ") + ext not in taken:  # else all four are likely taken
-            for n in range(1, 5):  # BASE~1 .. BASE~4, as Windows does first
-                yield six + b"~%d" % n
-        # then, like Windows, two basis characters and a hash of the long name, so that
-        # thousands of similar names do not probe thousands of tails each
-        two = _fit(base, 2) + b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
-        for n in range(1, 10):
-            yield two + b"~%d" % n
-        for n in range(5, 1_000_000):
-            tail = b"~%d" % n
-            yield _fit(base, 8 - len(tail)) + tail
-
-    for short in candidates():
+    def free(short: bytes) -> bytes | None:
         candidate = short.ljust(8, b" ") + ext
-        if candidate[0] == 0xE5:
+        if candidate[0] == 0xE5:  # stored as 0x05: 0xE5 marks a deleted entry
             candidate = b"\x05" + candidate[1:]
-        if candidate not in taken:
-            return candidate
+        return None if candidate in taken else candidate
+
+    six = _fit(base, 6)
+    if free(six + b"~4"):  # else all four are likely taken
+        for n in range(1, 5):
+            if found := free(six + b"~%d" % n):
+                return found
+    two = _fit(base, 2) + b"%04X" % (zlib.crc32(name.encode("utf-16-le")) & 0xFFFF)
+    for n in range(1, 10):
+        if found := free(two + b"~%d" % n):
+            return found
+    for n in range(5, 1_000_000):
+        tail = b"~%d" % n
+        if found := free(_fit(base, 8 - len(tail)) + tail):
+            return found
     raise UsageError(f"no free short name for {name!r}")
 
 
@@ -185,6 +190,8 @@ def decode_short(raw: bytes, nt_flags: int, codec: str = DEFAULT_CODEPAGE) -> st
     """The name a short entry shows, with the NT lowercase flags applied."""
     if raw[0] == 0x05:
         raw = b"\xe5" + raw[1:]
+    if raw.isascii():
+        codec = "ascii"  # the same characters in every code page, decoded in C
     base = raw[:8].rstrip(b" ").decode(codec, "replace")
     ext = raw[8:11].rstrip(b" ").decode(codec, "replace")
     if nt_flags & NT_LOWER_BASE:
@@ -199,11 +206,14 @@ def short_display(raw: bytes, codec: str = DEFAULT_CODEPAGE) -> str:
     return decode_short(raw, 0, codec)
 
 
+_ROTATE_RIGHT = bytes(((s & 1) << 7) | (s >> 1) for s in range(256))
+
+
 def lfn_checksum(raw11: bytes) -> int:
-    """The short-name checksum every LFN entry of a name carries."""
+    """The short-name checksum every LFN entry of a name carries: rotate right, add."""
     s = 0
     for b in raw11:
-        s = (((s & 1) << 7) + (s >> 1) + b) & 0xFF
+        s = (_ROTATE_RIGHT[s] + b) & 0xFF
     return s
 
 

@@ -224,7 +224,8 @@ class FatTable:
         values, typecode = self.values, self.values.typecode
         for i, (pos, length) in enumerate(runs):
             end = pos + length
-            values[pos:end - 1] = array(typecode, range(pos + 1, end))
+            if length > 1:
+                values[pos:end - 1] = array(typecode, range(pos + 1, end))
             values[end - 1] = runs[i + 1][0] if i + 1 < len(runs) else self.eoc
             self.free_map[pos:end] = bytes(length)
             self.free_count -= length
