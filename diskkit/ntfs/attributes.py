@@ -5,7 +5,6 @@ volume information, attribute lists, reparse points (including WOF, Windows' Com
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import CorruptImage
@@ -109,8 +108,7 @@ def is_dos_name(value: bytes) -> bool:
     return len(value) > 65 and value[65] == DOS
 
 
-@dataclass(frozen=True)
-class VolumeInformation:
+class VolumeInformation(NamedTuple):
     major: int
     minor: int
     flags: int
@@ -126,8 +124,7 @@ def parse_volume_information(value: bytes, where: str) -> VolumeInformation:
     return VolumeInformation(*VOLUME_INFORMATION.unpack_from(value))
 
 
-@dataclass(frozen=True)
-class ListEntry:
+class ListEntry(NamedTuple):
     """One $ATTRIBUTE_LIST entry: where an attribute (extent) of the file lives."""
 
     type: int
@@ -154,8 +151,7 @@ def parse_attribute_list(value: bytes, where: str) -> list[ListEntry]:
     return entries
 
 
-@dataclass(frozen=True)
-class ReparsePoint:
+class ReparsePoint(NamedTuple):
     tag: int
     data: bytes
 
@@ -171,8 +167,7 @@ def parse_reparse_point(value: bytes, where: str) -> ReparsePoint:
     return ReparsePoint(tag, bytes(value[REPARSE_HEADER.size:REPARSE_HEADER.size + length]))
 
 
-@dataclass(frozen=True)
-class WofInfo:
+class WofInfo(NamedTuple):
     """How a CompactOS file is stored: provider (WIM or FILE) and, for FILE, the algorithm."""
 
     provider: int

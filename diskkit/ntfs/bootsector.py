@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections import namedtuple
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import CorruptImage
 
@@ -34,8 +34,7 @@ MAX_RECORD_SIZE = 64 * 1024  # NTFS allows MFT records and index blocks up to 64
 MAX_CLUSTER_SIZE = 2 * 1024 * 1024  # Windows 10 formats clusters up to 2 MiB
 
 
-@dataclass(frozen=True)
-class Geometry:
+class Geometry(NamedTuple):
     """Sizes and positions of one NTFS volume, all validated against the device."""
 
     sector_size: int

@@ -78,23 +78,61 @@ def apply_fixups(buf: bytearray, magic: bytes, where: str) -> None:
         kind = "a torn multi-sector write (BAAD)" if buf[:4] == b"BAAD" else \
             "never initialised" if not any(buf[:4]) else f"bad magic {bytes(buf[:4])!r}"
         raise CorruptImage(f"{where}: {kind}, expected {magic.decode()}")
-    usa_offset, usa_count = _USA_HEAD.unpack_from(buf, 4)
-    sectors = len(buf) // FIXUP_STRIDE
-    if usa_count - 1 != sectors or usa_offset & 1 or usa_offset < 8 or \
-            usa_offset + 2 * usa_count > FIXUP_STRIDE - 2:
-        raise CorruptImage(f"{where}: update sequence array (offset {usa_offset}, "
-                           f"{usa_count} entries) does not fit a {len(buf)}-byte record")
+    usa_offset, usa_count = _usa(buf, len(buf), where)
+    sectors = usa_count - 1
     # every sector's last two bytes at once (extended slices), then their saved values back
     low, high, stop = FIXUP_STRIDE - 2, FIXUP_STRIDE - 1, sectors * FIXUP_STRIDE
     saved = usa_offset + 2
-    if buf[low:stop:FIXUP_STRIDE] != bytes([buf[usa_offset]]) * sectors or \
-            buf[high:stop:FIXUP_STRIDE] != bytes([buf[usa_offset + 1]]) * sectors:
+    if buf[low:stop:FIXUP_STRIDE] != buf[usa_offset:usa_offset + 1] * sectors or \
+            buf[high:stop:FIXUP_STRIDE] != buf[usa_offset + 1:usa_offset + 2] * sectors:
         usn = buf[usa_offset:usa_offset + 2]
         torn = next(i for i in range(sectors)
                     if buf[(i + 1) * FIXUP_STRIDE - 2:(i + 1) * FIXUP_STRIDE] != usn)
         raise CorruptImage(f"{where}: update sequence mismatch in sector {torn} (torn write)")
     buf[low:stop:FIXUP_STRIDE] = buf[saved:saved + 2 * sectors:2]
     buf[high:stop:FIXUP_STRIDE] = buf[saved + 1:saved + 2 * sectors:2]
+
+
+def _usa(buf, size: int, where: str) -> tuple[int, int]:
+    """The update sequence array's offset and entry count, checked against a ``size``-byte
+    record."""
+    usa_offset, usa_count = _USA_HEAD.unpack_from(buf, 4)
+    if usa_count - 1 != size // FIXUP_STRIDE or usa_offset & 1 or usa_offset < 8 or \
+            usa_offset + 2 * usa_count > FIXUP_STRIDE - 2:
+        raise CorruptImage(f"{where}: update sequence array (offset {usa_offset}, "
+                           f"{usa_count} entries) does not fit a {size}-byte record")
+    return usa_offset, usa_count
+
+
+def fix_up_records(page: bytearray, size: int, magic: bytes) -> bool:
+    """``apply_fixups`` on every ``size``-byte record in ``page`` at once, when they all share
+    ``magic`` and the update sequence array's place (records written by one driver do).
+
+    False, with ``page`` unchanged, when they do not or any record is torn: then each record
+    is fixed up on its own, which says what is wrong with it.
+    """
+    count = len(page) // size
+    stop = count * size
+    for i in range(8):  # magic, update sequence offset and count
+        if page[i:stop:size] != page[i:i + 1] * count:
+            return False
+    if page[:4] != magic:
+        return False
+    try:
+        usa_offset, usa_count = _usa(page, size, "")
+    except CorruptImage:
+        return False
+    sectors = usa_count - 1
+    for s in range(sectors):
+        end = (s + 1) * FIXUP_STRIDE
+        if page[end - 2:stop:size] != page[usa_offset:stop:size] or \
+                page[end - 1:stop:size] != page[usa_offset + 1:stop:size]:
+            return False
+    for s in range(sectors):
+        end, saved = (s + 1) * FIXUP_STRIDE, usa_offset + 2 + 2 * s
+        page[end - 2:stop:size] = page[saved:stop:size]
+        page[end - 1:stop:size] = page[saved + 1:stop:size]
+    return True
 
 
 class Attribute(NamedTuple):
@@ -157,30 +195,38 @@ def decode_record(raw: bytes | bytearray, where: str) -> tuple:
     """Fix up an MFT record and check its header and every attribute header against it.
 
     Returns ``(buf, sequence, flags, link_count, base, headers)``: the fixed-up bytes and
-    ``(offset, fields)`` of each attribute in on-disk order, ``fields`` being RESIDENT_ATTR's
-    or NONRESIDENT_ATTR's (``fields[NON_RESIDENT]`` says which). ``parse_record`` builds
-    Attributes from this; a directory listing reads the few fields it shows from ``buf``.
+    ``decode_fixed_up``'s fields. ``parse_record`` builds Attributes from this.
     """
     buf = bytearray(raw)
     apply_fixups(buf, b"FILE", where)
+    return (buf, *decode_fixed_up(buf, 0, len(buf), where))
+
+
+def decode_fixed_up(buf: bytearray, at: int, size: int, where: str) -> tuple:
+    """The record of ``size`` bytes at ``at`` in ``buf`` (fixups applied), checked:
+    ``(sequence, flags, link_count, base, headers)`` with ``(offset in buf, fields)`` of each
+    attribute in on-disk order, ``fields`` being RESIDENT_ATTR's or NONRESIDENT_ATTR's
+    (``fields[NON_RESIDENT]`` says which). A directory listing reads the few fields it shows
+    straight from ``buf`` (a whole MFT page fixed up by ``fix_up_records``).
+    """
     (_, _, _, _, sequence, link_count, attrs_offset, flags, in_use, _, base_ref,
-     _) = RECORD_HEADER.unpack_from(buf)
-    size = len(buf)
+     _) = RECORD_HEADER.unpack_from(buf, at)
     if in_use > size or in_use < attrs_offset + 4 or attrs_offset < RECORD_HEADER.size \
             or attrs_offset & 7:
         raise CorruptImage(f"{where}: header claims {in_use} bytes in use and attributes at "
                            f"{attrs_offset} in a {size}-byte record")
-    return buf, sequence, flags, link_count, base_ref & REF_MASK, \
-        _attribute_headers(buf, attrs_offset, in_use, where)
+    return sequence, flags, link_count, base_ref & REF_MASK, \
+        _attribute_headers(buf, at + attrs_offset, at + in_use, at, where)
 
 
-def _attribute_headers(buf: bytearray, off: int, end: int, where: str) -> list:
+def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) -> list:
+    """Checked headers from ``off`` to the end marker; messages give offsets from ``at``."""
     headers = []
     while True:
         if off + 24 > end or buf[off + 8] and off + 64 > end:
             if off + 4 <= end and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
                 return headers
-            what = "attributes run" if off + 8 > end else f"attribute header at {off} runs"
+            what = "attributes run" if off + 8 > end else f"attribute header at {off - at} runs"
             raise CorruptImage(f"{where}: {what} past the record's end (no end marker)")
         if buf[off + 8]:
             fields = NONRESIDENT_ATTR.unpack_from(buf, off)
@@ -192,7 +238,7 @@ def _attribute_headers(buf: bytearray, off: int, end: int, where: str) -> list:
         if type_ == END_OF_ATTRIBUTES:
             return headers
         if length < head or length & 7 or off + length > end:
-            raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off} has bad "
+            raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off - at} has bad "
                                f"length {length}")
         if fields[NAME_LENGTH] and fields[NAME_OFFSET] + 2 * fields[NAME_LENGTH] > length:
             raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import CorruptImage, DiskkitError, NotFound, Unsupported, UsageError
 from . import attributes as av
@@ -23,7 +23,7 @@ from .record import (ATTR_COMPRESSED, ATTR_ENCRYPTED, ATTR_SPARSE, ATTRIBUTE_LIS
                      NAME_LENGTH, NON_RESIDENT, RECORD_IN_USE, RECORD_IS_DIRECTORY,
                      REPARSE_POINT, STANDARD_INFORMATION, TYPE, VALUE_LENGTH, VALUE_OFFSET,
                      VOLUME_INFORMATION, VOLUME_NAME, Attribute, apply_fixups, attribute_name,
-                     compressed_size, decode_record, parse_record)
+                     compressed_size, decode_fixed_up, fix_up_records, parse_record)
 from .runlist import RunMap, decode_runs
 from .stream import ClusterStream, CompressedStream, ResidentStream, Stream, StreamFile, WofStream
 
@@ -42,11 +42,11 @@ MFT_PAGE, MFT_PAGES = 64 * 1024, 64  # MFT read-ahead: 64 KiB pages, 4 MiB at mo
 INDEX_CACHE = 64
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One file or directory, as ``listdir`` and ``stat`` report it.
 
-    Times are POSIX seconds (UTC) from $STANDARD_INFORMATION, None when unset.
+    Times are POSIX seconds (UTC) from $STANDARD_INFORMATION, None when unset. A NamedTuple:
+    a listing makes one per file.
     """
 
     name: str
@@ -55,19 +55,19 @@ class Entry:
     mft_ref: int  # MFT record number
     sequence: int
     attributes: int  # FILE_ATTRIBUTE_* bits (readonly, hidden, ..., compressed, sparse)
-    created: float | None = None
-    modified: float | None = None
-    mft_changed: float | None = None
-    accessed: float | None = None
-    allocated_size: int = 0  # bytes of clusters the data occupies (after compression)
-    link_count: int = 1
-    short_name: str | None = None  # the DOS 8.3 alias, when the file has a separate one
-    compressed: bool = False  # LZNT1 ("compressed" attribute)
-    sparse: bool = False
-    encrypted: bool = False
-    reparse: str | None = None  # reparse tag: symlink, junction, wof, ... or hex
-    wof: str | None = None  # CompactOS algorithm (XPRESS4K, LZX, ...) when reparse == "wof"
-    streams: list[str] = field(default_factory=list)  # named data streams
+    created: float | None
+    modified: float | None
+    mft_changed: float | None
+    accessed: float | None
+    allocated_size: int  # bytes of clusters the data occupies (after compression)
+    link_count: int
+    short_name: str | None  # the DOS 8.3 alias, when the file has a separate one
+    compressed: bool  # LZNT1 ("compressed" attribute)
+    sparse: bool
+    encrypted: bool
+    reparse: str | None  # reparse tag: symlink, junction, wof, ... or hex
+    wof: str | None  # CompactOS algorithm (XPRESS4K, LZX, ...) when reparse == "wof"
+    streams: list[str]  # named data streams
 
     @property
     def mtime(self) -> float | None:
@@ -111,6 +111,19 @@ class Inode:
     def file_names(self) -> list[av.FileName]:
         return [av.parse_file_name(a.value, a.describe()) for a in self.attributes
                 if a.type == FILE_NAME and a.resident]
+
+
+def _entry(name: str, is_dir: bool, size: int, number: int, sequence: int, si: tuple,
+           allocated: int, link_count: int, short_name: str | None, data_flags: int,
+           reparse: str | None, wof: str | None, streams: list[str]) -> Entry:
+    """The Entry of a file from the fields its record holds (``si``: $STANDARD_INFORMATION's
+    times and attributes; ``data_flags``: its unnamed $DATA's attribute flags)."""
+    to_posix = av.to_posix
+    return Entry._make((name, is_dir, 0 if is_dir else size, number, sequence,
+                        si[4] | (0x10 * is_dir), to_posix(si[0]), to_posix(si[1]),
+                        to_posix(si[2]), to_posix(si[3]), allocated, link_count, short_name,
+                        bool(data_flags & ATTR_COMPRESSED), bool(data_flags & ATTR_SPARSE),
+                        bool(data_flags & ATTR_ENCRYPTED), reparse, wof, streams))
 
 
 def split_path(path: str) -> list[str]:
@@ -178,21 +191,42 @@ class NtfsVolume:
         self._records[number] = rec
         return rec
 
-    def _raw_record(self, number: int) -> bytes:
-        """Record bytes through a page cache: a directory's files sit close together in the
-        MFT, so one read of ``MFT_PAGE`` bytes serves many records."""
+    def _mft_page(self, number: int) -> tuple[list, int]:
+        """The cached MFT page holding record ``number`` and the record's offset in it.
+
+        A directory's files sit close together in the MFT, so one read of ``MFT_PAGE`` bytes
+        serves many records. A page is ``[bytes as read, fixed-up copy or None or False]``.
+        """
         rs = self.geometry.record_size
         per_page = max(1, MFT_PAGE // rs)
         page_no, index = divmod(number, per_page)
         page = self._mft_pages.get(page_no)
         if page is None:
-            page = self._mft_pages[page_no] = self.mft.pread(page_no * per_page * rs,
-                                                             per_page * rs)
+            page = self._mft_pages[page_no] = [
+                self.mft.pread(page_no * per_page * rs, per_page * rs), None]
             if len(self._mft_pages) > MFT_PAGES:
                 self._mft_pages.popitem(last=False)
         else:
             self._mft_pages.move_to_end(page_no)
-        return page[index * rs:(index + 1) * rs]
+        return page, index * rs
+
+    def _raw_record(self, number: int) -> bytes:
+        page, at = self._mft_page(number)
+        return page[0][at:at + self.geometry.record_size]
+
+    def _fixed_up_record(self, number: int) -> tuple[bytearray, int]:
+        """Record ``number``'s bytes with its update sequence undone, and where it starts in
+        them: its whole page at once when the page's records allow (``fix_up_records``)."""
+        page, at = self._mft_page(number)
+        rs = self.geometry.record_size
+        if page[1] is None:
+            fixed = bytearray(page[0])
+            page[1] = fixed if fix_up_records(fixed, rs, b"FILE") else False
+        if page[1]:
+            return page[1], at
+        buf = bytearray(page[0][at:at + rs])
+        apply_fixups(buf, b"FILE", "")
+        return buf, 0
 
     def inode(self, number: int, sequence: int = 0) -> Inode:
         """The file in MFT record ``number``; ``sequence`` (when not 0) must match it."""
@@ -519,34 +553,29 @@ class NtfsVolume:
         if si_attr is None or not si_attr.resident:
             raise CorruptImage(f"{inode.where}: no $STANDARD_INFORMATION")
         si = av.parse_standard_information(si_attr.value, inode.where)
-        entry = Entry(name=name, is_dir=inode.is_dir, size=0, mft_ref=inode.number,
-                      sequence=inode.sequence, attributes=si.attributes | (0x10 * inode.is_dir),
-                      created=av.to_posix(si.created), modified=av.to_posix(si.modified),
-                      mft_changed=av.to_posix(si.mft_changed), accessed=av.to_posix(si.accessed),
-                      link_count=inode.link_count)
+        size = allocated = data_flags = 0
+        short_name = reparse = wof = None
+        streams = []
         for attr in inode.attributes:
             if attr.type == DATA:
                 if attr.name:
                     if attr.lowest_vcn == 0:
-                        entry.streams.append(attr.name)
+                        streams.append(attr.name)
                 elif attr.lowest_vcn == 0:
-                    entry.size = 0 if inode.is_dir else attr.data_size
-                    entry.allocated_size = attr.compressed_size
-                    entry.compressed = bool(attr.flags & ATTR_COMPRESSED)
-                    entry.sparse = bool(attr.flags & ATTR_SPARSE)
-                    entry.encrypted = bool(attr.flags & ATTR_ENCRYPTED)
+                    size, allocated, data_flags = attr.data_size, attr.compressed_size, attr.flags
             elif attr.type == FILE_NAME and attr.resident and av.is_dos_name(attr.value):
                 fn = av.parse_file_name(attr.value, inode.where)
                 if fn.parent == parent:
-                    entry.short_name = fn.name
+                    short_name = fn.name
             elif attr.type == REPARSE_POINT:
                 point = self._reparse(inode, attr)
-                entry.reparse = point.kind
+                reparse = point.kind
                 if point.tag == av.REPARSE_WOF:
-                    entry.wof = av.parse_wof(point, inode.where).description
-        if entry.wof and av.WOF_STREAM in entry.streams:
-            entry.streams.remove(av.WOF_STREAM)
-        return entry
+                    wof = av.parse_wof(point, inode.where).description
+        if wof and av.WOF_STREAM in streams:
+            streams.remove(av.WOF_STREAM)
+        return _entry(name, inode.is_dir, size, inode.number, inode.sequence, si, allocated,
+                      inode.link_count, short_name, data_flags, reparse, wof, streams)
 
     def _reparse(self, inode: Inode, attr: Attribute) -> av.ReparsePoint:
         value = attr.value if attr.resident else self.stream(inode, REPARSE_POINT).pread(0, 65536)
@@ -591,7 +620,8 @@ class NtfsVolume:
         if number <= MFT_RECORD or (number + 1) * rs > self.mft.size:
             return None
         try:
-            buf, seq, flags, links, base, headers = decode_record(self._raw_record(number), "")
+            buf, at = self._fixed_up_record(number)
+            seq, flags, links, base, headers = decode_fixed_up(buf, at, rs, "")
         except CorruptImage:
             return None
         if not flags & RECORD_IN_USE or base or (sequence and seq != sequence):
@@ -634,12 +664,8 @@ class NtfsVolume:
                 return None
         if si is None:
             return None
-        to_posix = av.to_posix
-        return Entry(name, is_dir, 0 if is_dir else size, number, seq, si[4] | (0x10 * is_dir),
-                     to_posix(si[0]), to_posix(si[1]), to_posix(si[2]), to_posix(si[3]),
-                     allocated, links, short_name, bool(data_flags & ATTR_COMPRESSED),
-                     bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED), None,
-                     None, streams)
+        return _entry(name, is_dir, size, number, seq, si, allocated, links, short_name,
+                      data_flags, None, None, streams)
 
     def listdir(self, path: str = "/", metafiles: bool = False) -> list[Entry]:
         """The entries of a directory in the index's order; metafiles ($MFT ...) on request."""
