@@ -165,6 +165,17 @@ def open_host_file(path: str, writable: bool, allow_device: bool = False):
         raise io_error(path, exc) from None
 
 
+MADV_POPULATE_READ = 22  # linux/mman.h, Linux 5.14+
+
+
+def populate(mapped: mmap.mmap) -> None:
+    """Fault a read-only mapping in now, raising OSError (not a later SIGBUS) if a page cannot
+    be read; OSError too where the kernel cannot say (before Linux 5.14, other systems)."""
+    if not hasattr(mapped, "madvise"):
+        raise OSError(errno.ENOSYS, "madvise")
+    mapped.madvise(MADV_POPULATE_READ)
+
+
 class FileRegion:
     """Positioned, bounds-free I/O on a host file, shared by every file-backed container."""
 
@@ -230,13 +241,15 @@ class FileRegion:
             raise io_error(self.name, exc) from None
 
     def map_view(self, offset: int, length: int) -> memoryview | None:
-        """``length`` bytes at ``offset`` mapped read-only (mmap), or None past the host file's
-        end (those bytes read as zeros; a mapping would fault) or where it cannot be mapped.
+        """``length`` bytes at ``offset`` mapped read-only (mmap) and faulted in, or None past
+        the host file's end (those bytes read as zeros; a mapping would fault), where a page
+        cannot be read (the read path then reports the I/O error in one line, where touching
+        the page would have killed the process with SIGBUS) or where it cannot be mapped.
 
         Reading 1 GiB through ``preadv`` spends most of a copy's CPU time copying page-cache
         pages into the buffer; a mapping hands those pages to the writer as they are. The
         mapping lives as long as the view (a few MiB at a time, so the process stays small).
-        A file that another process cuts shorter meanwhile would fault (SIGBUS), as it would
+        A file that another process cuts shorter meanwhile would still fault, as it would
         for any tool that maps its input."""
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
         try:
@@ -245,9 +258,13 @@ class FileRegion:
                 if offset + length > self._mappable_end:
                     return None
             mapped = mmap.mmap(self.fd, offset + length - start, offset=start,
-                               flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
                                prot=mmap.PROT_READ)
         except (OSError, ValueError, ImageIOError):
+            return None
+        try:
+            populate(mapped)
+        except OSError:
+            mapped.close()
             return None
         return memoryview(mapped)[offset - start:]
 

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from diskkit import blockdev
 from diskkit.blockdev import FileDevice, FileRegion, SliceDevice
 from diskkit.errors import ImageIOError, NoSpace
 from diskkit.image import open_image
@@ -174,9 +175,11 @@ def test_mapped_chunks_read_as_read_at(source, kind):
         assert mapped or kind == "dynamic"
 
 
-def test_map_view_stays_inside_the_file(tmp_path):
+def test_map_view_stays_inside_the_file(tmp_path, monkeypatch):
     """Past the host file's end nothing is mapped (it would fault): the read path fills
-    zeros there. A slice maps through its parent at its own offsets."""
+    zeros there. A slice maps through its parent at its own offsets. A page that cannot be
+    read is not mapped either (touching it would kill the process with SIGBUS): the read
+    path reports the I/O error."""
     path = tmp_path / "short.raw"
     path.write_bytes(os.urandom(3 * 4096))
     with FileDevice(str(path)) as dev:
@@ -185,3 +188,9 @@ def test_map_view_stays_inside_the_file(tmp_path):
         assert dev.region.map_view(100, 1000) == path.read_bytes()[100:1100]  # unaligned start
         part = SliceDevice(dev, 4096, 8192)
         assert part.map_view(512, 1024) == path.read_bytes()[4096 + 512:4096 + 1536]
+
+        def unreadable(mapped):
+            raise OSError(errno.EFAULT, "Bad address")
+        monkeypatch.setattr(blockdev, "populate", unreadable)
+        assert dev.region.map_view(4096, 4096) is None
+        assert [bytes(view) for _, view in chunks(dev)] == [path.read_bytes()]
