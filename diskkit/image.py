@@ -16,7 +16,6 @@ opener is all it takes to support it (VHDX went that way).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import signatures
 from .blockdev import COPY_CHUNK, BlockDevice, FileDevice, FileRegion, SliceDevice, is_zero
@@ -24,16 +23,19 @@ from .errors import CorruptImage, Unsupported, UsageError
 from .report import Report
 
 
-@dataclass(frozen=True)
 class Container:
     """One container format: how to recognise it in an open file and how to open it."""
 
-    name: str
-    detect: Callable[[FileRegion], object | None]  # -> what open/describe/check need, or None
-    open: Callable[..., BlockDevice] | None = None  # (region, found, writable) -> device
-    describe: Callable[[FileRegion, object], dict] | None = None  # default: open(...).info()
-    check: Callable[[FileRegion], Report] | None = None  # default: opening it is the check
-    way_out: str = ""  # for formats diskkit does not read: what to do instead
+    def __init__(self, name: str, detect: Callable[[FileRegion], object | None],
+                 open: Callable[..., BlockDevice] | None = None,
+                 describe: Callable[[FileRegion, object], dict] | None = None,
+                 check: Callable[[FileRegion], Report] | None = None, way_out: str = ""):
+        self.name = name
+        self.detect = detect  # -> what open/describe/check need, or None
+        self.open = open  # (region, found, writable) -> device
+        self.describe = describe  # default: open(...).info()
+        self.check = check  # default: opening it is the check
+        self.way_out = way_out  # for formats diskkit does not read: what to do instead
 
 
 def _vhd_detect(region):
@@ -125,13 +127,13 @@ CONTAINERS: list[Container] = [
 CONTAINER_NAMES = dict(signatures.CONTAINER_NAMES, iso9660="ISO 9660")
 
 
-@dataclass
 class Identified:
     """A probed file: its container entry (None for raw) and what the probe found."""
 
-    region: FileRegion
-    container: Container | None
-    found: object = None
+    def __init__(self, region: FileRegion, container: Container | None, found: object = None):
+        self.region = region
+        self.container = container
+        self.found = found
 
     @property
     def name(self) -> str:

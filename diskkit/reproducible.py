@@ -9,7 +9,6 @@ bytes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
@@ -40,6 +39,8 @@ def unique_bytes(length: int, *context) -> bytes:
     epoch = source_date_epoch()
     if epoch is None:
         return os.urandom(length)
+    import hashlib  # only here: loading OpenSSL costs every command's start-up ~3 ms
+
     text = "|".join(map(str, ("diskkit", epoch, *context)))
     return hashlib.sha256(text.encode()).digest()[:length]
 

@@ -99,14 +99,12 @@ def test_footer_copy_disagreeing_in_size_or_type_is_a_problem(tmp_path, field):
     path = tmp_path / "d.vhd"
     vhd.create(path, 8 * MiB, "dynamic")
     found = vhd.info(path)
-    from dataclasses import replace
-
     from diskkit.vhd.footer import DIFFERENCING, build_footer, parse_footer
 
     raw = bytearray(path.read_bytes())
     footer = parse_footer(bytes(raw[:512]))
-    changed = replace(footer, current_size=4 * MiB) if field == "size" else \
-        replace(footer, disk_type=DIFFERENCING)
+    changed = footer.replace(current_size=4 * MiB) if field == "size" else \
+        footer.replace(disk_type=DIFFERENCING)
     raw[:512] = build_footer(changed)
     path.write_bytes(bytes(raw))
     if field == "size":  # qemu reads the copy: it sees another disk than libvhdi would

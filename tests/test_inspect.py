@@ -182,8 +182,6 @@ def test_min_fat32_size_is_the_smallest_formattable(tmp_path, sector_size):
 def test_chs_size_mismatch_warned_as_qemu_sees_it(tmp_path):
     """A footer from a creator qemu does not trust: qemu-img takes the size from CHS; info
     warns with exactly that size and names the GPT structures past it."""
-    import dataclasses
-
     from diskkit.vhd.footer import build_footer, parse_footer
 
     img = make_image(tmp_path, "fixed", 64 * MiB)
@@ -191,7 +189,7 @@ def test_chs_size_mismatch_warned_as_qemu_sees_it(tmp_path):
     diskkit("part", "add", img, "--type", "linux", "--size", "rest")
     with open(img, "r+b") as fh:
         fh.seek(-512, os.SEEK_END)
-        footer = dataclasses.replace(parse_footer(fh.read(512)), creator_app=b"dkt ")
+        footer = parse_footer(fh.read(512)).replace(creator_app=b"dkt ")
         fh.seek(-512, os.SEEK_END)
         fh.write(build_footer(footer))
     qemu_size = json.loads(run("qemu-img", "info", "-f", "vpc", "--output=json", img).stdout)[

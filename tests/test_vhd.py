@@ -304,12 +304,11 @@ def test_differencing_is_recognised(tmp_path):
     path = tmp_path / "child.vhd"
     vhd.create(path, 8 * MiB, "dynamic")
     rewrite_footer(path, both=True, disk_type=DIFFERENCING)
-    from dataclasses import replace
-
     from diskkit.vhd import dynamic as dyn
 
-    header = replace(read_header(path), parent_unicode_name="base.vhd".encode("utf-16-be").ljust(512, b"\0"),
-                     parent_unique_id=bytes(range(16)))
+    header = read_header(path).replace(
+        parent_unicode_name="base.vhd".encode("utf-16-be").ljust(512, b"\0"),
+        parent_unique_id=bytes(range(16)))
     with open(path, "r+b") as fh:
         fh.seek(512)
         fh.write(dyn.build_header(header))

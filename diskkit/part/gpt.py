@@ -8,42 +8,44 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-
-from construct import Bytes, Int32ul, Int64ul, Struct
+from types import SimpleNamespace
 
 from ..errors import CorruptImage, NoSpace, UsageError
 from ..guid import guid_bytes, guid_text
 from ..report import Problem, Report
+from ..structs import Layout
 from . import mbr, types
 from .model import Partition, Table, new_guid
 
-HEADER = Struct(
-    "signature" / Bytes(8),
-    "revision" / Int32ul,
-    "header_size" / Int32ul,
-    "header_crc" / Int32ul,
-    "reserved" / Int32ul,
-    "my_lba" / Int64ul,
-    "alternate_lba" / Int64ul,
-    "first_usable_lba" / Int64ul,
-    "last_usable_lba" / Int64ul,
-    "disk_guid" / Bytes(16),
-    "entries_lba" / Int64ul,
-    "entry_count" / Int32ul,
-    "entry_size" / Int32ul,
-    "entries_crc" / Int32ul,
+HEADER = Layout(
+    "<",
+    ("signature", "8s"),
+    ("revision", "I"),
+    ("header_size", "I"),
+    ("header_crc", "I"),
+    ("reserved", "I"),
+    ("my_lba", "Q"),
+    ("alternate_lba", "Q"),
+    ("first_usable_lba", "Q"),
+    ("last_usable_lba", "Q"),
+    ("disk_guid", "16s"),
+    ("entries_lba", "Q"),
+    ("entry_count", "I"),
+    ("entry_size", "I"),
+    ("entries_crc", "I"),
 )
-ENTRY = Struct(
-    "type_guid" / Bytes(16),
-    "guid" / Bytes(16),
-    "first_lba" / Int64ul,
-    "last_lba" / Int64ul,
-    "attributes" / Int64ul,
-    "name" / Bytes(72),
+ENTRY = Layout(
+    "<",
+    ("type_guid", "16s"),
+    ("guid", "16s"),
+    ("first_lba", "Q"),
+    ("last_lba", "Q"),
+    ("attributes", "Q"),
+    ("name", "72s"),
 )
 SIGNATURE = b"EFI PART"
 REVISION = 0x00010000
-HEADER_SIZE = HEADER.sizeof()  # 92
+HEADER_SIZE = HEADER.size  # 92
 ENTRY_SIZE = 128
 ENTRY_COUNT = 128
 NAME_UNITS = 36
@@ -104,7 +106,7 @@ def parse_header(block: bytes, lba: int, disk_lbas: int, sector_size: int) -> He
     """Validate one header block read at ``lba``; CorruptImage says what is wrong."""
     if block[:8] != SIGNATURE:
         raise CorruptImage("no 'EFI PART' signature")
-    raw = HEADER.parse(block[:HEADER_SIZE])
+    raw = SimpleNamespace(**HEADER.parse(block))
     if not HEADER_SIZE <= raw.header_size <= sector_size:
         raise CorruptImage(f"header size {raw.header_size} outside {HEADER_SIZE}..{sector_size}")
     covered = bytearray(block[:raw.header_size])
@@ -143,7 +145,7 @@ def parse_entries(raw: bytes, header: Header, sector_size: int) -> dict[int, Par
         chunk = raw[slot * size:slot * size + ENTRY_SIZE]
         if chunk[:16] == _ZERO_GUID:
             continue
-        e = ENTRY.parse(chunk)
+        e = SimpleNamespace(**ENTRY.parse(chunk))
         parts[slot + 1] = Partition(
             index=slot + 1, first_lba=e.first_lba, last_lba=e.last_lba, sector_size=sector_size,
             type_guid=guid_text(e.type_guid), guid=guid_text(e.guid),

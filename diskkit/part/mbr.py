@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from construct import Array, Bytes, Int8ul, Int32ul, Struct
-
 from ..errors import CorruptImage, NotFound, Unsupported, UsageError
 from ..report import Problem, Report
 from ..signatures import boot_record
+from ..structs import Layout
 from . import types
 from .model import Partition, Table, place
 
-ENTRY = Struct(
-    "status" / Int8ul,
-    "chs_first" / Bytes(3),
-    "type" / Int8ul,
-    "chs_last" / Bytes(3),
-    "first_lba" / Int32ul,
-    "sectors" / Int32ul,
+ENTRY = Layout(
+    "<",
+    ("status", "B"),
+    ("chs_first", "3s"),
+    ("type", "B"),
+    ("chs_last", "3s"),
+    ("first_lba", "I"),
+    ("sectors", "I"),
 )
-SECTOR = Struct(
-    "boot_code" / Bytes(440),
-    "disk_signature" / Int32ul,
-    "reserved" / Bytes(2),
-    "entries" / Array(4, ENTRY),
-    "boot_signature" / Bytes(2),
+SECTOR = Layout(
+    "<",
+    ("boot_code", "440s"),
+    ("disk_signature", "I"),
+    ("reserved", "2s"),
+    ("entries", ENTRY, 4),
+    ("boot_signature", "2s"),
 )
 BOOT_SIGNATURE = b"\x55\xaa"
 MAX_LBA32 = 0xFFFFFFFF
@@ -105,9 +106,9 @@ def parse_sector(raw: bytes) -> Sector | None:
 def read_sector(raw: bytes) -> Sector:
     """Parse a sector's MBR layout whatever its signature (sfdisk reads unsigned EBRs)."""
     s = SECTOR.parse(raw[:510].ljust(510, b"\0") + BOOT_SIGNATURE)
-    entries = [Entry(e.status, e.type, e.first_lba, e.sectors, e.chs_first, e.chs_last)
-               for e in s.entries]
-    return Sector(s.boot_code, s.disk_signature, s.reserved, entries)
+    entries = [Entry(e["status"], e["type"], e["first_lba"], e["sectors"], e["chs_first"],
+                     e["chs_last"]) for e in s["entries"]]
+    return Sector(s["boot_code"], s["disk_signature"], s["reserved"], entries)
 
 
 # What ``signatures.boot_record`` names, as LBA 0 of a whole-disk volume is shown

@@ -6,8 +6,6 @@ host file, so ``image.open_image`` opens and probes a file once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..blockdev import FileRegion
 from ..errors import CorruptImage, Unsupported
 from ..guid import uuid_text
@@ -18,14 +16,15 @@ from .footer import (DIFFERENCING, DYNAMIC, FIXED, FOOTER_SIZE, Footer, footer_i
                      iso_time, parse_footer)
 
 
-@dataclass
 class Probe:
     """Where a file's VHD footer is and which copy was used."""
 
-    footer: Footer
-    footer_offset: int | None  # offset of a valid trailing footer, None if only the copy is
-    file_size: int
-    used_copy: bool = False  # the trailing footer was missing or bad; the copy at 0 is used
+    def __init__(self, footer: Footer, footer_offset: int | None, file_size: int,
+                 used_copy: bool = False):
+        self.footer = footer
+        self.footer_offset = footer_offset  # of a valid trailing footer; None: only the copy is
+        self.file_size = file_size
+        self.used_copy = used_copy  # the trailing footer was missing or bad; the copy at 0 is used
 
 
 def refuse_truncated(region: FileRegion, size: int) -> None:

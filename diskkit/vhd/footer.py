@@ -6,15 +6,12 @@ Pure parse/build: bytes in, ``Footer`` out and back. No file I/O here.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-
-from construct import Bytes, Const, Default, Int8ub, Int16ub, Int32ub, Int64ub, Struct
 
 from ..errors import CorruptImage, UsageError
 from ..guid import uuid_text
 from ..reproducible import now, unique_bytes
 from ..signatures import VHD_COOKIE
-from ..structs import record
+from ..structs import Const, Layout, Record
 from ..units import GiB, MiB
 
 COOKIE = VHD_COOKIE
@@ -39,25 +36,26 @@ CREATOR_HOST_WINDOWS = b"Wi2k"
 QEMU_TRUSTED_CREATORS = (b"win ", b"qem2", b"d2v ", b"tap\0", b"CTXS")
 EXACT_SIZE_CREATORS = QEMU_TRUSTED_CREATORS + (b"d2v\0",)
 
-FOOTER_STRUCT = Struct(
-    "cookie" / Const(COOKIE),
-    "features" / Default(Int32ub, FEATURES_RESERVED),
-    "format_version" / Default(Int32ub, FORMAT_VERSION),
-    "data_offset" / Default(Int64ub, NO_DATA_OFFSET),
-    "timestamp" / Default(Int32ub, 0),
-    "creator_app" / Default(Bytes(4), CREATOR_APP),
-    "creator_version" / Default(Int32ub, CREATOR_VERSION),
-    "creator_host_os" / Default(Bytes(4), CREATOR_HOST_WINDOWS),
-    "original_size" / Int64ub,
-    "current_size" / Int64ub,
-    "cylinders" / Default(Int16ub, 0),
-    "heads" / Default(Int8ub, 0),
-    "sectors_per_track" / Default(Int8ub, 0),
-    "disk_type" / Default(Int32ub, FIXED),
-    "checksum" / Default(Int32ub, 0),  # recomputed by build_footer
-    "unique_id" / Default(Bytes(16), bytes(16)),
-    "saved_state" / Default(Int8ub, 0),
-    "reserved" / Default(Bytes(427), bytes(427)),
+FOOTER = Layout(
+    ">",
+    ("cookie", Const(COOKIE)),
+    ("features", "I", FEATURES_RESERVED),
+    ("format_version", "I", FORMAT_VERSION),
+    ("data_offset", "Q", NO_DATA_OFFSET),
+    ("timestamp", "I", 0),
+    ("creator_app", "4s", CREATOR_APP),
+    ("creator_version", "I", CREATOR_VERSION),
+    ("creator_host_os", "4s", CREATOR_HOST_WINDOWS),
+    ("original_size", "Q"),
+    ("current_size", "Q"),
+    ("cylinders", "H", 0),
+    ("heads", "B", 0),
+    ("sectors_per_track", "B", 0),
+    ("disk_type", "I", FIXED),
+    ("checksum", "I", 0),  # recomputed by build_footer
+    ("unique_id", "16s", bytes(16)),
+    ("saved_state", "B", 0),
+    ("reserved", "427s", bytes(427)),
 )
 CHECKSUM_OFFSET = 64
 
@@ -117,8 +115,8 @@ def iso_time(stamp: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(timestamp_to_unix(stamp)))
 
 
-class Footer(record(FOOTER_STRUCT)):
-    """Every field of the footer (declared once, in ``FOOTER_STRUCT``)."""
+class Footer(Record, layout=FOOTER):
+    """Every field of the footer (declared once, in ``FOOTER``)."""
 
     @property
     def chs_size(self) -> int:
@@ -155,7 +153,7 @@ class Footer(record(FOOTER_STRUCT)):
     def resized(self, new_size: int) -> "Footer":
         """The same disk with a new current size and matching geometry."""
         c, h, s = chs_geometry(new_size)
-        return replace(self, current_size=new_size, cylinders=c, heads=h, sectors_per_track=s)
+        return self.replace(current_size=new_size, cylinders=c, heads=h, sectors_per_track=s)
 
 
 def new_footer(size: int, disk_type: int, unique_id: bytes | None = None,
@@ -176,7 +174,7 @@ def new_footer(size: int, disk_type: int, unique_id: bytes | None = None,
 
 def build_footer(footer: Footer) -> bytes:
     """512 bytes with a correct checksum."""
-    raw = replace(footer, checksum=0).build()
+    raw = footer.replace(checksum=0).build()
     total = ones_complement_checksum(raw, CHECKSUM_OFFSET)
     return raw[:CHECKSUM_OFFSET] + total.to_bytes(4, "big") + raw[CHECKSUM_OFFSET + 4:]
 

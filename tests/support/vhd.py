@@ -79,12 +79,10 @@ def make_raw(path, size: int, seed: int, writes: int = 40) -> bytes:
 
 def rewrite_footer(path, both: bool = False, **changes):
     """Edit trailing footer fields (and the copy at 0 for dynamic disks when ``both``)."""
-    from dataclasses import replace
-
     size = os.path.getsize(path)
     with open(path, "r+b") as fh:
         fh.seek(size - 512)
-        footer = replace(parse_footer(fh.read(512)), **changes)
+        footer = parse_footer(fh.read(512)).replace(**changes)
         raw = build_footer(footer)
         fh.seek(size - 512)
         fh.write(raw)
