@@ -11,7 +11,7 @@ import re
 
 from .errors import UsageError
 
-_GUID_RE = re.compile(r"^\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$")
+_GUID = r"^\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$"  # compiled on first use
 
 
 def uuid_text(raw: bytes) -> str:
@@ -34,13 +34,13 @@ def guid_bytes(text: str) -> bytes:
 
 def is_guid(text: str) -> bool:
     """GUID text with or without braces and dashes, any case."""
-    return bool(_GUID_RE.match(text.strip()))
+    return bool(re.match(_GUID, text.strip()))
 
 
 def normalize(text: str) -> str:
     """``{C12A7328-...}`` or bare hex -> canonical lowercase ``8-4-4-4-12``."""
     key = text.strip()
-    if not _GUID_RE.match(key):
+    if not re.match(_GUID, key):
         raise UsageError(f"invalid GUID {text!r}")
     return uuid_text(bytes.fromhex(key.strip("{}").replace("-", "")))
 

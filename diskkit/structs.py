@@ -62,23 +62,9 @@ class Layout:
         self.codes = "".join(codes)
         self.struct = struct.Struct(byte_order + self.codes)
         self.size = self.struct.size
-        self.names = tuple(name for name, kind, _ in self.fields if not isinstance(kind, Const))
         self._lengths = {name: int(kind[:-1] or 1) for name, kind, _ in self.fields
                          if isinstance(kind, str) and kind.endswith("s")}
         self.record: type[Record] | None = None  # the Record class declared on it, if any
-
-    def sizeof(self) -> int:
-        return self.size
-
-    def defaults(self) -> dict:
-        """Every field that has a build default, by name (arrays: their items' defaults)."""
-        out = {}
-        for name, kind, extra in self.fields:
-            if isinstance(kind, Layout):
-                out[name] = [kind.defaults() for _ in range(extra)]
-            elif not isinstance(kind, Const) and extra is not _REQUIRED:
-                out[name] = extra
-        return out
 
     def parse(self, data, offset: int = 0) -> dict:
         """``size`` bytes of ``data`` at ``offset`` -> the values by field name.

@@ -16,14 +16,14 @@ TiB = 1024**4
 
 _BINARY = {"": 1, "K": KiB, "M": MiB, "G": GiB, "T": TiB, "P": 1024**5}
 _DECIMAL = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$"  # compiled on first use (re caches it)
 
 
 def parse_size(text: str | int, sector_size: int = 512) -> int:
     """Parse ``512``, ``64M``, ``5G``, ``1.5T``, ``100MiB``, ``4GB``, ``2048s`` into bytes."""
     if isinstance(text, int):
         return text
-    match = _SIZE_RE.match(str(text))
+    match = re.match(_SIZE, str(text))
     if not match:
         raise UsageError(f"invalid size {text!r} (examples: 512, 64M, 5G, 1.5T, 100MiB, 2048s)")
     number, suffix = match.groups()
@@ -48,7 +48,7 @@ def parse_rate(text: str) -> float:
     body = str(text).strip()
     if body.lower().endswith("/s"):
         body = body[:-2]
-    match = _SIZE_RE.match(body)
+    match = re.match(_SIZE, body)
     if not match:
         raise UsageError(f"invalid rate {text!r} (examples: 1GB/s, 500MiB/s)")
     number, suffix = match.groups()

@@ -19,9 +19,14 @@ COMMAND_OWNERS = {"compact": "convert", "info": "inspect", "check": "inspect"}
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's default: 700)
 
 
+def _words(argv: list[str] | None) -> list[str]:
+    """The words of ``argv`` that may name commands (options and their values aside)."""
+    return [w for w in argv or () if not w.startswith("-")]
+
+
 def _modules_for(argv: list[str] | None) -> list[str]:
     """Only the module that owns the command in ``argv``, so start-up stays short; else all."""
-    words = [w for w in argv or () if not w.startswith("-")]
+    words = _words(argv)
     if words:
         owner = COMMAND_OWNERS.get(words[0], words[0])
         if owner in COMMAND_MODULES:
@@ -29,8 +34,52 @@ def _modules_for(argv: list[str] | None) -> list[str]:
     return COMMAND_MODULES
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser for ``argv``'s command, or for every command when ``argv`` is None."""
+class _Unneeded:
+    """The parser of a command the command line does not name: takes every call a module's
+    ``register`` makes (add_argument, set_defaults, add_subparsers ...) and does nothing."""
+
+    def __getattr__(self, name):
+        return self._ignore
+
+    def _ignore(self, *args, **kwargs):
+        return self
+
+
+class _OnlyNamed:
+    """A subparsers action that builds only the parser of the command ``words[0]`` names.
+
+    argparse makes a whole parser per command, with a formatter per option: building every
+    command of a group was a quarter of a short command's time beyond the interpreter. The
+    command's own subcommands are narrowed the same way by ``words[1:]``; each level notes in
+    ``levels`` whether its name was found, so a mistyped one gets the full parser's error.
+    """
+
+    def __init__(self, action, words: list[str], levels: list):
+        self.action, self.words, self.levels = action, words, levels
+        self.found = False
+        levels.append(self)
+
+    def __setattr__(self, name, value):
+        if name in ("action", "words", "levels", "found"):
+            object.__setattr__(self, name, value)
+        else:  # ``required`` and the like belong to the real action
+            setattr(self.action, name, value)
+
+    def add_parser(self, name: str, **kwargs):
+        if self.words[0] != name and self.words[0] not in kwargs.get("aliases", ()):
+            return _Unneeded()
+        self.found = True
+        parser = self.action.add_parser(name, **kwargs)
+        rest, add_subparsers = self.words[1:], parser.add_subparsers
+        if rest:  # this parser's own add_subparsers narrows to the next word
+            parser.add_subparsers = lambda **kw: _OnlyNamed(add_subparsers(**kw), rest,
+                                                            self.levels)
+        return parser
+
+
+def build_parser(argv: list[str] | None = None, narrow: bool = True) -> argparse.ArgumentParser:
+    """The parser for ``argv``'s command (only its module, and in it only the commands
+    ``argv`` names when ``narrow``), or for every command when ``argv`` is None."""
     parser = Parser(
         prog="diskkit",
         description="Build, inspect, resize and convert disk images (VHD, GPT/MBR, FAT) and "
@@ -48,8 +97,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                      help="never show progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in _modules_for(argv):
-        importlib.import_module(f"{__package__}.{name}").register(sub)
+    modules, words, levels = _modules_for(argv), _words(argv), []
+    commands = _OnlyNamed(sub, words, levels) if narrow and modules != COMMAND_MODULES else sub
+    for name in modules:
+        importlib.import_module(f"{__package__}.{name}").register(commands)
+    if not all(level.found for level in levels):
+        return build_parser(argv, narrow=False)
     return parser
 
 
