@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import time
-from dataclasses import dataclass, field
 
 from ..errors import AlreadyExists, CorruptImage, NoSpace, UsageError
 from ..reproducible import source_date_epoch
@@ -50,9 +49,15 @@ def from_fat_datetime(date: int, tm: int = 0, tenths: int = 0) -> float | None:
     return calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0)) + min(tenths, 199) / 100
 
 
-def timestamp(host_mtime: float | None = None) -> float:
-    """The time to record: SOURCE_DATE_EPOCH, else the host file's, else now."""
-    epoch = source_date_epoch()
+FROM_ENVIRONMENT = object()  # ``timestamp``'s default: read SOURCE_DATE_EPOCH now
+
+
+def timestamp(host_mtime: float | None = None, epoch=FROM_ENVIRONMENT) -> float:
+    """The time to record: SOURCE_DATE_EPOCH, else the host file's, else now. ``epoch`` is
+    SOURCE_DATE_EPOCH as the caller read it already (None: unset), for a copy of thousands of
+    files that asks for each."""
+    if epoch is FROM_ENVIRONMENT:
+        epoch = source_date_epoch()
     if epoch is not None:
         return float(epoch)
     return time.time() if host_mtime is None else host_mtime
@@ -164,16 +169,20 @@ def unpack_short(data, offset: int, index: int, name: str | None = None,
     return entry
 
 
-@dataclass
 class Listing:
-    """A parsed directory: its entries, its volume label, and anything odd found on the way."""
+    """A parsed directory: its entries, its volume label, and anything odd found on the way.
+    (A plain class: every FAT command parses directories, and importing dataclasses is a few
+    milliseconds of a short command's start-up.)"""
 
-    entries: list[Entry] = field(default_factory=list)
-    label: Entry | None = None
-    problems: list[str] = field(default_factory=list)
-    orphans: list[int] = field(default_factory=list)  # LFN slots that belong to no entry
-    end: int = 0  # index of the first never-used (0x00) slot, or the slot count
-    deleted: int = 0  # deleted slots before ``end``
+    __slots__ = ("entries", "label", "problems", "orphans", "end", "deleted")
+
+    def __init__(self):
+        self.entries: list[Entry] = []
+        self.label: Entry | None = None
+        self.problems: list[str] = []
+        self.orphans: list[int] = []  # LFN slots that belong to no entry
+        self.end = 0  # index of the first never-used (0x00) slot, or the slot count
+        self.deleted = 0  # deleted slots before ``end``
 
 
 def parse_directory(data: bytes | bytearray, fat32: bool = True,

@@ -17,6 +17,7 @@ import stat as statmod
 from ..blockdev import COPY_CHUNK
 from ..errors import (AlreadyExists, CorruptImage, DiskkitError, ImageIOError, NoSpace, NotFound,
                       UsageError)
+from ..reproducible import source_date_epoch
 from . import names
 from .bootsector import (NO_NAME, STATE_DIRTY, build_fsinfo, format_serial, parse_boot_sector,
                          parse_fsinfo)
@@ -72,6 +73,7 @@ class GatheredData:
         self.buffer: memoryview | None = None  # allocated at the first piece
         self.used = 0
         self.runs: list[list[int]] = []  # [device offset, start in buffer, length]
+        self.next = -1  # the device offset where the last run ends
 
     def reserve(self, offset: int, length: int) -> memoryview:
         """The part of the buffer that ``flush`` writes at ``offset`` (``length`` <= GATHER);
@@ -80,19 +82,20 @@ class GatheredData:
             self.buffer = memoryview(bytearray(GATHER))
         elif self.used + length > GATHER:
             self.flush()
-        start, runs = self.used, self.runs
-        self.used += length
-        if runs and runs[-1][0] + runs[-1][2] == offset and runs[-1][1] + runs[-1][2] == start:
-            runs[-1][2] += length
+        start = self.used
+        self.used = end = start + length
+        if offset == self.next:  # the pieces follow each other in the buffer too
+            self.runs[-1][2] += length
         else:
-            runs.append([offset, start, length])
-        return self.buffer[start:self.used]
+            self.runs.append([offset, start, length])
+        self.next = offset + length
+        return self.buffer[start:end]
 
     def flush(self) -> None:
         for offset, start, length in self.runs:
             self.dev.write_at(offset, self.buffer[start:start + length])
         self.runs.clear()
-        self.used = 0
+        self.used, self.next = 0, -1
 
 
 class FatFS:
@@ -133,6 +136,7 @@ class FatFS:
         self._zeros = bytes(self.layout.cluster_size)  # a last cluster's slack
         self._flagged = False  # we raised the dirty flag for the write under way
         self._depth = 0  # nesting of transaction()
+        self._epoch = None  # SOURCE_DATE_EPOCH as the transaction under way read it
         self.on_progress = None  # called with a byte count after each data block copied
 
     # -- context ------------------------------------------------------------------------
@@ -166,6 +170,8 @@ class FatFS:
                              "more than the device holds): read-only")
         if not self._flagged and not self.dirty:
             self._flagged = self._set_dirty(True)
+        if not self._depth:
+            self._epoch = source_date_epoch()  # the times it records: read once
         self._depth += 1
         try:
             yield self
@@ -504,7 +510,7 @@ class FatFS:
         if existing is None:
             names.check_long_name(name)
         first = self._write_data(source, size, path)
-        ts = timestamp(mtime)
+        ts = timestamp(mtime, self._epoch)
         if existing is not None:
             old = existing.cluster
             existing.cluster, existing.size = first, size
@@ -566,7 +572,7 @@ class FatFS:
                 return existing
             raise AlreadyExists(f"{path}: already exists")
         names.check_long_name(name)
-        ts = timestamp(mtime)
+        ts = timestamp(mtime, self._epoch)
         ((cluster, _),) = self.allocate(1, near=parent.clusters[-1] if parent.clusters else None)
         cs = self.layout.cluster_size
         parent_ref = 0 if parent.first == self.root_cluster else parent.first
