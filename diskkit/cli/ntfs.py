@@ -106,25 +106,22 @@ def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str
     pending = [(top, iter(entries))]
     while pending:
         base, entries = pending[-1]
-        e = next(entries, None)
-        if e is None:
+        for e in entries:
+            child = f"{base}/{e.name}"
+            items.append((child, e))
+            if e.is_dir and child in contents:
+                pending.append((child, iter(contents.pop(child))))
+                break
+        else:
             pending.pop()
-            continue
-        child = f"{base}/{e.name}"
-        items.append((child, e))
-        if e.is_dir and child in contents:
-            pending.append((child, iter(contents.pop(child))))
     return items
 
 
 @functools.lru_cache(maxsize=None)
 def _flag_text(bits: int) -> str:
+    """ls -l's flag column for FILE_ATTRIBUTE_* ``bits`` (a listing has few distinct sets:
+    each is built once)."""
     return "".join(c if bits & bit else "-" for c, bit in _FLAG_BITS)
-
-
-def _flags(entry) -> str:
-    """ls -l's flag column (a listing has few distinct attribute sets: each is built once)."""
-    return _flag_text(entry.attributes | (0x800 if entry.wof else 0))
 
 
 def cmd_ls(args) -> int:
@@ -141,22 +138,29 @@ def cmd_ls(args) -> int:
     if not args.long:
         emit(args, None, "\n".join(label(p, e) for p, e in items))
     else:
-        emit(args, None, _long_listing([(_flags(e), str(e.size), _day_time(e.modified),
-                                         label(p, e)) for p, e in items]))
+        emit(args, None, _long_listing(items, label))
     return 0
 
 
+def _long_listing(items, label) -> str:
+    """ls -l's lines: flags, size and modification time, then ``label(path, entry)``, in
+    columns (one f-string per line: listings are long)."""
+    sizes = [str(e.size) for _, e in items]
+    times = [_day_time(e.modified) for _, e in items]
+    size_width, time_width = max(map(len, sizes), default=0), max(map(len, times), default=0)
+    flags = _flag_text  # CompactOS files count as compressed (0x800)
+    return "\n".join([f"{flags(e.attributes | (0x800 if e.wof else 0))}  {size:<{size_width}}  "
+                      f"{when:<{time_width}}  {label(p, e)}"
+                      for (p, e), size, when in zip(items, sizes, times)])
+
+
 def _day_time(ts) -> str:
-    return (_iso(ts) or "-").replace("T", " ")[:19]
+    return "-" if ts is None else _day_time_of(int(ts // 1))
 
 
-def _long_listing(rows: list[tuple[str, str, str, str]]) -> str:
-    """``table`` for ls -l's four columns, in one format call per row (listings are long)."""
-    if not rows:
-        return ""
-    widths = [max(map(len, column)) for column in list(zip(*rows))[:3]]
-    line = "{:<%d}  {:<%d}  {:<%d}  {}" % tuple(widths)
-    return "\n".join([line.format(*row).rstrip() for row in rows])
+@functools.lru_cache(maxsize=4096)
+def _day_time_of(second: int) -> str:
+    return (_iso_second(second) or "-").replace("T", " ")[:19]
 
 
 def cmd_stat(args) -> int:

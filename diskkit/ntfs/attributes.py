@@ -8,7 +8,7 @@ import struct
 from typing import NamedTuple
 
 from ..errors import CorruptImage
-from .record import REF_MASK
+from .record import REF_MASK, utf16
 
 STANDARD_INFORMATION = struct.Struct("<QQQQI")  # created, modified, mft_changed, accessed, attributes
 FILE_NAME = struct.Struct("<QQQQQQQIIBB")
@@ -50,9 +50,9 @@ WOF_STREAM = "WofCompressedData"
 _EPOCH_DIFF = 116444736000000000  # 1601-01-01 to 1970-01-01 in 100 ns units
 
 
-def to_posix(ntfs_time: int) -> float | None:
-    """POSIX seconds of an NTFS time (100 ns since 1601); None when unset."""
-    return None if ntfs_time == 0 else (ntfs_time - _EPOCH_DIFF) / 1e7
+def to_posix(times) -> list[float | None]:
+    """POSIX seconds of NTFS times (100 ns since 1601); None for an unset one."""
+    return [None if t == 0 else (t - _EPOCH_DIFF) / 1e7 for t in times]
 
 
 def flag_names(attributes: int) -> list[str]:
@@ -98,7 +98,7 @@ def parse_file_name(value, where: str, offset: int = 0) -> FileName:
      namespace) = FILE_NAME.unpack_from(value, offset)
     if len(value) < end + 2 * name_len or name_len == 0:
         raise CorruptImage(f"{where}: $FILE_NAME name of {name_len} characters does not fit")
-    name = bytes(value[end:end + 2 * name_len]).decode("utf-16-le", "surrogatepass")
+    name = utf16(value[end:end + 2 * name_len], "surrogatepass", True)[0]
     return _file_name((parent & REF_MASK, parent >> 48, name, namespace, attributes, data_size,
                        created, modified, mft_changed, accessed))
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import struct
 from collections import OrderedDict
+from typing import NamedTuple
 
 from ..errors import CorruptImage
 from .attributes import DOS, FILE_NAME
-from .record import REF_MASK, apply_fixups
+from .record import REF_MASK, apply_fixups, utf16
 
 INDEX_ROOT = struct.Struct("<IIIB3x")  # indexed attribute type, collation rule, block size, clusters per block
 INDEX_HEADER = struct.Struct("<IIIB3x")  # entries offset, index length, allocated size, flags
@@ -56,16 +57,15 @@ def exact_key(name: str) -> bytes:
     return name.encode("utf-16-be", "surrogatepass")
 
 
-class IndexEntry:
-    __slots__ = ("ref", "sequence", "name", "namespace", "child", "folded")
+class IndexEntry(NamedTuple):  # a NamedTuple: a listing makes one per file
+    ref: int
+    sequence: int
+    name: str | None  # the $FILE_NAME key's name; None for the last (key-less) entry of a node
+    namespace: int  # POSIX, WIN32, DOS or WIN32_AND_DOS
+    child: int | None  # VCN of the child block, or None
 
-    def __init__(self, ref, sequence, name, namespace, child):
-        self.ref = ref
-        self.sequence = sequence
-        self.name = name  # the $FILE_NAME key's name; None for the last (key-less) entry of a node
-        self.namespace = namespace  # POSIX, WIN32, DOS or WIN32_AND_DOS
-        self.child = child  # VCN of the child block, or None
-        self.folded = None  # the upper-cased key, computed on the first comparison
+
+_index_entry = IndexEntry._make
 
 
 def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
@@ -82,11 +82,12 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
         raise CorruptImage(f"{where}: index entries ({entries_off}..{index_len}) lie outside "
                            f"the {limit - header_at}-byte node")
     entries = []
-    head, name_at = INDEX_ENTRY.size, INDEX_ENTRY.size + FILE_NAME.size
+    append, entry_head, key_name = entries.append, INDEX_ENTRY.unpack_from, KEY_NAME.unpack_from
+    head, name_at, key_min = INDEX_ENTRY.size, INDEX_ENTRY.size + FILE_NAME.size, FILE_NAME.size
     while True:
         if pos + head > end:
             raise CorruptImage(f"{where}: index entries end without a last entry")
-        ref, length, key_len, flags = INDEX_ENTRY.unpack_from(buf, pos)
+        ref, length, key_len, flags = entry_head(buf, pos)
         child_room = 8 if flags & ENTRY_HAS_CHILD else 0
         if length < head + child_room or length & 7 or pos + length > end or \
                 head + key_len + child_room > length:
@@ -94,17 +95,16 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
         child = int.from_bytes(buf[pos + length - 8:pos + length], "little", signed=True) \
             if child_room else None
         if flags & ENTRY_LAST:
-            entries.append(IndexEntry(0, 0, None, None, child))
+            append(_index_entry((0, 0, None, 0, child)))
             return entries
-        if key_len < FILE_NAME.size:
+        if key_len < key_min:
             raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME too short")
-        name_len, namespace = KEY_NAME.unpack_from(buf, pos + head)
-        if name_len == 0 or FILE_NAME.size + 2 * name_len > key_len:
+        name_len, namespace = key_name(buf, pos + head)
+        if name_len == 0 or key_min + 2 * name_len > key_len:
             raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME name of "
                                f"{name_len} characters does not fit")
-        name = buf[pos + name_at:pos + name_at + 2 * name_len].decode("utf-16-le",
-                                                                      "surrogatepass")
-        entries.append(IndexEntry(ref & REF_MASK, ref >> 48, name, namespace, child))
+        name = utf16(buf[pos + name_at:pos + name_at + 2 * name_len], "surrogatepass", True)[0]
+        append(_index_entry((ref & REF_MASK, ref >> 48, name, namespace, child)))
         pos += length
 
 
@@ -125,6 +125,7 @@ class DirectoryIndex:
         self.vcn_size = cluster_size if block_size >= cluster_size else 512
         self.upcase = upcase
         self._blocks: OrderedDict = OrderedDict()
+        self._folds: dict[str, bytes] = {}  # names upper-cased on their first comparison
         if any(e.child is not None for e in self.root):
             if allocation is None:
                 raise CorruptImage(f"{where}: index has child blocks but no $INDEX_ALLOCATION")
@@ -152,10 +153,15 @@ class DirectoryIndex:
         return parse_node(buf, INDEX_BLOCK.size, len(buf), where)
 
     def __iter__(self):
-        """Every entry with a name (DOS names included), in collation order."""
-        seen: set[int] = set()
+        return iter(self.entries())
 
-        def visit(entries, depth):
+    def entries(self) -> list[IndexEntry]:
+        """Every entry with a name (DOS names included), in collation order: each node's
+        child subtree before the entry that points to it."""
+        out, seen = [], set()
+        pending = [(iter(self.root), 0, None)]
+        while pending:
+            entries, depth, after = pending[-1]
             for e in entries:
                 if e.child is not None:
                     if e.child in seen:
@@ -164,15 +170,19 @@ class DirectoryIndex:
                     if depth >= MAX_DEPTH:
                         raise CorruptImage(f"{self.where}: index deeper than {MAX_DEPTH} levels")
                     seen.add(e.child)
-                    yield from visit(self.block(e.child), depth + 1)
+                    pending.append((iter(self.block(e.child)), depth + 1, e))
+                    break
                 if e.name is not None:
-                    yield e
+                    out.append(e)
+            else:
+                pending.pop()
+                if after is not None and after.name is not None:
+                    out.append(after)
+        return out
 
-        return visit(self.root, 0)
-
-    def names(self):
+    def names(self) -> list[IndexEntry]:
         """Entries as a directory lists them: no DOS-only aliases."""
-        return (e for e in self if e.namespace != DOS)
+        return [e for e in self.entries() if e.namespace != DOS]
 
     def find(self, name: str) -> IndexEntry | None:
         """The entry named exactly ``name``, else one equal ignoring case (Windows' rule)."""
@@ -185,9 +195,10 @@ class DirectoryIndex:
         return found
 
     def _folded(self, e: IndexEntry) -> bytes:
-        if e.folded is None:
-            e.folded = self.upcase.key(e.name)
-        return e.folded
+        folded = self._folds.get(e.name)
+        if folded is None:
+            folded = self._folds[e.name] = self.upcase.key(e.name)
+        return folded
 
     def _descend(self, compare) -> IndexEntry | None:
         entries, depth, seen = self.root, 0, set()

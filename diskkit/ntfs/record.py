@@ -7,6 +7,7 @@ record is checked against the record before it is used.
 
 from __future__ import annotations
 
+import codecs
 import struct
 from typing import NamedTuple
 
@@ -65,6 +66,8 @@ VALUE_LENGTH, VALUE_OFFSET = 7, 8
 LOWEST_VCN, HIGHEST_VCN, RUNS_OFFSET, COMPRESSION_UNIT, ALLOCATED_SIZE, DATA_SIZE = range(7, 13)
 _USA_HEAD = struct.Struct("<HH")
 _TYPE = struct.Struct("<I").unpack_from
+# UTF-16LE names: the C decoder itself (bytes.decode runs the codec's Python wrapper first)
+utf16 = codecs.utf_16_le_decode
 _TYPE_LENGTH = struct.Struct("<II").unpack_from
 
 
@@ -222,39 +225,46 @@ def decode_fixed_up(buf: bytearray, at: int, size: int, where: str) -> tuple:
 def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) -> list:
     """Checked headers from ``off`` to the end marker; messages give offsets from ``at``."""
     headers = []
+    append, resident, non_resident = headers.append, RESIDENT_ATTR.unpack_from, \
+        NONRESIDENT_ATTR.unpack_from
     while True:
-        if off + 24 > end or buf[off + 8] and off + 64 > end:
+        if off + 24 <= end and not buf[off + 8]:
+            fields = resident(buf, off)
+            type_, length, _, name_len, name_off, _, _, value_len, value_off = fields
+            if type_ == END_OF_ATTRIBUTES:
+                return headers
+            if length < 24 or length & 7 or off + length > end:
+                raise _bad_length(where, type_, off - at, length)
+            if name_len and name_off + 2 * name_len > length:
+                raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
+            if value_off + value_len > length:
+                raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value "
+                                   f"({value_len} bytes at {value_off}) lies outside it")
+        elif off + 64 <= end:
+            fields = non_resident(buf, off)
+            (type_, length, _, name_len, name_off, _, _, lowest, highest, runs_off, unit, _, _,
+             _) = fields
+            if type_ == END_OF_ATTRIBUTES:
+                return headers
+            if length < 64 or length & 7 or off + length > end:
+                raise _bad_length(where, type_, off - at, length)
+            if name_len and name_off + 2 * name_len > length:
+                raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
+            if not 64 <= runs_off < length or lowest < 0 or highest < lowest - 1 or unit > 16:
+                raise CorruptImage(f"{where}: attribute 0x{type_:X}: run list at {runs_off}, "
+                                   f"VCNs {lowest}..{highest} or compression unit 2^{unit} "
+                                   "do not fit it")
+        else:
             if off + 4 <= end and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
                 return headers
             what = "attributes run" if off + 8 > end else f"attribute header at {off - at} runs"
             raise CorruptImage(f"{where}: {what} past the record's end (no end marker)")
-        if buf[off + 8]:
-            fields = NONRESIDENT_ATTR.unpack_from(buf, off)
-            head = 64
-        else:
-            fields = RESIDENT_ATTR.unpack_from(buf, off)
-            head = 24
-        type_, length = fields[TYPE], fields[LENGTH]
-        if type_ == END_OF_ATTRIBUTES:
-            return headers
-        if length < head or length & 7 or off + length > end:
-            raise CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off - at} has bad "
-                               f"length {length}")
-        if fields[NAME_LENGTH] and fields[NAME_OFFSET] + 2 * fields[NAME_LENGTH] > length:
-            raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
-        if head == 24:
-            if fields[VALUE_OFFSET] + fields[VALUE_LENGTH] > length:
-                raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value "
-                                   f"({fields[VALUE_LENGTH]} bytes at {fields[VALUE_OFFSET]}) "
-                                   "lies outside it")
-        elif not head <= fields[RUNS_OFFSET] < length or fields[LOWEST_VCN] < 0 or \
-                fields[HIGHEST_VCN] < fields[LOWEST_VCN] - 1 or fields[COMPRESSION_UNIT] > 16:
-            raise CorruptImage(f"{where}: attribute 0x{type_:X}: run list at "
-                               f"{fields[RUNS_OFFSET]}, VCNs {fields[LOWEST_VCN]}.."
-                               f"{fields[HIGHEST_VCN]} or compression unit "
-                               f"2^{fields[COMPRESSION_UNIT]} do not fit it")
-        headers.append((off, fields))
+        append((off, fields))
         off += length
+
+
+def _bad_length(where: str, type_: int, off: int, length: int) -> CorruptImage:
+    return CorruptImage(f"{where}: attribute 0x{type_:X} at offset {off} has bad length {length}")
 
 
 def attribute_name(buf: bytearray, off: int, fields: tuple) -> str:
@@ -263,7 +273,7 @@ def attribute_name(buf: bytearray, off: int, fields: tuple) -> str:
     if not name_len:
         return ""
     at = off + fields[NAME_OFFSET]
-    return buf[at:at + 2 * name_len].decode("utf-16-le", "surrogatepass")
+    return utf16(buf[at:at + 2 * name_len], "surrogatepass", True)[0]
 
 
 def compressed_size(buf: bytearray, off: int, fields: tuple) -> int:

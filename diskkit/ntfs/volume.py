@@ -118,12 +118,12 @@ def _entry(name: str, is_dir: bool, size: int, number: int, sequence: int, si: t
            reparse: str | None, wof: str | None, streams: list[str]) -> Entry:
     """The Entry of a file from the fields its record holds (``si``: $STANDARD_INFORMATION's
     times and attributes; ``data_flags``: its unnamed $DATA's attribute flags)."""
-    to_posix = av.to_posix
+    created, modified, changed, accessed = av.to_posix(si[:4])
     return Entry._make((name, is_dir, 0 if is_dir else size, number, sequence,
-                        si[4] | (0x10 * is_dir), to_posix(si[0]), to_posix(si[1]),
-                        to_posix(si[2]), to_posix(si[3]), allocated, link_count, short_name,
-                        bool(data_flags & ATTR_COMPRESSED), bool(data_flags & ATTR_SPARSE),
-                        bool(data_flags & ATTR_ENCRYPTED), reparse, wof, streams))
+                        si[4] | (0x10 * is_dir), created, modified, changed, accessed, allocated,
+                        link_count, short_name, bool(data_flags & ATTR_COMPRESSED),
+                        bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED),
+                        reparse, wof, streams))
 
 
 def split_path(path: str) -> list[str]:
