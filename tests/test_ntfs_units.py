@@ -146,3 +146,43 @@ def test_decoders_refuse_with_corrupt_image():
             lznt1.decompress(bad, 4096)
     with pytest.raises(DiskkitError):
         xpress.decompress(b"\x11" * 300, 1000)
+
+
+@SETTINGS
+@given(st.integers(0, 63), st.one_of(st.integers(0, 1023), st.sampled_from([0, 3, 4, 6, 48, 50, 510, 1023])),
+       st.integers(0, 255), st.sampled_from([1024, 4096]))
+def test_page_fixups_equal_record_fixups(victim, at, value, size):
+    """fix_up_records on a page of records (mkntfs + wimapply's MFT, or 4 KiB records made
+    from it) gives each record's apply_fixups result, or declines with the page unchanged
+    when one record differs or is torn; then that record's own fixups say why."""
+    from diskkit.ntfs.record import apply_fixups, fix_up_records
+    from support.ntfs_hostile import Layout, ntfs_base, refix, unfixed
+
+    base = ntfs_base()
+    lay = Layout(base)
+    records = [unfixed(base, lay.record_offset(n), lay.record) for n in range(64)]
+    records = [r for r in records if r[:4] == b"FILE"][:16]
+    if size == 4096:  # the same records as a 4Kn drive would hold them: 8 fixed-up sectors
+        records = [r + bytes(3072) for r in records]
+        for r in records:
+            r[4:8] = (48).to_bytes(2, "little") + (9).to_bytes(2, "little")
+    page = bytearray()
+    for r in records:
+        page += r
+        refix(page, len(page) - size, bytearray(r))
+    page[(victim % len(records)) * size + at] = value  # perhaps torn, perhaps another magic
+    expected = []
+    for i in range(len(records)):
+        one = bytearray(page[i * size:(i + 1) * size])
+        try:
+            apply_fixups(one, b"FILE", "record")
+        except CorruptImage:
+            one = None
+        expected.append(one)
+    before = bytes(page)
+    if fix_up_records(page, size, b"FILE"):
+        assert [page[i * size:(i + 1) * size] for i in range(len(records))] == expected
+    else:
+        assert bytes(page) == before
+        uniform = len({bytes(page[i * size:i * size + 8]) for i in range(len(records))}) == 1
+        assert None in expected or not uniform
