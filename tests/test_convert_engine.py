@@ -27,7 +27,7 @@ FMT = {"raw": "raw", "fixed": "vpc", "dynamic": "vpc"}
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """20 MiB with scattered data (several chunks, zero runs and holes), and qemu-img's
-    fixed and dynamic VHDs of it (its dynamic blocks are partly present: bitmaps not full)."""
+    fixed and dynamic VHDs (dynamic blocks partly present: bitmaps not full) and VHDX of it."""
     d = tmp_path_factory.mktemp("engine")
     raw = make_raw(d / "src.raw", 20 * MiB, seed=5, writes=30)
     with open(raw, "r+b") as fh:  # one dense stretch across a chunk boundary
@@ -38,6 +38,8 @@ def source(tmp_path_factory):
         out[kind] = d / f"qemu-{kind}.vhd"
         run("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o",
             f"subformat={kind},force_size=on", raw, out[kind])
+    out["vhdx"] = d / "qemu.vhdx"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, out["vhdx"])
     return out
 
 
@@ -163,16 +165,19 @@ def test_clone_from_maps_the_kernels_answers(tmp_path, monkeypatch):
         b.close()
 
 
-@pytest.mark.parametrize("kind", ["raw", "fixed", "dynamic"])
-def test_mapped_chunks_read_as_read_at(source, kind):
+@pytest.mark.parametrize("kind", ["raw", "fixed", "dynamic", "vhdx"])
+def test_mapped_chunks_read_as_read_at(tmp_path, source, kind):
     """Every chunk, mapped or read, holds what read_at returns; a dynamic block whose bitmap
-    is not full (qemu-img's) is read, not mapped, so its absent sectors read as zeros."""
+    is not full (qemu-img's) is read, not mapped, so its absent sectors read as zeros. The
+    raw copy equals the source for qemu-img."""
     with open_image(source[kind]) as dev:
         mapped = 0
         for offset, view in chunks(dev):
             assert bytes(view) == dev.read_at(offset, len(view))
             mapped += dev.map_view(offset, len(view)) is not None
         assert mapped or kind == "dynamic"
+    convert(source[kind], tmp_path / "copy.raw", "raw")
+    assert qemu_compare(source["raw"], "raw", tmp_path / "copy.raw", "raw")
 
 
 def test_map_view_stays_inside_the_file(tmp_path, monkeypatch):

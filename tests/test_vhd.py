@@ -104,7 +104,8 @@ def test_zero_writes_allocate_nothing(tmp_path):
         assert dev.allocated_blocks == 0
         assert list(dev.allocated_ranges()) == []
         dev.write_at(3 * MiB + 17, b"x")
-        assert list(dev.allocated_ranges()) == [(2 * MiB, 2 * MiB)]
+        [(start, length)] = dev.allocated_ranges()  # inside block 1, less the host's holes
+        assert 2 * MiB <= start <= 3 * MiB + 17 < start + length <= 4 * MiB
     assert os.path.getsize(path) > before
     assert vhd.info(path)["allocated_blocks"] == 1
 

@@ -383,20 +383,26 @@ class DynamicDevice(BlockDevice):
             offset += n
 
     def allocated_ranges(self):
-        run_start = None
+        """Allocated blocks, less the holes of the host file inside them (they read as
+        zeros, and a copy need neither map nor scan them)."""
+        bs, run = self.block_size, None
         for idx, entry in enumerate(self.bat):
-            if entry != UNUSED:
-                if run_start is None:
-                    run_start = idx
-            elif run_start is not None:
-                yield self._clip(run_start, idx)
-                run_start = None
-        if run_start is not None:
-            yield self._clip(run_start, len(self.bat))
-
-    def _clip(self, first: int, stop: int) -> tuple[int, int]:
-        start = first * self.block_size
-        return start, min(stop * self.block_size, self.size) - start
+            if entry == UNUSED:
+                continue
+            base = entry * SECTOR + self.bitmap_size
+            length = min(bs, self.size - idx * bs)
+            pieces = ([(base, length)] if idx in self.bad else  # read_at reports it
+                      self.region.data_ranges(base, base + length))
+            for start, n in pieces:
+                lo = idx * bs + start - base
+                if run and run[1] == lo:
+                    run[1] = lo + n
+                    continue
+                if run:
+                    yield run[0], run[1] - run[0]
+                run = [lo, lo + n]
+        if run:
+            yield run[0], run[1] - run[0]
 
     @property
     def allocated_blocks(self) -> int:

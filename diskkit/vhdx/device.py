@@ -406,6 +406,17 @@ class VhdxDevice(BlockDevice):
                 part[:] = self.file_read(at + within, n)
             pos += n
 
+    def map_view(self, offset: int, length: int) -> memoryview | None:
+        """Inside one present block of a VHDX without a parent or a log being replayed over
+        it: its payload, mapped (the copy engine's no-copy read)."""
+        self._check_range(offset, length, "read")
+        block, within = divmod(offset, self.block_size)
+        if self.parent is not None or self.overlay is not None or \
+                within + length > self.block_size:
+            return None
+        at = self.block_location(block)
+        return None if at is None else self.region.map_view(at + within, length)
+
     def _read_partial(self, block: int, at: int, offset: int, view: memoryview) -> None:
         """A partially present block: each sector from this file where its bit in the chunk's
         sector bitmap is set, from the parent where it is clear."""
