@@ -110,10 +110,12 @@ def open_filesystem(args, path: str, writable: bool = False):
     it). Several are listed for the user to pick, never guessed among."""
     if args.part is not None:
         return open_volume(args, path, args.part, writable)
-    from ..part import partition_device, types, volumes
-
     dev = open_volume(args, path, None, writable)
     try:
+        if next(iter(dev.allocated_ranges()), None) is None:
+            return dev  # all holes (a new image for mkfs): no table to read, nor its code to load
+        from ..part import partition_device, types, volumes
+
         found = [v for v in volumes(dev) if v.partition is None or not types.is_msr(v.partition)]
         if not found or found[0].partition is None:
             return dev
