@@ -33,8 +33,6 @@ def _name(args) -> str:
 
 def _display(name: str) -> str:
     """A name printable on any terminal (a lone UTF-16 surrogate becomes U+FFFD)."""
-    if name.isascii():
-        return name
     return name.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
@@ -132,26 +130,26 @@ def cmd_ls(args) -> int:
         emit(args, [_entry_dict(e, p) for p, e in items])
         return 0
 
-    def label(path, e) -> str:
-        return _display(path if args.recursive else e.name) + ("/" if e.is_dir else "")
-
+    shown = (p if args.recursive else e.name for p, e in items)
+    labels = [(name if name.isascii() else _display(name)) + ("/" if e.is_dir else "")
+              for name, (_, e) in zip(shown, items)]
     if not args.long:
-        emit(args, None, "\n".join(label(p, e) for p, e in items))
+        emit(args, None, "\n".join(labels))
     else:
-        emit(args, None, _long_listing(items, label))
+        emit(args, None, _long_listing([e for _, e in items], labels))
     return 0
 
 
-def _long_listing(items, label) -> str:
-    """ls -l's lines: flags, size and modification time, then ``label(path, entry)``, in
-    columns (one f-string per line: listings are long)."""
-    sizes = [str(e.size) for _, e in items]
-    times = [_day_time(e.modified) for _, e in items]
+def _long_listing(entries, labels: list[str]) -> str:
+    """ls -l's lines: flags, size and modification time, then the label, in columns (one
+    f-string per line: listings are long)."""
+    sizes = [str(e.size) for e in entries]
+    times = [_day_time(e.modified) for e in entries]
     size_width, time_width = max(map(len, sizes), default=0), max(map(len, times), default=0)
     flags = _flag_text  # CompactOS files count as compressed (0x800)
     return "\n".join([f"{flags(e.attributes | (0x800 if e.wof else 0))}  {size:<{size_width}}  "
-                      f"{when:<{time_width}}  {label(p, e)}"
-                      for (p, e), size, when in zip(items, sizes, times)])
+                      f"{when:<{time_width}}  {label}"
+                      for e, size, when, label in zip(entries, sizes, times, labels)])
 
 
 def _day_time(ts) -> str:

@@ -50,9 +50,10 @@ ATTR_SPARSE = 0x8000
 
 REF_MASK = (1 << 48) - 1  # a file reference: record number in the low 48 bits, sequence above
 
-RECORD_HEADER = struct.Struct("<4sHHQHHHHIIQH")
-# magic, usa_offset, usa_count, lsn, sequence, link_count, attrs_offset, flags,
-# bytes_in_use, bytes_allocated, base_ref, next_instance
+RECORD_HEADER = struct.Struct("<16xHHHHI4xQ2x")
+# magic, update sequence offset and count, lsn (skipped: apply_fixups reads them), then
+# sequence, link_count, attrs_offset, flags, bytes_in_use, (bytes_allocated), base_ref,
+# (next_instance)
 RESIDENT_ATTR = struct.Struct("<IIBBHHHIH")
 # common header: type, length, non_resident, name_length (UTF-16 units), name_offset, flags,
 # instance; then value_length, value_offset
@@ -212,8 +213,8 @@ def decode_fixed_up(buf: bytearray, at: int, size: int, where: str) -> tuple:
     (``fields[NON_RESIDENT]`` says which). A directory listing reads the few fields it shows
     straight from ``buf`` (a whole MFT page fixed up by ``fix_up_records``).
     """
-    (_, _, _, _, sequence, link_count, attrs_offset, flags, in_use, _, base_ref,
-     _) = RECORD_HEADER.unpack_from(buf, at)
+    sequence, link_count, attrs_offset, flags, in_use, base_ref = \
+        RECORD_HEADER.unpack_from(buf, at)
     if in_use > size or in_use < attrs_offset + 4 or attrs_offset < RECORD_HEADER.size \
             or attrs_offset & 7:
         raise CorruptImage(f"{where}: header claims {in_use} bytes in use and attributes at "

@@ -40,6 +40,8 @@ MAX_COMPRESSION_UNIT = 64 * 1024
 RECORD_CACHE = 1024
 MFT_PAGE, MFT_PAGES = 64 * 1024, 64  # MFT read-ahead: 64 KiB pages, 4 MiB at most
 INDEX_CACHE = 64
+_standard_information = av.STANDARD_INFORMATION.unpack_from
+_STANDARD_INFORMATION_SIZE = av.STANDARD_INFORMATION.size
 
 
 class Entry(NamedTuple):
@@ -647,10 +649,10 @@ class NtfsVolume:
                     if f[NON_RESIDENT]:
                         if not f[LOWEST_VCN]:
                             return None  # a non-resident one: _entry says it is missing
-                    elif f[VALUE_LENGTH] < av.STANDARD_INFORMATION.size:
+                    elif f[VALUE_LENGTH] < _STANDARD_INFORMATION_SIZE:
                         return None
                     else:
-                        si = av.STANDARD_INFORMATION.unpack_from(buf, off + f[VALUE_OFFSET])
+                        si = _standard_information(buf, off + f[VALUE_OFFSET])
             elif type_ == FILE_NAME:
                 value_at = off + f[VALUE_OFFSET]
                 if not f[NON_RESIDENT] and f[VALUE_LENGTH] > 65 and buf[value_at + 65] == av.DOS:
