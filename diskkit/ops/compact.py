@@ -18,7 +18,6 @@ from ..image import open_image
 from ..progress import progress
 from . import allocated_total, chunks, nonzero_runs
 from .convert import copy_device, new_output
-from .freespace import WithoutFree, free_space
 
 
 def _allocated_bytes(path: str) -> int:
@@ -55,7 +54,11 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
     result = {"path": path, "allocated_before": before}
     with open_image(path, writable=True, allow_device=allow_device) as dev:
         result["container"] = dev.container
-        free = free_space(dev) if zero_free else None
+        free = None
+        if zero_free:  # imported when asked: the filesystems' code costs every start-up
+            from .freespace import free_space
+
+            free = free_space(dev)
         if free is not None:
             result["zero_free"] = free.to_dict()
         rewrite = _rewritten_container(dev)
@@ -65,7 +68,11 @@ def compact(path: str, zero_free: bool = False, allow_device: bool = False) -> d
             with atomic_output(path, force=True) as tmp:
                 with new_output(tmp, rewrite, dev.size, dev.block_size, unique_id=unique_id,
                                 name=path, sector_size=dev.sector_size) as target:
-                    source = WithoutFree(dev, free.ranges) if free else dev
+                    source = dev
+                    if free:
+                        from .freespace import WithoutFree
+
+                        source = WithoutFree(dev, free.ranges)
                     copy_device(source, target, f"compact {os.path.basename(path)}")
         else:
             if free is not None:

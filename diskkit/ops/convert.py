@@ -20,7 +20,6 @@ from ..fileio import atomic_output
 from ..image import open_image
 from ..progress import progress, showing
 from . import WriteBehind, allocated_total, chunks, copy_chunk_size, nonzero_runs
-from .freespace import WithoutFree, free_space
 
 CONTAINERS = ("raw", "fixed", "dynamic", "vhdx", "vhdx-fixed")
 
@@ -131,8 +130,12 @@ def convert(src: str, dst: str, to: str, block_size: int | None = None,
         sector_size = logical_sector or opened.sector_size
         if sector_size != opened.sector_size:
             _check_sector_change(opened, sector_size)
-        free = free_space(opened) if skip_free else None  # an unclean NTFS refused here
-        source = WithoutFree(opened, free.ranges) if free is not None else opened
+        source, free = opened, None
+        if skip_free:  # imported when asked: the filesystems' code costs every convert start-up
+            from .freespace import WithoutFree, free_space
+
+            free = free_space(opened)  # an unclean NTFS refused here
+            source = WithoutFree(opened, free.ranges)
         with atomic_output(str(dst), force) as tmp:
             with new_output(tmp, to, source.size, block_size, preallocate, unique_id,
                             str(dst), sector_size) as target:
