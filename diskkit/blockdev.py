@@ -344,7 +344,10 @@ class FileRegion:
         None when the files cannot share at all (another filesystem, or one without reflinks,
         like ext4): write instead. Unlike ``copy_file_range``, it never falls back to a
         copy through the page cache, which costs more CPU than writing from a mapping."""
-        import fcntl
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX host
+            return None
         import struct
 
         crash_point()
