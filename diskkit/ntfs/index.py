@@ -22,7 +22,7 @@ INDEX_ROOT = struct.Struct("<IIIB3x")  # indexed attribute type, collation rule,
 INDEX_HEADER = struct.Struct("<IIIB3x")  # entries offset, index length, allocated size, flags
 INDEX_BLOCK = struct.Struct("<4sHHQq")  # magic, usa offset, usa count, lsn, block vcn
 INDEX_ENTRY = struct.Struct("<QHHH2x")  # file reference, entry length, key length, flags
-KEY_NAME = struct.Struct("<64xBB")  # in the $FILE_NAME key: name length (UTF-16 units), namespace
+ENTRY_AND_KEY = struct.Struct("<QHHH2x64xBB")  # INDEX_ENTRY, then the key's name length, namespace
 
 ENTRY_HAS_CHILD = 0x01
 ENTRY_LAST = 0x02
@@ -65,7 +65,7 @@ class IndexEntry(NamedTuple):  # a NamedTuple: a listing makes one per file
     child: int | None  # VCN of the child block, or None
 
 
-_index_entry = IndexEntry._make
+_index_entry = functools.partial(tuple.__new__, IndexEntry)  # _make, without its Python frame
 
 
 def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
@@ -82,12 +82,17 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
         raise CorruptImage(f"{where}: index entries ({entries_off}..{index_len}) lie outside "
                            f"the {limit - header_at}-byte node")
     entries = []
-    append, entry_head, key_name = entries.append, INDEX_ENTRY.unpack_from, KEY_NAME.unpack_from
+    append, entry_head, entry_and_key = entries.append, INDEX_ENTRY.unpack_from, \
+        ENTRY_AND_KEY.unpack_from
     head, name_at, key_min = INDEX_ENTRY.size, INDEX_ENTRY.size + FILE_NAME.size, FILE_NAME.size
     while True:
         if pos + head > end:
             raise CorruptImage(f"{where}: index entries end without a last entry")
-        ref, length, key_len, flags = entry_head(buf, pos)
+        if pos + name_at <= end:  # header and the key's fixed part in one unpack
+            ref, length, key_len, flags, name_len, namespace = entry_and_key(buf, pos)
+        else:
+            ref, length, key_len, flags = entry_head(buf, pos)
+            name_len = namespace = 0
         child_room = 8 if flags & ENTRY_HAS_CHILD else 0
         if length < head + child_room or length & 7 or pos + length > end or \
                 head + key_len + child_room > length:
@@ -99,7 +104,6 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
             return entries
         if key_len < key_min:
             raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME too short")
-        name_len, namespace = key_name(buf, pos + head)
         if name_len == 0 or key_min + 2 * name_len > key_len:
             raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME name of "
                                f"{name_len} characters does not fit")

@@ -9,6 +9,7 @@ never enter a directory twice.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections import OrderedDict
 from typing import NamedTuple
@@ -115,13 +116,16 @@ class Inode:
                 if a.type == FILE_NAME and a.resident]
 
 
+_new_entry = functools.partial(tuple.__new__, Entry)  # Entry._make, without its Python frame
+
+
 def _entry(name: str, is_dir: bool, size: int, number: int, sequence: int, si: tuple,
            allocated: int, link_count: int, short_name: str | None, data_flags: int,
            reparse: str | None, wof: str | None, streams: list[str]) -> Entry:
     """The Entry of a file from the fields its record holds (``si``: $STANDARD_INFORMATION's
     times and attributes; ``data_flags``: its unnamed $DATA's attribute flags)."""
     created, modified, changed, accessed = av.to_posix(si[:4])
-    return Entry._make((name, is_dir, 0 if is_dir else size, number, sequence,
+    return _new_entry((name, is_dir, 0 if is_dir else size, number, sequence,
                         si[4] | (0x10 * is_dir), created, modified, changed, accessed, allocated,
                         link_count, short_name, bool(data_flags & ATTR_COMPRESSED),
                         bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED),
