@@ -337,6 +337,48 @@ class FileRegion:
             done += n
         return done
 
+    def write_mapped(self, offset: int, fd: int, src_offset: int, length: int) -> int:
+        """Copy ``length`` bytes of host file ``fd`` from ``src_offset`` to ``offset`` out of a
+        mapping of it, written ``O_DIRECT``: the disk reads the source's page-cache pages in
+        place, where ``copy_file_range`` on ext4 copies every byte into fresh page-cache pages
+        that fsync then writes back (about ten times the CPU for a 200 MiB file). Returns the
+        bytes copied (fewer when the source ended early); -1 when this pair cannot go that
+        way (offsets not 4 KiB-aligned, no ``O_DIRECT``, a mapping refused): ``copy_from``."""
+        if (offset | src_offset) % 4096:
+            return -1
+        self.write_direct()
+        if self.direct_fd is None:
+            return -1
+        try:
+            end = min(src_offset + length, os.fstat(fd).st_size)
+        except OSError:
+            return -1
+        done = 0
+        while src_offset + done < end:
+            n = min(COPY_CHUNK, end - src_offset - done)  # mapped a piece at a time: RSS stays small
+            try:
+                mapped = mmap.mmap(fd, n, offset=src_offset + done, prot=mmap.PROT_READ)
+            except (OSError, ValueError):
+                if done:
+                    raise
+                return -1
+            try:
+                try:
+                    populate(mapped)
+                except OSError as exc:
+                    if done == 0 and exc.errno in (errno.EINVAL, errno.ENOSYS):
+                        return -1  # a kernel before 5.14: no way to fault it in safely
+                    raise ImageIOError(f"reading the source: {exc.strerror or exc}") from None
+                with memoryview(mapped) as view:
+                    whole = n - n % 4096  # O_DIRECT takes whole blocks; the tail is buffered
+                    self.pwrite(offset + done, view[:whole])
+                    if whole < n:
+                        self.pwrite(offset + done + whole, view[whole:])
+            finally:
+                mapped.close()
+            done += n
+        return done
+
     def clone_from(self, fd: int, offset: int, length: int) -> bool | None:
         """Make ``[offset, offset + length)`` share host file ``fd``'s extents at the same
         offset (reflink, ``FICLONERANGE``: XFS, btrfs): no bytes move, nothing to write back.
@@ -480,10 +522,11 @@ class FileDevice(BlockDevice):
         if not self.writable:
             raise UsageError(f"{self.name}: opened read-only")
         self._check_range(offset, length, "write")
-        if hasattr(os, "copy_file_range"):
+        done = self.region.write_mapped(offset, fd, src_offset, length)
+        if done < 0 and hasattr(os, "copy_file_range"):
             done = self.region.copy_from(offset, fd, src_offset, length)
-            if done >= 0:
-                return done
+        if done >= 0:
+            return done
         return super().write_from_fd(offset, fd, src_offset, length)
 
     def allocated_ranges(self):

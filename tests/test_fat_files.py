@@ -447,6 +447,54 @@ def test_small_files_gathered_into_fragmented_free_space(tmp_path):
     assert mtools_tree(img) == expected_tree(tmp_path / "src")
 
 
+@pytest.mark.parametrize("mkfs_args,mapped", [(["-F", "16", "-s", "8"], True),
+                                               (["-F", "32"], False)], ids=["aligned", "unaligned"])
+def test_big_files_copied_from_a_mapping_or_in_the_kernel(tmp_path, mkfs_args, mapped):
+    """A file of 1 MiB or more goes from a mapping of the host file straight to the disk
+    (O_DIRECT) where its clusters lie on 4 KiB boundaries of the image (4 KiB clusters from
+    mkfs.fat), else through copy_file_range (512-byte clusters 1 KiB off the boundary): the
+    same bytes either way, tails shorter than a block included, as mtools reads them."""
+    img = new_image(tmp_path / "v.img", 64 * MiB)
+    run("mkfs.fat", *mkfs_args, img)
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(len(mkfs_args))
+    for name, size in [("tail.bin", 3 * MiB + 1234), ("blocks.bin", 2 * MiB), ("small.txt", 100)]:
+        (src / name).write_bytes(rnd.randbytes(size))
+    dev = open_volume(img)
+    answers = []
+    write_mapped = dev.region.write_mapped
+    dev.region.write_mapped = lambda *a: answers.append(write_mapped(*a)) or answers[-1]
+    with FatFS(dev) as fs:
+        hosttree.put(fs, str(src), "/", recursive=True)
+    dev.close()
+    assert len(answers) == 2 and all((n > 0) == mapped for n in answers), answers
+    assert_fsck_clean(img)
+    assert mtools_tree(img) == expected_tree(src)
+
+
+def test_copy_from_a_host_file_that_ended_early(tmp_path):
+    """write_from_fd (the big-file path of a put) copies what the host file has and says how
+    much, mapped and direct or not: the FAT layer then refuses a source that changed size."""
+    data = os.urandom(3 * MiB + 100)
+    (tmp_path / "src").write_bytes(data)
+    dev = open_volume(new_image(tmp_path / "v.img", 16 * MiB))
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        for offset in (4096, 4096 + 512):  # aligned: mapped; not: copy_file_range
+            assert dev.write_from_fd(offset, fd, 0, 4 * MiB) == len(data)
+            assert dev.read_at(offset, len(data)) == data
+        volume = open_volume(new_image(tmp_path / "f.img", 16 * MiB))
+        mkfs(volume, fat_type=16, cluster_size=4096)
+        with FatFS(volume) as fs, pytest.raises(DiskkitError, match="changed size"):
+            fs._store("/grown.bin", fd, len(data) + MiB, None)  # as if it shrank meanwhile
+        assert check(volume).clean
+        volume.close()
+    finally:
+        os.close(fd)
+        dev.close()
+
+
 def test_slack_zeroing_stays_inside_the_last_cluster():
     """Clusters need not be aligned to their size on the device (here: 1 KiB clusters from
     an odd sector): zeroing a last cluster's slack must not touch the next cluster."""
