@@ -21,8 +21,9 @@ REPARSE_HEADER = struct.Struct("<IHH")  # tag, data_length, reserved
 WOF_EXTERNAL_INFO = struct.Struct("<II")  # version, provider
 WOF_FILE_PROVIDER_INFO = struct.Struct("<II")  # version, algorithm: follows for the FILE provider
 
-# $FILE_NAME namespaces
+# $FILE_NAME namespaces, and where a $FILE_NAME value keeps its namespace byte
 POSIX, WIN32, DOS, WIN32_AND_DOS = 0, 1, 2, 3
+NAMESPACE_AT = FILE_NAME.size - 1
 
 VOLUME_DIRTY = 0x0001
 
@@ -105,7 +106,7 @@ def parse_file_name(value, where: str, offset: int = 0) -> FileName:
 
 def is_dos_name(value: bytes) -> bool:
     """Whether a $FILE_NAME value is a DOS-only 8.3 alias (its namespace byte, unparsed)."""
-    return len(value) > 65 and value[65] == DOS
+    return len(value) > NAMESPACE_AT and value[NAMESPACE_AT] == DOS
 
 
 class VolumeInformation(NamedTuple):

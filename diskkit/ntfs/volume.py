@@ -657,9 +657,10 @@ class NtfsVolume:
                         return None
                     else:
                         si = _standard_information(buf, off + f[VALUE_OFFSET])
-            elif type_ == FILE_NAME:
+            elif type_ == FILE_NAME and not f[NON_RESIDENT] and \
+                    f[VALUE_LENGTH] > av.NAMESPACE_AT:
                 value_at = off + f[VALUE_OFFSET]
-                if not f[NON_RESIDENT] and f[VALUE_LENGTH] > 65 and buf[value_at + 65] == av.DOS:
+                if buf[value_at + av.NAMESPACE_AT] == av.DOS:  # the 8.3 alias
                     try:
                         fn = av.parse_file_name(buf[value_at:value_at + f[VALUE_LENGTH]], "")
                     except CorruptImage:
