@@ -56,9 +56,11 @@ def images(tmp_path_factory):
     (["vhd", "info", "{raw}"], NO_TABLE),
     (["vhd", "create", "{new}", "--size", "64G", "--type", "dynamic"], NO_TABLE),
     (["vhd", "create", "{new}", "--size", "64G"], NO_TABLE),
+    (["vhd", "check", "{vhd}"], NO_TABLE),
     (["part", "show", "{vhd}"], EVERYWHERE),
     (["part", "show", "{raw}"], EVERYWHERE),
     (["info", "{vhd}"], EVERYWHERE),
+    (["info", "{raw}"], EVERYWHERE),
     (["fat", "mkfs", "{blank}", "--fat", "32"], NO_TABLE),
     (["fat", "ls", "{vhd}", "--part", "1"], EVERYWHERE),
 ], ids=lambda value: " ".join(value) if isinstance(value, list) else "")
