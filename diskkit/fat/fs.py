@@ -120,7 +120,7 @@ class FatFS:
         self.fat = FatTable.load(dev, self.layout)
         self.root_cluster = self.layout.root_cluster if self.layout.fat_type == 32 else 0
         self._dirs: dict[int, Directory] = {}
-        self._walked: dict[tuple, Directory] = {}  # folded path -> its directory (until a rm/mv)
+        self._walked: dict[str, Directory] = {}  # folded path -> its directory (until a rm/mv)
         self._fsinfo_ok = False
         if self.layout.fat_type == 32 and 0 < self.layout.fsinfo_sector < self.layout.reserved_sectors:
             ss = self.layout.sector_size
@@ -302,7 +302,7 @@ class FatFS:
         return Entry("/", b"/          ", ATTR_DIRECTORY, self.root_cluster)
 
     def _walk_to(self, parts: list[str], path: str) -> Directory:
-        key = tuple(names.fold(p) for p in parts)
+        key = names.fold("/".join(parts))
         d = self._walked.get(key)
         if d is not None:
             return d
@@ -508,7 +508,7 @@ class FatFS:
         if existing is not None and existing.is_dir:
             raise UsageError(f"{path}: is a directory")
         if existing is None:
-            names.check_long_name(name)
+            names.check_long_name(name)  # refused before a byte is written
         first = self._write_data(source, size, path)
         ts = timestamp(mtime, self._epoch)
         if existing is not None:
