@@ -486,9 +486,18 @@ def test_copy_from_a_host_file_that_ended_early(tmp_path):
             assert dev.read_at(offset, len(data)) == data
         volume = open_volume(new_image(tmp_path / "f.img", 16 * MiB))
         mkfs(volume, fat_type=16, cluster_size=4096)
-        with FatFS(volume) as fs, pytest.raises(DiskkitError, match="changed size"):
-            fs._store("/grown.bin", fd, len(data) + MiB, None)  # as if it shrank meanwhile
+        with FatFS(volume) as fs, fs.transaction():
+            (tmp_path / "small").write_bytes(os.urandom(5000))
+            small = os.open(tmp_path / "small", os.O_RDONLY)
+            for source, size in ((fd, len(data) + MiB), (small, 9000)):  # alone; gathered
+                with pytest.raises(DiskkitError, match="changed size"):
+                    fs._store("/grown.bin", source, size, None)  # as if it shrank meanwhile
+            os.close(small)
+            fs.zero_free()  # what was gathered for the freed clusters lands before, not after
+            free = list(fs.fat.free_runs(2))
         assert check(volume).clean
+        assert all(volume.read_at(fs.layout.cluster_offset(first), count * 4096) == bytes(count * 4096)
+                   for first, count in free)
         volume.close()
     finally:
         os.close(fd)

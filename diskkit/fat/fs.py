@@ -715,6 +715,7 @@ class FatFS:
     @_write
     def zero_free(self) -> int:
         """Zero (punch out) every free cluster, so compaction can drop them; bytes zeroed."""
+        self.settle()  # gathered data lands first; chains waiting to be freed are free
         cs = self.layout.cluster_size
         done = 0
         for first, count in self.fat.free_runs(2):
