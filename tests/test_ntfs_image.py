@@ -127,7 +127,7 @@ def test_shrink_refuses_to_cut_used_clusters_even_forced(disk):
     keep = -(-(start + fs.data_end) // 512) * 512 + 33 * 512
     forced = diskkit("resize", disk["image"], "--size", str(keep - 512), "--force", check=False)
     assert forced.returncode == 2 and "--force never cuts data" in forced.stderr
-    assert f"the smallest size that keeps them is" in forced.stderr
+    assert "the smallest size that keeps them is" in forced.stderr
     assert f"({keep} bytes)" in forced.stderr
     before = open(disk["image"], "rb").read()
     assert len(before) == 2 * MiB + 56 * MiB
@@ -138,7 +138,7 @@ def test_min_size_hint_matches_ntfsresize(disk, tmp_path):
     out = run("ntfsresize", "--info", "--force", volume, check=False).stdout
     theirs = int(re.search(r"might resize at (\d+) bytes", out).group(1))
     refused = diskkit("resize", disk["image"], "--size", "30M", check=False)
-    assert f"NTFS can shrink to" in refused.stderr and f"({theirs} bytes)" in refused.stderr
+    assert "NTFS can shrink to" in refused.stderr and f"({theirs} bytes)" in refused.stderr
 
 
 def test_grow_says_how_to_grow_ntfs_and_check_notes_it(disk, tmp_path):

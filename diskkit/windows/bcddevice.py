@@ -182,7 +182,7 @@ def _partition(data: bytes, at: int, end: int) -> Device:
 
 
 def _file_ref(data: bytes, at: int, end: int, depth: int) -> tuple[Device, str]:
-    ref = FILE_REF.parse(_need(data, at, FILE_REF.sizeof(), end, "file reference"))
+    _need(data, at, FILE_REF.sizeof(), end, "file reference")  # version, length, path type: not shown
     parent, after = _descriptor(data, at + FILE_REF.sizeof(), end, depth + 1)
     return parent, _utf16_path(data[after:end])
 
