@@ -48,12 +48,7 @@ WOF_ALGORITHMS = {0: ("XPRESS4K", 4096), 1: ("LZX", 32768), 2: ("XPRESS8K", 8192
                   3: ("XPRESS16K", 16384)}
 WOF_STREAM = "WofCompressedData"
 
-_EPOCH_DIFF = 116444736000000000  # 1601-01-01 to 1970-01-01 in 100 ns units
-
-
-def to_posix(times) -> list[float | None]:
-    """POSIX seconds of NTFS times (100 ns since 1601); None for an unset one."""
-    return [None if t == 0 else (t - _EPOCH_DIFF) / 1e7 for t in times]
+EPOCH_DIFF = 116444736000000000  # 1601-01-01 to 1970-01-01 in 100 ns units (NTFS times)
 
 
 def flag_names(attributes: int) -> list[str]:

@@ -43,6 +43,7 @@ MFT_PAGE, MFT_PAGES = 64 * 1024, 64  # MFT read-ahead: 64 KiB pages, 4 MiB at mo
 INDEX_CACHE = 64
 _standard_information = av.STANDARD_INFORMATION.unpack_from
 _STANDARD_INFORMATION_SIZE = av.STANDARD_INFORMATION.size
+_EPOCH_DIFF = av.EPOCH_DIFF
 
 
 class Entry(NamedTuple):
@@ -123,10 +124,18 @@ def _entry(name: str, is_dir: bool, size: int, number: int, sequence: int, si: t
            allocated: int, link_count: int, short_name: str | None, data_flags: int,
            reparse: str | None, wof: str | None, streams: list[str]) -> Entry:
     """The Entry of a file from the fields its record holds (``si``: $STANDARD_INFORMATION's
-    times and attributes; ``data_flags``: its unnamed $DATA's attribute flags)."""
-    created, modified, changed, accessed = av.to_posix(si[:4])
+    times and attributes; ``data_flags``: its unnamed $DATA's attribute flags).
+
+    NTFS times (100 ns since 1601) become POSIX seconds here, None when unset: written out,
+    not through a helper, as a listing makes one Entry per file.
+    """
+    created, modified, changed, accessed, attributes = si
     return _new_entry((name, is_dir, 0 if is_dir else size, number, sequence,
-                        si[4] | (0x10 * is_dir), created, modified, changed, accessed, allocated,
+                        attributes | (0x10 * is_dir),
+                        (created - _EPOCH_DIFF) / 1e7 if created else None,
+                        (modified - _EPOCH_DIFF) / 1e7 if modified else None,
+                        (changed - _EPOCH_DIFF) / 1e7 if changed else None,
+                        (accessed - _EPOCH_DIFF) / 1e7 if accessed else None, allocated,
                         link_count, short_name, bool(data_flags & ATTR_COMPRESSED),
                         bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED),
                         reparse, wof, streams))
@@ -156,6 +165,8 @@ class NtfsVolume:
         self._records: dict = {}
         self._indexes: OrderedDict = OrderedDict()  # directory (record, sequence) -> DirectoryIndex
         self._mft_pages: OrderedDict = OrderedDict()
+        self._record_size = g.record_size
+        self._fixed_page: tuple[int, bytearray] = (0, bytearray())  # (its first record, bytes)
         self._upcase: UpCase | None = None
         self._bitmap: Stream | None = None
         # bootstrap: record 0 straight from the boot sector's LCN maps the start of the MFT,
@@ -222,13 +233,21 @@ class NtfsVolume:
 
     def _fixed_up_record(self, number: int) -> tuple[bytearray, int]:
         """Record ``number``'s bytes with its update sequence undone, and where it starts in
-        them: its whole page at once when the page's records allow (``fix_up_records``)."""
+        them: its whole page at once when the page's records allow (``fix_up_records``).
+
+        The last fixed-up page is kept at hand: a directory's files mostly share one.
+        """
+        first, fixed = self._fixed_page
+        at = (number - first) * self._record_size
+        if 0 <= at < len(fixed):
+            return fixed, at
         page, at = self._mft_page(number)
-        rs = self.geometry.record_size
+        rs = self._record_size
         if page[1] is None:
             fixed = bytearray(page[0])
             page[1] = fixed if fix_up_records(fixed, rs, b"FILE") else False
         if page[1]:
+            self._fixed_page = (number - at // rs, page[1])
             return page[1], at
         buf = bytearray(page[0][at:at + rs])
         apply_fixups(buf, b"FILE", "")
@@ -603,13 +622,14 @@ class NtfsVolume:
 
     def _list(self, inode: Inode, metafiles: bool) -> list[Entry]:
         out = []
-        number = inode.number
-        for e in self.index(inode).names():
-            if e.ref == number or (not metafiles and e.ref < FIRST_USER_RECORD):
+        number, listed_entry = inode.number, self._listed_entry
+        lowest = 0 if metafiles else FIRST_USER_RECORD
+        for ref, sequence, name, _, _ in self.index(inode).names():
+            if ref == number or ref < lowest:
                 continue  # the root's "." entry; $MFT and the other metafiles
-            entry = self._listed_entry(e.ref, e.sequence, e.name, number)
+            entry = listed_entry(ref, sequence, name, number)
             if entry is None:
-                entry = self._entry(self.inode(e.ref, e.sequence), e.name, number)
+                entry = self._entry(self.inode(ref, sequence), name, number)
             out.append(entry)
         return out
 
@@ -622,7 +642,7 @@ class NtfsVolume:
         The caller then goes the full way (``inode`` and ``_entry``), which reads the rest or
         names what is wrong: both ways give the same Entry.
         """
-        rs = self.geometry.record_size
+        rs = self._record_size
         if number <= MFT_RECORD or (number + 1) * rs > self.mft.size:
             return None
         try:
