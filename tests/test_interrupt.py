@@ -212,6 +212,16 @@ def new_output(name, argv, out, fmt, extra_setup=None) -> Scenario:
     return Scenario(name, words, setup, argv, state, healthy, output=out)
 
 
+def fat_big_setup(d: Path) -> None:
+    """A FAT16 volume with 4 KiB clusters (on 4 KiB boundaries of the image), so a put of a
+    file of 1 MiB or more writes it from a mapping with O_DIRECT."""
+    with open(d / "fat.img", "wb") as fh:
+        fh.truncate(24 * MiB)
+    run_tool("mkfs.fat", "-F", "16", "-s", "8", "-i", "12345678", d / "fat.img")
+    run_tool("mmd", "-i", d / "fat.img", "::/dir")
+    (d / "new.bin").write_bytes(os.urandom(5 * MiB + 777))
+
+
 def esp_setup(d: Path) -> None:
     fat_image(d, "fat.img", 8 * MiB, files=False)
     (d / "BOOTX64.EFI").write_bytes(efi_stub(200_000))
@@ -352,6 +362,8 @@ SCENARIOS = [
                  torn_ok="not a valid FAT boot sector"),
     fat_scenario("fat-put-file", ["fat", "put", "fat.img", "new.bin", "/dir/new.bin"]),
     fat_scenario("fat-put-tree", ["fat", "put", "-r", "fat.img", "tree", "/"], per_file=True),
+    fat_scenario("fat-put-mapped", ["fat", "put", "fat.img", "new.bin", "/dir/new.bin"],
+                 setup=fat_big_setup),
     fat_scenario("fat-rm-tree", ["fat", "rm", "-r", "fat.img", "/dir"], per_file=True),
     fat_scenario("fat-mv", ["fat", "mv", "fat.img", "/dir/big.bin", "/moved with long name.bin"]),
     Scenario("fat-put-into-dynamic-vhd", ("fat", "put"), vhd_source,
