@@ -315,8 +315,10 @@ class Directory:
     def _register(self, entry: Entry, raw11: bytes | None = None) -> None:
         self.by_slot[entry.slot] = entry
         self.shorts.add(raw11 or entry.raw11)
-        for key in {names.fold(entry.name), names.fold(entry.short_name)}:
-            self.index.setdefault(key, entry)
+        key, short_key = names.fold(entry.name), names.fold(entry.short_name)
+        self.index.setdefault(key, entry)
+        if short_key != key:
+            self.index.setdefault(short_key, entry)
 
     def _unregister(self, entry: Entry) -> None:
         del self.by_slot[entry.slot]
