@@ -117,7 +117,9 @@ class DirectoryIndex:
 
     def __init__(self, root_value: bytes, allocation, cluster_size: int, upcase: UpCase,
                  where: str):
-        """``allocation`` is the $INDEX_ALLOCATION stream (``pread``), or None for small indexes."""
+        """``allocation`` is the $INDEX_ALLOCATION stream (``pread``), or None for small
+        indexes; ``upcase`` returns the volume's UpCase, read on the first lookup (listing a
+        directory needs none)."""
         self.where = where
         if len(root_value) < INDEX_ROOT.size + INDEX_HEADER.size:
             raise CorruptImage(f"{where}: $INDEX_ROOT of {len(root_value)} bytes is too short")
@@ -127,7 +129,7 @@ class DirectoryIndex:
         self.allocation = allocation
         self.block_size = block_size
         self.vcn_size = cluster_size if block_size >= cluster_size else 512
-        self.upcase = upcase
+        self._upcase = upcase
         self._blocks: OrderedDict = OrderedDict()
         self._folds: dict[str, bytes] = {}  # names upper-cased on their first comparison
         if any(e.child is not None for e in self.root):
@@ -190,7 +192,7 @@ class DirectoryIndex:
 
     def find(self, name: str) -> IndexEntry | None:
         """The entry named exactly ``name``, else one equal ignoring case (Windows' rule)."""
-        folded = self.upcase.key(name)
+        folded = self._upcase().key(name)
         target = (folded, exact_key(name))
         found = self._descend(lambda e: _cmp((self._folded(e), exact_key(e.name)),
                                              target))
@@ -201,7 +203,7 @@ class DirectoryIndex:
     def _folded(self, e: IndexEntry) -> bytes:
         folded = self._folds.get(e.name)
         if folded is None:
-            folded = self._folds[e.name] = self.upcase.key(e.name)
+            folded = self._folds[e.name] = self._upcase().key(e.name)
         return folded
 
     def _descend(self, compare) -> IndexEntry | None:

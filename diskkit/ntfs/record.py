@@ -228,26 +228,27 @@ def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) 
     headers = []
     append, resident, non_resident = headers.append, RESIDENT_ATTR.unpack_from, \
         NONRESIDENT_ATTR.unpack_from
+    last_resident, last_non_resident = end - 24, end - 64  # where each header still fits
     while True:
-        if off + 24 <= end and not buf[off + 8]:
+        if off <= last_resident and not buf[off + 8]:
             fields = resident(buf, off)
             type_, length, _, name_len, name_off, _, _, value_len, value_off = fields
             if type_ == END_OF_ATTRIBUTES:
                 return headers
-            if length < 24 or length & 7 or off + length > end:
+            if not 24 <= length <= end - off or length & 7:
                 raise _bad_length(where, type_, off - at, length)
             if name_len and name_off + 2 * name_len > length:
                 raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")
             if value_off + value_len > length:
                 raise CorruptImage(f"{where}: attribute 0x{type_:X} resident value "
                                    f"({value_len} bytes at {value_off}) lies outside it")
-        elif off + 64 <= end:
+        elif off <= last_non_resident:
             fields = non_resident(buf, off)
             (type_, length, _, name_len, name_off, _, _, lowest, highest, runs_off, unit, _, _,
              _) = fields
             if type_ == END_OF_ATTRIBUTES:
                 return headers
-            if length < 64 or length & 7 or off + length > end:
+            if not 64 <= length <= end - off or length & 7:
                 raise _bad_length(where, type_, off - at, length)
             if name_len and name_off + 2 * name_len > length:
                 raise CorruptImage(f"{where}: attribute 0x{type_:X} name lies outside it")

@@ -44,6 +44,7 @@ INDEX_CACHE = 64
 _standard_information = av.STANDARD_INFORMATION.unpack_from
 _STANDARD_INFORMATION_SIZE = av.STANDARD_INFORMATION.size
 _EPOCH_DIFF = av.EPOCH_DIFF
+_FULL_PARSE = frozenset((ATTRIBUTE_LIST, REPARSE_POINT))  # attributes a listing leaves to inode()
 
 
 class Entry(NamedTuple):
@@ -136,8 +137,8 @@ def _entry(name: str, is_dir: bool, size: int, number: int, sequence: int, si: t
                         (modified - _EPOCH_DIFF) / 1e7 if modified else None,
                         (changed - _EPOCH_DIFF) / 1e7 if changed else None,
                         (accessed - _EPOCH_DIFF) / 1e7 if accessed else None, allocated,
-                        link_count, short_name, bool(data_flags & ATTR_COMPRESSED),
-                        bool(data_flags & ATTR_SPARSE), bool(data_flags & ATTR_ENCRYPTED),
+                        link_count, short_name, data_flags & ATTR_COMPRESSED != 0,
+                        data_flags & ATTR_SPARSE != 0, data_flags & ATTR_ENCRYPTED != 0,
                         reparse, wof, streams))
 
 
@@ -374,6 +375,8 @@ class NtfsVolume:
     # -- volume metadata ----------------------------------------------------------------
     @property
     def upcase(self) -> UpCase:
+        """Windows' case folding of this volume's names: read when a path is first looked up
+        (listing from the root needs none)."""
         if self._upcase is None:
             stream = self.stream(self.inode(UPCASE_RECORD), metadata=True)
             if stream is None:
@@ -551,8 +554,8 @@ class NtfsVolume:
         if root is None or not root.resident:
             raise CorruptImage(f"{inode.where}: directory without an $I30 index root")
         allocation = self.stream(inode, INDEX_ALLOCATION, "$I30", metadata=True)
-        return DirectoryIndex(root.value, allocation, self.geometry.cluster_size, self.upcase,
-                              f"{inode.where} $I30")
+        return DirectoryIndex(root.value, allocation, self.geometry.cluster_size,
+                              lambda: self.upcase, f"{inode.where} $I30")
 
     def _resolve(self, path: str) -> tuple[Inode, str, int]:
         """The inode at ``path``, its name as stored, and its parent's record number."""
@@ -652,23 +655,13 @@ class NtfsVolume:
             return None
         if not flags & RECORD_IN_USE or base or (sequence and seq != sequence):
             return None
-        is_dir = bool(flags & RECORD_IS_DIRECTORY)
+        is_dir = flags & RECORD_IS_DIRECTORY != 0
         si = short_name = None
         size = allocated = data_flags = 0
         streams = []
-        for off, f in headers:
+        for off, f in headers:  # the types records hold first are tested first
             type_ = f[TYPE]
-            if type_ == DATA:
-                if f[NON_RESIDENT] and f[LOWEST_VCN]:
-                    continue  # an extent after the first
-                if f[NAME_LENGTH]:
-                    streams.append(attribute_name(buf, off, f))
-                elif f[NON_RESIDENT]:
-                    size, allocated = f[DATA_SIZE], compressed_size(buf, off, f)
-                    data_flags = f[FLAGS]
-                else:
-                    size, allocated, data_flags = f[VALUE_LENGTH], 0, f[FLAGS]
-            elif type_ == STANDARD_INFORMATION:
+            if type_ == STANDARD_INFORMATION:
                 if si is None and not f[NAME_LENGTH]:
                     if f[NON_RESIDENT]:
                         if not f[LOWEST_VCN]:
@@ -677,17 +670,26 @@ class NtfsVolume:
                         return None
                     else:
                         si = _standard_information(buf, off + f[VALUE_OFFSET])
-            elif type_ == FILE_NAME and not f[NON_RESIDENT] and \
-                    f[VALUE_LENGTH] > av.NAMESPACE_AT:
-                value_at = off + f[VALUE_OFFSET]
-                if buf[value_at + av.NAMESPACE_AT] == av.DOS:  # the 8.3 alias
+            elif type_ == FILE_NAME:
+                if not f[NON_RESIDENT] and f[VALUE_LENGTH] > av.NAMESPACE_AT and \
+                        buf[off + f[VALUE_OFFSET] + av.NAMESPACE_AT] == av.DOS:  # 8.3 alias
+                    value_at = off + f[VALUE_OFFSET]
                     try:
                         fn = av.parse_file_name(buf[value_at:value_at + f[VALUE_LENGTH]], "")
                     except CorruptImage:
                         return None
                     if fn.parent == parent:
                         short_name = fn.name
-            elif type_ == ATTRIBUTE_LIST or type_ == REPARSE_POINT:
+            elif type_ == DATA:
+                if f[NAME_LENGTH]:
+                    if not (f[NON_RESIDENT] and f[LOWEST_VCN]):  # not an extent after the first
+                        streams.append(attribute_name(buf, off, f))
+                elif not f[NON_RESIDENT]:
+                    size, allocated, data_flags = f[VALUE_LENGTH], 0, f[FLAGS]
+                elif not f[LOWEST_VCN]:
+                    size, allocated = f[DATA_SIZE], compressed_size(buf, off, f)
+                    data_flags = f[FLAGS]
+            elif type_ in _FULL_PARSE:
                 return None
         if si is None:
             return None
