@@ -59,6 +59,8 @@ class Layout:
             else:
                 codes.append(kind)
                 self.fields.append((name, kind, extra[0] if extra else _REQUIRED))
+        # the names parse gives, in disk order (a Const is checked, not given)
+        self.names = tuple(name for name, kind, _ in self.fields if not isinstance(kind, Const))
         self.codes = "".join(codes)
         self.struct = struct.Struct(byte_order + self.codes)
         self.size = self.struct.size

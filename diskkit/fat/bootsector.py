@@ -1,8 +1,7 @@
 """FAT boot sector (BPB), FSInfo sector, and the geometry derived from them (fatgen103).
 
-Each structure is declared once, as a ``Record``: its fields' names and struct codes in disk
-order (plain ``struct`` rather than construct, whose import alone costs more CPU than a whole
-``fat mkfs``). ``Layout`` *is* a boot sector's fields, by those names, plus the geometry they
+Each structure is declared once, as a ``structs.Layout`` (fields' names and struct codes in
+disk order). ``Layout`` *is* a boot sector's fields, by those names, plus the geometry they
 imply, so nothing mirrors the declarations by hand. ``parse_boot_sector`` validates every
 field a reader will trust, so later code can index clusters without fear; ``build_boot_sector``
 is its inverse for mkfs.
@@ -10,9 +9,9 @@ is its inverse for mkfs.
 
 from __future__ import annotations
 
-import struct
 from types import SimpleNamespace
 
+from .. import structs
 from ..errors import CorruptImage
 
 FAT12_MAX_CLUSTERS = 4084  # fewer than 4,085 clusters: FAT12
@@ -22,25 +21,8 @@ STATE_DIRTY = 0x01  # set while a write is in progress: left set, it says one wa
 NO_NAME = b"NO NAME    "  # the label formatters write when there is none
 
 
-class Record:
-    """An on-disk structure declared once: ``(name, struct code)`` per field, little-endian,
-    packed, in disk order."""
-
-    def __init__(self, *fields: tuple[str, str]):
-        self.names = tuple(name for name, _ in fields)
-        self.struct = struct.Struct("<" + "".join(code for _, code in fields))
-
-    def sizeof(self) -> int:
-        return self.struct.size
-
-    def parse(self, data, offset: int = 0) -> dict:
-        return dict(zip(self.names, self.struct.unpack_from(data, offset)))
-
-    def build(self, fields) -> bytes:
-        return self.struct.pack(*(fields[name] for name in self.names))
-
-
-BPB = Record(  # common to all FAT types, at 0
+BPB = structs.Layout(  # common to all FAT types, at 0
+    "<",
     ("jump", "3s"), ("oem", "8s"), ("sector_size", "H"), ("sectors_per_cluster", "B"),
     ("reserved_sectors", "H"), ("num_fats", "B"), ("root_entries", "H"),
     ("total_sectors_16", "H"), ("media", "B"),
@@ -48,24 +30,27 @@ BPB = Record(  # common to all FAT types, at 0
     ("sectors_per_track", "H"), ("heads", "H"), ("hidden_sectors", "I"),
     ("total_sectors_32", "I"),
 )
-FAT32_BPB = Record(  # FAT32 only, right after BPB
+FAT32_BPB = structs.Layout(  # FAT32 only, right after BPB
+    "<",
     ("fat_sectors_32", "I"),
     ("ext_flags", "H"),  # bit 7: mirroring off, bits 0-3: the one active FAT
     ("fs_version", "H"), ("root_cluster", "I"), ("fsinfo_sector", "H"),
     ("backup_boot_sector", "H"), ("reserved", "12s"),
 )
-EXTENDED_BPB = Record(  # after FAT32_BPB on FAT32, else right after BPB
+EXTENDED_BPB = structs.Layout(  # after FAT32_BPB on FAT32, else right after BPB
+    "<",
     ("drive_number", "B"),
     ("state", "B"),  # reserved in fatgen103; Linux and Windows keep the dirty bit here
     ("boot_signature", "B"),  # 0x29: all of this is valid; 0x28: only up to volume_id
     ("volume_id", "I"), ("label", "11s"), ("fs_type", "8s"),
 )
-FSINFO = Record(  # 512 bytes
+FSINFO = structs.Layout(  # 512 bytes
+    "<",
     ("lead_signature", "I"), ("reserved1", "480s"), ("struct_signature", "I"),
     ("free_count", "I"), ("next_free", "I"), ("reserved2", "12s"), ("trail_signature", "I"),
 )
 
-_NO_FAT32_FIELDS = FAT32_BPB.parse(bytes(FAT32_BPB.sizeof()))
+_NO_FAT32_FIELDS = FAT32_BPB.parse(bytes(FAT32_BPB.size))
 _FIELDS = BPB.names + FAT32_BPB.names + EXTENDED_BPB.names
 
 
@@ -115,7 +100,7 @@ class Layout:
 
     @property
     def extended_offset(self) -> int:
-        return BPB.sizeof() + (FAT32_BPB.sizeof() if self.fat32 else 0)
+        return BPB.size + (FAT32_BPB.size if self.fat32 else 0)
 
     @property
     def has_extended(self) -> bool:
@@ -192,8 +177,8 @@ def parse_boot_sector(sector: bytes, where: str = "boot sector") -> Layout:
         raise CorruptImage(f"{where}: truncated ({len(sector)} bytes)")
     fields = BPB.parse(sector)
     fat32 = fields["fat_sectors_16"] == 0
-    fields.update(FAT32_BPB.parse(sector, BPB.sizeof()) if fat32 else _NO_FAT32_FIELDS)
-    fields.update(EXTENDED_BPB.parse(sector, BPB.sizeof() + fat32 * FAT32_BPB.sizeof()))
+    fields.update(FAT32_BPB.parse(sector, BPB.size) if fat32 else _NO_FAT32_FIELDS)
+    fields.update(EXTENDED_BPB.parse(sector, BPB.size + fat32 * FAT32_BPB.size))
     layout = Layout(fields)
 
     def bad(msg: str):
@@ -255,7 +240,7 @@ BOOT_MESSAGE = b"This is not a bootable disk (diskkit FAT volume).\r\nPress any 
 
 def build_boot_sector(layout: Layout) -> bytes:
     """One sector: jump, BPB, extended BPB, the boot-code stub and the 0x55AA signature."""
-    code_offset = layout.extended_offset + EXTENDED_BPB.sizeof()
+    code_offset = layout.extended_offset + EXTENDED_BPB.size
     fields = layout.fields()
     head = BPB.build(fields) + (FAT32_BPB.build(fields) if layout.fat32 else b"")
     head += EXTENDED_BPB.build(fields)
@@ -277,7 +262,7 @@ def build_fsinfo(free_count: int, next_free: int, sector_size: int) -> bytes:
 
 def parse_fsinfo(sector: bytes):
     """The FSInfo fields, or None when its signatures are wrong."""
-    if len(sector) < FSINFO.sizeof():
+    if len(sector) < FSINFO.size:
         return None
     info = SimpleNamespace(**FSINFO.parse(sector))
     if (info.lead_signature, info.struct_signature, info.trail_signature) != (

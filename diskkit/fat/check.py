@@ -400,8 +400,8 @@ def _add_backup_boot_sector(fs: FatFS) -> None:
     ss, at = layout.sector_size, BACKUP_BOOT_SECTOR
     layout.backup_boot_sector = at
     boot = bytearray(dev.read_at(0, ss))
-    start = BPB.sizeof()
-    boot[start:start + FAT32_BPB.sizeof()] = FAT32_BPB.build(layout.fields())
+    start = BPB.size
+    boot[start:start + FAT32_BPB.size] = FAT32_BPB.build(layout.fields())
     count = min(3, layout.reserved_sectors - at)
     rest = dev.read_at(ss, (count - 1) * ss) if count > 1 else b""
     copy = bytearray(boot)

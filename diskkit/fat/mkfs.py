@@ -67,7 +67,7 @@ def plan(total_sectors: int, fat_type: int, cluster_size: int, sector_size: int,
         drive_number=0x80, state=0, boot_signature=0x29, volume_id=0, label=NO_NAME,
         fs_type=f"FAT{fat_type}".ljust(8).encode())
     # jump over the BPB to the boot code that follows the extended BPB
-    layout.jump = bytes([0xEB, layout.extended_offset + EXTENDED_BPB.sizeof() - 2, 0x90])
+    layout.jump = bytes([0xEB, layout.extended_offset + EXTENDED_BPB.size - 2, 0x90])
     size_field = "fat_sectors_32" if fat32 else "fat_sectors_16"
     while True:
         clusters = max(0, layout.cluster_count)
