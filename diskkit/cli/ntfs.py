@@ -160,13 +160,13 @@ def cmd_ls(args) -> int:
 
 def _long_listing(entries, labels: list[str]) -> str:
     """ls -l's lines: flags, size and modification time, then the label, in columns (one
-    f-string per line: listings are long)."""
+    f-string per line, padded by ljust rather than format specs: listings are long)."""
     sizes = [str(e.size) for e in entries]
     times = ["-" if (ts := e.modified) is None else _day_time_of(ts // 1) for e in entries]
     size_width, time_width = max(map(len, sizes), default=0), max(map(len, times), default=0)
     flags = _flag_text  # CompactOS files count as compressed (0x800)
-    return "\n".join([f"{flags(e.attributes | (0x800 if e.wof else 0))}  {size:<{size_width}}  "
-                      f"{when:<{time_width}}  {label}"
+    return "\n".join([f"{flags(e.attributes | (0x800 if e.wof else 0))}  "
+                      f"{size.ljust(size_width)}  {when.ljust(time_width)}  {label}"
                       for e, size, when, label in zip(entries, sizes, times, labels)])
 
 
