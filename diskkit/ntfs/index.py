@@ -85,17 +85,17 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
     append, entry_head, entry_and_key = entries.append, INDEX_ENTRY.unpack_from, \
         ENTRY_AND_KEY.unpack_from
     head, name_at, key_min = INDEX_ENTRY.size, INDEX_ENTRY.size + FILE_NAME.size, FILE_NAME.size
+    last_head, last_key = end - head, end - name_at  # where each still fits
     while True:
-        if pos + head > end:
+        if pos > last_head:
             raise CorruptImage(f"{where}: index entries end without a last entry")
-        if pos + name_at <= end:  # header and the key's fixed part in one unpack
+        if pos <= last_key:  # header and the key's fixed part in one unpack
             ref, length, key_len, flags, name_len, namespace = entry_and_key(buf, pos)
         else:
             ref, length, key_len, flags = entry_head(buf, pos)
             name_len = namespace = 0
         child_room = 8 if flags & ENTRY_HAS_CHILD else 0
-        if length < head + child_room or length & 7 or pos + length > end or \
-                head + key_len + child_room > length:
+        if not head + key_len + child_room <= length <= end - pos or length & 7:
             raise CorruptImage(f"{where}: index entry at byte {pos} has bad length {length}")
         child = int.from_bytes(buf[pos + length - 8:pos + length], "little", signed=True) \
             if child_room else None
@@ -107,7 +107,8 @@ def parse_node(buf, header_at: int, limit: int, where: str) -> list[IndexEntry]:
         if name_len == 0 or key_min + 2 * name_len > key_len:
             raise CorruptImage(f"{where}: index entry at byte {pos}: $FILE_NAME name of "
                                f"{name_len} characters does not fit")
-        name = utf16(buf[pos + name_at:pos + name_at + 2 * name_len], "surrogatepass", True)[0]
+        name_start = pos + name_at
+        name = utf16(buf[name_start:name_start + 2 * name_len], "surrogatepass", True)[0]
         append(_index_entry((ref & REF_MASK, ref >> 48, name, namespace, child)))
         pos += length
 

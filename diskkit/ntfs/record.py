@@ -51,6 +51,7 @@ ATTR_SPARSE = 0x8000
 REF_MASK = (1 << 48) - 1  # a file reference: record number in the low 48 bits, sequence above
 
 RECORD_HEADER = struct.Struct("<16xHHHHI4xQ2x")
+_RECORD_HEADER_SIZE = RECORD_HEADER.size
 # magic, update sequence offset and count, lsn (skipped: apply_fixups reads them), then
 # sequence, link_count, attrs_offset, flags, bytes_in_use, (bytes_allocated), base_ref,
 # (next_instance)
@@ -215,16 +216,13 @@ def decode_fixed_up(buf: bytearray, at: int, size: int, where: str) -> tuple:
     """
     sequence, link_count, attrs_offset, flags, in_use, base_ref = \
         RECORD_HEADER.unpack_from(buf, at)
-    if in_use > size or in_use < attrs_offset + 4 or attrs_offset < RECORD_HEADER.size \
+    if in_use > size or in_use < attrs_offset + 4 or attrs_offset < _RECORD_HEADER_SIZE \
             or attrs_offset & 7:
         raise CorruptImage(f"{where}: header claims {in_use} bytes in use and attributes at "
                            f"{attrs_offset} in a {size}-byte record")
-    return sequence, flags, link_count, base_ref & REF_MASK, \
-        _attribute_headers(buf, at + attrs_offset, at + in_use, at, where)
-
-
-def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) -> list:
-    """Checked headers from ``off`` to the end marker; messages give offsets from ``at``."""
+    base = base_ref & REF_MASK
+    # the attribute headers up to the end marker (messages give offsets from ``at``)
+    off, end = at + attrs_offset, at + in_use
     headers = []
     append, resident, non_resident = headers.append, RESIDENT_ATTR.unpack_from, \
         NONRESIDENT_ATTR.unpack_from
@@ -234,7 +232,7 @@ def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) 
             fields = resident(buf, off)
             type_, length, _, name_len, name_off, _, _, value_len, value_off = fields
             if type_ == END_OF_ATTRIBUTES:
-                return headers
+                break
             if not 24 <= length <= end - off or length & 7:
                 raise _bad_length(where, type_, off - at, length)
             if name_len and name_off + 2 * name_len > length:
@@ -247,7 +245,7 @@ def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) 
             (type_, length, _, name_len, name_off, _, _, lowest, highest, runs_off, unit, _, _,
              _) = fields
             if type_ == END_OF_ATTRIBUTES:
-                return headers
+                break
             if not 64 <= length <= end - off or length & 7:
                 raise _bad_length(where, type_, off - at, length)
             if name_len and name_off + 2 * name_len > length:
@@ -258,11 +256,12 @@ def _attribute_headers(buf: bytearray, off: int, end: int, at: int, where: str) 
                                    "do not fit it")
         else:
             if off + 4 <= end and _TYPE(buf, off)[0] == END_OF_ATTRIBUTES:
-                return headers
+                break
             what = "attributes run" if off + 8 > end else f"attribute header at {off - at} runs"
             raise CorruptImage(f"{where}: {what} past the record's end (no end marker)")
         append((off, fields))
         off += length
+    return sequence, flags, link_count, base, headers
 
 
 def _bad_length(where: str, type_: int, off: int, length: int) -> CorruptImage:
