@@ -184,6 +184,7 @@ class FileRegion:
         self.fd = fileobj.fileno()
         self.name = name
         self.direct_fd: int | None = None
+        self.durable = True  # False: sync() does nothing (a scratch file under a temporary name)
         self._mappable_end = 0  # the host file's size when last looked at (map_view)
 
     def write_direct(self) -> None:
@@ -464,6 +465,8 @@ class FileRegion:
             pos = hole
 
     def sync(self) -> None:
+        if not self.durable:
+            return
         try:
             os.fsync(self.fd)
         except OSError as exc:

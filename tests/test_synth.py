@@ -17,7 +17,7 @@ from diskkit.errors import UsageError
 from diskkit.fat import FatFS
 from diskkit.image import open_image
 from diskkit.part import partition_device
-from diskkit.synth import Description, describe, make, space, write_tree
+from diskkit.synth import Description, build, describe, make, space, write_tree
 from diskkit.units import MiB
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,6 +93,22 @@ def test_same_seed_same_vhdx_bytes(container, tmp_path):
                 "512")
     assert sha(tmp_path / "a" / "disk.vhdx") == sha(tmp_path / "b" / "disk.vhdx")
     run("qemu-img", "check", "-f", "vhdx", tmp_path / "a" / "disk.vhdx")
+
+
+@pytest.mark.parametrize("container", ["raw", "fixed", "dynamic", "vhdx"])
+def test_scratch_images_skip_fsync_durable_ones_do_not(container, tmp_path, monkeypatch):
+    """make() (scratch, durable=False) never fsyncs, in any container; build() does, and
+    both images read back the same."""
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    desc = describe(7, container=container, table="gpt", fs="fat16", sector_size=512)
+    scratch = make(desc, tmp_path / "scratch")
+    assert synced == []
+    build(desc, tmp_path / "durable")
+    assert synced
+    with open_image(scratch.path) as a, open_image(str(tmp_path / "durable")) as b:
+        assert a.read_at(0, a.size) == b.read_at(0, b.size)
 
 
 @FAST

@@ -51,11 +51,12 @@ def fixed_clock(timestamp: int):
 def build(thing, path, force: bool = False, durable: bool = True) -> Description:
     """Write the image ``thing`` describes (a ``Description`` or one of its parts) to
     ``path``; returns the whole description. Refuses to replace a file unless ``force``;
-    ``durable=False`` skips the final fsync (scratch images)."""
+    ``durable=False`` skips every fsync (scratch images)."""
     desc = as_description(thing)
     with atomic_output(os.fspath(path), force, durable) as tmp:
         with fixed_clock(desc.timestamp):
             with new_container(desc, tmp) as dev:
+                dev.region.durable = durable
                 fill(Unflushed(dev, 0, dev.size, name=dev.name), desc)
         if desc.damage:
             from .damage import apply
