@@ -101,6 +101,15 @@ def test_listing_order_is_ntfs_collation(tree_image):
     assert len(vol.listdir("/big")) == 1500
 
 
+def test_upcase_is_read_on_first_lookup(tree_image):
+    """Listing from the root needs no case folding: $UpCase is read when a path is first
+    looked up (case-insensitively, as the index orders names)."""
+    image, _ = tree_image
+    vol = open_volume(image)
+    assert len(vol.listdir("/")) > 1 and vol._upcase is None
+    assert vol.stat("/BIG").is_dir and vol._upcase is not None
+
+
 def test_bytes_equal_ntfscat(tree_image):
     image, tree = tree_image
     vol = open_volume(image)

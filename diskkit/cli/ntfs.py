@@ -118,8 +118,8 @@ def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str
 
 def _without_gc(command):
     """``command`` with the cycle collector paused: a listing builds tens of thousands of
-    tuples and no cycles, and each collection would walk them all again (2% of a
-    20,000-file ls -r -l)."""
+    tuples and no cycles, and the collections the CLI's raised threshold still makes walk
+    them all again (2% of a 20,000-file ls -r -l)."""
     @functools.wraps(command)
     def run(args) -> int:
         enabled = gc.isenabled()
