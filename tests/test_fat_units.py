@@ -100,6 +100,18 @@ def test_short_names_in_any_code_page(name, codec):
     assert names.generate_short_name(name, {raw}, codec) != raw
 
 
+def test_fat12_packing_bytes():
+    """fatgen103's packing: two entries in three bytes, the odd one in the high nibbles
+    (F0 FF FF: media byte and end-of-chain, as mkfs.fat starts a FAT12)."""
+    values = array("H", [0xFF0, 0xFFF, 0x003, 0x004, 0xABC])
+    raw = bytes.fromhex("f0ffff034000bc0a")
+    assert bytes(encode_fat12(values)) == raw[:8]
+    assert decode_fat12(raw, 5) == values
+    assert decode_fat12(raw[:7], 5)[:4] == values[:4]  # a short table reads as zero-padded
+    for n in range(6):
+        assert decode_fat12(bytes(encode_fat12(values[:n])), n) == values[:n]
+
+
 @given(st.lists(st.integers(0, 0xFFF), min_size=2, max_size=300))
 def test_fat12_packing_round_trip(values):
     arr = array("H", values)

@@ -34,26 +34,48 @@ def _free_map_from_bytes(raw: bytes, width: int, entries: int) -> bytearray:
     return bytearray(used.to_bytes(entries, "little").translate(_INVERT01))
 
 
+_LOW_NIBBLE = bytes(i & 0x0F for i in range(256))
+_HIGH_NIBBLE_DOWN = bytes(i >> 4 for i in range(256))
+_LOW_NIBBLE_UP = bytes((i << 4) & 0xFF for i in range(256))
+
+
+def _or(a: bytes, b: bytes) -> bytes:
+    """Bytewise OR of two equal-length strings, in C (one big integer each)."""
+    return (int.from_bytes(a, "little") | int.from_bytes(b, "little")).to_bytes(len(a), "little")
+
+
 def decode_fat12(raw: bytes, entries: int) -> array:
-    out = array("H", bytes(2 * entries))
-    for i in range(entries):
-        off = i * 3 // 2
-        v = raw[off] | (raw[off + 1] << 8)
-        out[i] = (v >> 4) if i & 1 else (v & 0xFFF)
-    return out
+    """The first ``entries`` 12-bit entries: each pair of entries is three bytes (even entry:
+    byte 0 and the low nibble of byte 1; odd entry: the high nibble of byte 1 and byte 2),
+    unpacked with byte slices and translate tables rather than a loop per entry."""
+    pairs = (entries + 1) // 2
+    raw = bytes(raw[:3 * pairs]).ljust(3 * pairs, b"\0")
+    b0, b1, b2 = raw[0::3], raw[1::3], raw[2::3]
+    even, odd = bytearray(2 * pairs), bytearray(2 * pairs)
+    even[0::2], even[1::2] = b0, b1.translate(_LOW_NIBBLE)
+    odd[0::2] = _or(b1.translate(_HIGH_NIBBLE_DOWN), b2.translate(_LOW_NIBBLE_UP))
+    odd[1::2] = b2.translate(_HIGH_NIBBLE_DOWN)
+    out = array("H", bytes(4 * pairs))
+    out[0::2], out[1::2] = array("H", even), array("H", odd)
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out[:entries]
 
 
 def encode_fat12(values: array) -> bytearray:
-    out = bytearray((len(values) * 3 + 1) // 2)
-    for i, v in enumerate(values):
-        off = i * 3 // 2
-        if i & 1:
-            out[off] = (out[off] & 0x0F) | ((v & 0x0F) << 4)
-            out[off + 1] = (v >> 4) & 0xFF
-        else:
-            out[off] = v & 0xFF
-            out[off + 1] = (out[off + 1] & 0xF0) | (v >> 8)
-    return out
+    """The on-disk bytes of 12-bit ``values`` (the inverse of decode_fat12)."""
+    words = array("H", values)
+    if len(words) % 2:
+        words.append(0)
+    if sys.byteorder == "big":
+        words.byteswap()
+    raw = words.tobytes()
+    low, high = raw[0::2], raw[1::2]  # each entry's low and high byte
+    out = bytearray(3 * (len(words) // 2))
+    out[0::3] = low[0::2]
+    out[1::3] = _or(high[0::2].translate(_LOW_NIBBLE), low[1::2].translate(_LOW_NIBBLE_UP))
+    out[2::3] = _or(low[1::2].translate(_HIGH_NIBBLE_DOWN), high[1::2].translate(_LOW_NIBBLE_UP))
+    return out[:(len(values) * 3 + 1) // 2]
 
 
 def cluster_runs(clusters: list[int]) -> list[tuple[int, int]]:
@@ -80,7 +102,7 @@ class FatTable:
         width = {12: 0, 16: 2, 32: 4}[self.bits]
         if self.bits == 12:
             self.values = decode_fat12(raw, self.entries)
-            self.free_map = bytearray(int(v == 0) for v in self.values)
+            self.free_map = _free_map_from_bytes(self.values.tobytes(), 2, self.entries)
         else:
             self.values = array("H" if width == 2 else "I")
             self.values.frombytes(raw[: self.entries * width])
