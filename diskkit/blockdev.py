@@ -663,6 +663,21 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
 _ZEROS = bytes(COPY_CHUNK)
 
 
+def merged_ranges(ranges) -> Iterator[tuple[int, int]]:
+    """``(offset, length)`` ranges in ascending order of offset, those that touch or overlap
+    joined: how allocated_ranges reports a container's blocks."""
+    run = None
+    for start, length in ranges:
+        if run and start <= run[1]:
+            run[1] = max(run[1], start + length)
+            continue
+        if run:
+            yield run[0], run[1] - run[0]
+        run = [start, start + length]
+    if run:
+        yield run[0], run[1] - run[0]
+
+
 def is_zero(data) -> bool:
     """True if the bytes-like ``data`` is all zero bytes.
 

@@ -6,7 +6,8 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
-from diskkit.blockdev import DIRECT_MIN, FileDevice, MemoryDevice, SliceDevice, is_zero
+from diskkit.blockdev import (DIRECT_MIN, FileDevice, MemoryDevice, SliceDevice, is_zero,
+                              merged_ranges)
 from diskkit.errors import AlreadyExists, CorruptImage, DiskkitError, UsageError
 from diskkit.fileio import atomic_output, temp_name
 from diskkit.units import GiB, MiB, format_size, parse_rate, parse_size
@@ -133,3 +134,12 @@ def test_error_hierarchy():
 def test_cli_help_and_version():
     assert "COMMAND" in diskkit("--help").stdout
     assert diskkit("--version").stdout.startswith("diskkit ")
+
+
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(1, 40)), max_size=30))
+def test_merged_ranges_cover_the_same_bytes_in_disjoint_runs(ranges):
+    ranges = sorted(ranges)
+    merged = list(merged_ranges(ranges))
+    covered = {b for start, n in ranges for b in range(start, start + n)}
+    assert {b for start, n in merged for b in range(start, start + n)} == covered
+    assert all(a[0] + a[1] < b[0] for a, b in zip(merged, merged[1:]))  # apart, in order

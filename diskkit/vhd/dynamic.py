@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from array import array
 
-from ..blockdev import COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero
+from ..blockdev import COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero, merged_ranges
 from ..errors import CorruptImage, Unsupported, UsageError
 from ..structs import Const, Layout, Record
 from .footer import (Footer, build_footer, check_virtual_size, footer_info,
@@ -385,7 +385,10 @@ class DynamicDevice(BlockDevice):
     def allocated_ranges(self):
         """Allocated blocks, less the holes of the host file inside them (they read as
         zeros, and a copy need neither map nor scan them)."""
-        bs, run = self.block_size, None
+        return merged_ranges(self._data_pieces())
+
+    def _data_pieces(self):
+        bs = self.block_size
         for idx, entry in enumerate(self.bat):
             if entry == UNUSED:
                 continue
@@ -394,15 +397,7 @@ class DynamicDevice(BlockDevice):
             pieces = ([(base, length)] if idx in self.bad else  # read_at reports it
                       self.region.data_ranges(base, base + length))
             for start, n in pieces:
-                lo = idx * bs + start - base
-                if run and run[1] == lo:
-                    run[1] = lo + n
-                    continue
-                if run:
-                    yield run[0], run[1] - run[0]
-                run = [lo, lo + n]
-        if run:
-            yield run[0], run[1] - run[0]
+                yield idx * bs + start - base, n
 
     @property
     def allocated_blocks(self) -> int:

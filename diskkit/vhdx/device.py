@@ -22,7 +22,8 @@ import os
 from array import array
 from dataclasses import dataclass, field
 
-from ..blockdev import COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero, open_host_file, punch_hole
+from ..blockdev import (COPY_CHUNK, BlockDevice, FileRegion, fill_zero, is_zero, merged_ranges,
+                        open_host_file, punch_hole)
 from ..errors import CorruptImage, Unsupported, UsageError
 from ..guid import guid_bytes
 from ..reproducible import unique_uuid
@@ -450,10 +451,16 @@ class VhdxDevice(BlockDevice):
     def allocated_ranges(self):
         """Blocks holding data, less the holes of the host file inside them (with a parent:
         the union with the parent's, whole blocks here)."""
-        if self.parent is not None:
-            yield from self._chain_ranges()
-            return
-        bs, run = self.block_size, None
+        if self.parent is None:
+            return merged_ranges(self._data_pieces())
+        bs, ratio = self.block_size, self._ratio
+        return merged_ranges(sorted(
+            list(self.parent.allocated_ranges()) +
+            [(b * bs, min(bs, self.size - b * bs)) for b in range(self._blocks)
+             if batmod.state(self.bat[b + b // ratio]) in batmod.HAS_DATA]))
+
+    def _data_pieces(self):
+        bs = self.block_size
         for block in range(self._blocks):
             entry = self.bat[block + block // self._ratio]
             if batmod.state(entry) not in batmod.HAS_DATA:
@@ -465,31 +472,7 @@ class VhdxDevice(BlockDevice):
             else:
                 pieces = self.region.data_ranges(base, base + length)
             for start, n in pieces:
-                lo = block * bs + start - base
-                if run and run[1] == lo:
-                    run[1] = lo + n
-                    continue
-                if run:
-                    yield run[0], run[1] - run[0]
-                run = [lo, lo + n]
-        if run:
-            yield run[0], run[1] - run[0]
-
-    def _chain_ranges(self):
-        bs, ratio = self.block_size, self._ratio
-        spans = sorted(list(self.parent.allocated_ranges()) +
-                       [(b * bs, min(bs, self.size - b * bs)) for b in range(self._blocks)
-                        if batmod.state(self.bat[b + b // ratio]) in batmod.HAS_DATA])
-        run = None
-        for start, length in spans:
-            if run and start <= run[1]:
-                run[1] = max(run[1], start + length)
-                continue
-            if run:
-                yield run[0], run[1] - run[0]
-            run = [start, start + length]
-        if run:
-            yield run[0], run[1] - run[0]
+                yield block * bs + start - base, n
 
     @property
     def allocated_blocks(self) -> int:
