@@ -22,6 +22,7 @@ from diskkit.boot.chains import BootTarget, render
 from diskkit.boot.target import read_facts
 from support import ENV, debian, diskkit, need_tool, run
 from support.boot import outer_disk
+from support.kernel import newc
 from support.uefi import boot_uefi
 
 pytestmark = pytest.mark.slow
@@ -48,18 +49,6 @@ def tiny_init(message: bytes) -> bytes:
                             0, 0, 0))
     program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
     return header + program + code + message
-
-
-def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
-    """A cpio "newc" archive (what the kernel unpacks as initramfs): (name, mode, data, rdev)."""
-    out = bytearray()
-    for ino, (name, mode, data, rdev) in enumerate([*entries, ("TRAILER!!!", 0, b"", 0)], 1):
-        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF,
-                  len(name) + 1, 0]
-        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + name.encode() + b"\0"
-        out += bytes(-len(out) % 4) + data
-        out += bytes(-len(out) % 4)
-    return bytes(out)
 
 
 @pytest.fixture(scope="module")

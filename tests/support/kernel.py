@@ -1,0 +1,162 @@
+"""The Linux kernel as an oracle: Debian's kernel booted in QEMU with a tiny initramfs says
+what it sees on a disk image.
+
+``initramfs(folder)`` builds one initramfs (Debian's static busybox, the kernel's virtio_blk
+and ntfs3 modules from ``support.debian``, and an /init shell script); ``kernel_view(image,
+fmt, ...)`` boots it with the image as a read-only virtio disk and returns the kernel's
+partitions of that disk (from /sys/block/vda) and, with ``ntfs_part``, every file of that
+partition as ntfs3 mounts it: ``{path: (size, sha256)}`` and its directories.
+
+QEMU emulates the CPU (TCG): a boot takes about 4 s of one core. KVM is not used because a
+/dev/kvm that opens is not one that runs this kernel (a PVM host, as on the machines these
+tests were written on, stops the stock kernel's decompressor with "emulation failure" and
+QEMU then waits forever), and telling the two apart costs more than TCG's boot.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+
+from support import debian, need_tool
+
+TIMEOUT = 240  # seconds; a boot takes about 4 on an idle core
+
+# /init: each line the test reads starts with "dk:"; the request comes as dk.part=N
+INIT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /mnt
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for module in $(cat /modules/order); do
+    insmod /modules/$module.ko || echo "dk:error insmod $module"
+done
+i=0
+while [ ! -e /sys/block/vda/size ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+echo "dk:begin"
+echo "dk:disk $(cat /sys/block/vda/size)"
+for p in /sys/block/vda/vda*; do
+    [ -e "$p/partition" ] && echo "dk:part $(cat $p/partition) $(cat $p/start) $(cat $p/size)"
+done
+while read -r major minor blocks name; do
+    case "$name" in vda*) echo "dk:proc $name $blocks";; esac
+done </proc/partitions
+for word in $(cat /proc/cmdline); do
+    case "$word" in dk.part=*) part="${word#dk.part=}";; esac
+done
+if [ -n "$part" ]; then
+    if mount -t ntfs3 -o ro "/dev/vda$part" /mnt; then
+        echo "dk:mounted $(grep ' /mnt ' /proc/mounts)"
+        cd /mnt
+        find . -mindepth 1 -type d | while IFS= read -r f; do echo "dk:dir ${f#.}"; done
+        find . -type f | while IFS= read -r f; do
+            sum=$(sha256sum "$f")
+            echo "dk:file $(stat -c %s "$f") ${sum%% *} ${f#.}"
+        done
+        cd /
+        umount /mnt
+    else
+        echo "dk:error mount vda$part"
+    fi
+fi
+echo "dk:end"
+poweroff -f
+"""
+
+
+def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
+    """A cpio "newc" archive (what the kernel unpacks as initramfs): (name, mode, data, rdev)."""
+    out = bytearray()
+    for ino, (name, mode, data, rdev) in enumerate([*entries, ("TRAILER!!!", 0, b"", 0)], 1):
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF,
+                  len(name) + 1, 0]
+        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + name.encode() + b"\0"
+        out += bytes(-len(out) % 4) + data
+        out += bytes(-len(out) % 4)
+    return bytes(out)
+
+
+def initramfs(folder) -> str:
+    """The initramfs every kernel-oracle boot uses, written into ``folder``; skips when
+    qemu-system-x86_64, busybox-static or the Debian kernel is unavailable."""
+    need_tool("qemu-system-x86_64")
+    with open(need_tool("busybox"), "rb") as fh:
+        busybox = fh.read()
+    if b"/ld-linux" in busybox[:4096]:  # a dynamic busybox has no C library in the initramfs
+        pytest.skip("busybox-static is not installed (see .ci/run's apt-get line)")
+    modules = debian.kernel_modules()
+    entries = [("dev", 0o40755, b"", 0), ("dev/console", 0o20600, b"", 0x0501),
+               ("bin", 0o40755, b"", 0), ("bin/busybox", 0o100755, busybox, 0),
+               ("modules", 0o40755, b"", 0),
+               ("modules/order", 0o100644,
+                "".join(os.path.basename(m)[:-3] + "\n" for m in modules).encode(), 0)]
+    for path in modules:
+        with open(path, "rb") as fh:
+            entries.append((f"modules/{os.path.basename(path)}", 0o100644, fh.read(), 0))
+    entries.append(("init", 0o100755, INIT.encode(), 0))
+    out = os.path.join(folder, "initramfs.cpio")
+    with open(out, "wb") as fh:
+        fh.write(newc(entries))
+    return out
+
+
+@dataclass
+class KernelView:
+    """What the kernel printed: ``parts`` {number: (start, size)} in 512-byte sectors,
+    ``proc`` {name: 1 KiB blocks} from /proc/partitions, ``dirs`` and ``files`` {path: (size,
+    sha256)} of the mounted NTFS; ``log`` the whole serial output."""
+    log: str
+    disk_sectors: int = 0
+    parts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    proc: dict[str, int] = field(default_factory=dict)
+    mounted: str = ""
+    dirs: set[str] = field(default_factory=set)
+    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def _parse(log: str) -> KernelView:
+    view = KernelView(log)
+    lines = [line.rstrip("\r") for line in log.split("\n")]
+    if "dk:begin" not in lines or "dk:end" not in lines:
+        raise AssertionError(f"the kernel's /init did not finish:\n{log[-3000:]}")
+    for line in lines[lines.index("dk:begin"):lines.index("dk:end")]:
+        kind, _, rest = line.partition(" ")
+        if kind == "dk:disk":
+            view.disk_sectors = int(rest)
+        elif kind == "dk:part":
+            number, start, size = map(int, rest.split())
+            view.parts[number] = (start, size)
+        elif kind == "dk:proc":
+            name, blocks = rest.split()
+            view.proc[name] = int(blocks)
+        elif kind == "dk:mounted":
+            view.mounted = rest
+        elif kind == "dk:dir":
+            view.dirs.add(rest)
+        elif kind == "dk:file":
+            size, digest, path = rest.split(" ", 2)
+            view.files[path] = (int(size), digest)
+        elif kind == "dk:error":
+            view.errors.append(rest)
+    return view
+
+
+def kernel_view(initrd: str, image: str, fmt: str = "raw", ntfs_part: int | None = None,
+                workdir: str | None = None) -> KernelView:
+    """Boot the kernel with ``image`` (QEMU format ``fmt``) as a read-only virtio disk."""
+    append = "console=ttyS0 panic=-1 quiet loglevel=3" + (f" dk.part={ntfs_part}"
+                                                           if ntfs_part else "")
+    serial = os.path.join(workdir or os.path.dirname(image), "kernel-serial.log")
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none",
+           "-monitor", "none", "-serial", f"file:{serial}", "-no-reboot", "-net", "none",
+           "-kernel", debian.kernel(), "-initrd", initrd, "-append", append,
+           "-drive", f"file={image},format={fmt},if=virtio,readonly=on"]
+    subprocess.run(cmd, capture_output=True, timeout=TIMEOUT)
+    with open(serial, "rb") as fh:
+        return _parse(fh.read().decode("utf-8", "replace"))

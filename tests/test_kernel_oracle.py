@@ -1,0 +1,185 @@
+"""The Linux kernel as an oracle: Debian trixie's kernel, booted in QEMU with a busybox
+initramfs (support.kernel), reads the disk as a virtio disk and says what it sees.
+
+- an NTFS made by mkntfs (free clusters full of old bytes) with a tree put in by wimapply, in
+  a GPT made by sgdisk: ntfs3's files, sizes and sha256 equal ``ntfs ls -r -l --json`` and
+  ``ntfs cat``;
+- the same disk after ``convert --to dynamic --skip-free`` (QEMU reads it as vpc) and after
+  ``resize --size +64M --grow-part 2`` and the ntfsresize the note prints: ntfs3 mounts the
+  NTFS and every file is unchanged;
+- the kernel's partitions (start and size in 512-byte sectors, from /sys/block/vda) equal
+  ``part show --json`` for that GPT and for an MBR made by sfdisk with an extended partition
+  and logical partitions numbered 5, 6, 7 (the NTFS in logical 6 read by both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from diskkit.ops.resize import ntfsresize_command
+from support import ENV, diskkit, run
+from support.kernel import initramfs, kernel_view
+from support.ntfs import apply_tree, make_tree, mkntfs, quick_formatted
+
+pytestmark = pytest.mark.slow
+
+MiB = 1 << 20
+NTFS_SIZE = 32 * MiB
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("kernel")
+
+
+@pytest.fixture(scope="module")
+def initrd(work):
+    return initramfs(str(work))
+
+
+def put_volume(image: str, volume: str, start_sector: int) -> None:
+    with open(volume, "rb") as src, open(image, "r+b") as dst:
+        dst.seek(start_sector * 512)
+        shutil.copyfileobj(src, dst, 4 * MiB)
+
+
+@pytest.fixture(scope="module")
+def gpt_disk(work):
+    """sgdisk's GPT: an empty ESP and a 32 MiB basic-data partition holding the NTFS."""
+    image = str(work / "gpt.img")
+    with open(image, "wb") as fh:
+        fh.truncate(48 * MiB)
+    run("sgdisk", "-n1:2048:+8M", "-t1:ef00", "-n2:0:+32M", "-t2:0700", image)
+    tree = str(work / "tree")
+    make_tree(tree, seed=7, files=24, depth=4, max_size=200_000)
+    volume = quick_formatted(str(work / "gpt.ntfs"), NTFS_SIZE, seed=3)
+    apply_tree(volume, tree)
+    start = int(run("sgdisk", "-i2", image).stdout.split("First sector: ")[1].split()[0])
+    put_volume(image, volume, start)
+    os.unlink(volume)
+    return image
+
+
+@pytest.fixture(scope="module")
+def gpt_seen(initrd, gpt_disk, work):
+    return kernel_view(initrd, gpt_disk, "raw", ntfs_part=2, workdir=str(work))
+
+
+def diskkit_parts(image: str) -> dict[int, tuple[int, int]]:
+    shown = json.loads(diskkit("part", "show", "--json", image).stdout)
+    assert shown["sector_size"] == 512
+    return {p["index"]: (p["first_lba"], p["last_lba"] - p["first_lba"] + 1)
+            for p in shown["partitions"]}
+
+
+def cat_digest(image: str, part: int, path: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "diskkit", "ntfs", "cat", image, "--part",
+                           str(part), path], capture_output=True, env=ENV, check=True)
+    return hashlib.sha256(proc.stdout).hexdigest()
+
+
+def diskkit_files(image: str, part: int) -> tuple[set[str], dict[str, tuple[int, str]]]:
+    """diskkit's directories and {path: (size, sha256)} of the NTFS in partition ``part``."""
+    entries = json.loads(diskkit("ntfs", "ls", "-r", "-l", "--json", image, "--part", part,
+                                 "/").stdout)
+    dirs = {e["path"] for e in entries if e["type"] == "dir"}
+    files = [e for e in entries if e["type"] != "dir"]
+    with ThreadPoolExecutor(4) as pool:
+        digests = pool.map(lambda e: cat_digest(image, part, e["path"]), files)
+    return dirs, {e["path"]: (e["size"], d) for e, d in zip(files, digests)}
+
+
+def assert_mounted(seen) -> None:
+    assert not seen.errors, seen.log[-3000:]
+    assert " ntfs3 ro," in seen.mounted, seen.log[-3000:]
+
+
+def test_ntfs3_sees_the_files_diskkit_reads(gpt_disk, gpt_seen):
+    assert_mounted(gpt_seen)
+    dirs, files = diskkit_files(gpt_disk, 2)
+    assert len(files) > 30 and any(size > 100_000 for size, _ in files.values())
+    assert gpt_seen.dirs == dirs
+    assert gpt_seen.files == files
+
+
+def test_kernel_partitions_equal_part_show_gpt(gpt_disk, gpt_seen):
+    assert gpt_seen.parts == diskkit_parts(gpt_disk)
+    assert gpt_seen.disk_sectors == os.path.getsize(gpt_disk) // 512
+    # /proc/partitions counts 1 KiB blocks of the same partitions
+    assert {int(name[3:]): blocks for name, blocks in gpt_seen.proc.items() if name != "vda"} \
+        == {n: size // 2 for n, (_, size) in gpt_seen.parts.items()}
+
+
+def test_skip_free_dynamic_vhd_mounts_with_every_file_unchanged(initrd, gpt_disk, gpt_seen,
+                                                                 work):
+    out = str(work / "skipped.vhd")
+    diskkit("convert", "--to", "dynamic", "--skip-free", gpt_disk, out)
+    assert os.path.getsize(out) < os.path.getsize(gpt_disk)  # free clusters were left out
+    seen = kernel_view(initrd, out, "vpc", ntfs_part=2, workdir=str(work))
+    assert_mounted(seen)
+    assert seen.parts == gpt_seen.parts
+    assert seen.dirs == gpt_seen.dirs and seen.files == gpt_seen.files
+
+
+def test_grown_then_ntfsresized_mounts_with_every_file_unchanged(initrd, gpt_disk, gpt_seen,
+                                                                  work):
+    image = str(work / "grown.img")
+    shutil.copyfile(gpt_disk, image)
+    grown = json.loads(diskkit("resize", "--json", image, "--size", "+64M",
+                               "--grow-part", "2").stdout)
+    note, = grown["notes"]
+    assert ntfsresize_command(image, "raw", 2) in note
+    # what the printed command does through its loop device, done on the partition's bytes
+    start, size = diskkit_parts(image)[2]
+    assert size * 512 > NTFS_SIZE + 60 * MiB
+    volume = str(work / "grown.ntfs")
+    with open(image, "rb") as src, open(volume, "wb") as dst:
+        src.seek(start * 512)
+        dst.write(src.read(size * 512))
+    run("ntfsresize", "--force", volume)
+    put_volume(image, volume, start)
+    os.unlink(volume)
+    seen = kernel_view(initrd, image, "raw", ntfs_part=2, workdir=str(work))
+    assert_mounted(seen)
+    assert seen.parts == diskkit_parts(image)
+    assert seen.dirs == gpt_seen.dirs and seen.files == gpt_seen.files
+
+
+def test_kernel_partitions_equal_part_show_mbr_with_logicals(initrd, work):
+    image = str(work / "mbr.img")
+    with open(image, "wb") as fh:
+        fh.truncate(40 * MiB)
+    script = ("label: dos\n"
+              "start=2048, size=8M, type=83\n"
+              "size=6M, type=7\n"
+              "type=5\n"
+              "size=4M, type=83\n"
+              "size=8M, type=7\n"
+              "size=5M, type=83\n")
+    run("sfdisk", "-q", image, input=script.encode())
+    tree = work / "small-tree"
+    tree.mkdir()
+    (tree / "in logical six.txt").write_bytes(b"the NTFS of logical partition 6\n" * 1000)
+    volume = mkntfs(str(work / "logical.ntfs"), 8 * MiB)
+    apply_tree(volume, str(tree))
+    ours = diskkit_parts(image)
+    assert sorted(ours) == [1, 2, 3, 5, 6, 7]
+    put_volume(image, volume, ours[6][0])
+    seen = kernel_view(initrd, image, "raw", ntfs_part=6, workdir=str(work))
+    extended_start, _ = ours.pop(3)
+    # the kernel shows an extended partition as its first 1 KiB (2 sectors) only, so that
+    # nothing written through it can reach the logical partitions' tables
+    assert seen.parts.pop(3) == (extended_start, 2)
+    assert seen.parts == ours
+    assert_mounted(seen)
+    dirs, files = diskkit_files(image, 6)
+    assert seen.dirs == dirs and seen.files == files
+    assert list(files) == ["/in logical six.txt"]
