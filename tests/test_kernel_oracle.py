@@ -9,7 +9,9 @@ initramfs (support.kernel), reads the disk as a virtio disk and says what it see
   NTFS and every file is unchanged;
 - the kernel's partitions (start and size in 512-byte sectors, from /sys/block/vda) equal
   ``part show --json`` for that GPT and for an MBR made by sfdisk with an extended partition
-  and logical partitions numbered 5, 6, 7 (the NTFS in logical 6 read by both).
+  and logical partitions numbered 5, 6, 7 (the NTFS in logical 6 read by both), and for the
+  odd EBR chains other tools write (support.part.ODD_CHAINS, all attached to one boot), where
+  diskkit reads as sfdisk does: the kernel agrees except where the test names how it differs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from diskkit.ops.resize import ntfsresize_command
 from support import ENV, diskkit, run
 from support.kernel import initramfs, kernel_view
 from support.ntfs import apply_tree, make_tree, mkntfs, quick_formatted
+from support.part import ODD_CHAINS, make_odd_chain, sfdisk_chain
 
 pytestmark = pytest.mark.slow
 
@@ -112,10 +115,10 @@ def test_ntfs3_sees_the_files_diskkit_reads(gpt_disk, gpt_seen):
 
 def test_kernel_partitions_equal_part_show_gpt(gpt_disk, gpt_seen):
     assert gpt_seen.parts == diskkit_parts(gpt_disk)
-    assert gpt_seen.disk_sectors == os.path.getsize(gpt_disk) // 512
-    # /proc/partitions counts 1 KiB blocks of the same partitions
-    assert {int(name[3:]): blocks for name, blocks in gpt_seen.proc.items() if name != "vda"} \
-        == {n: size // 2 for n, (_, size) in gpt_seen.parts.items()}
+    assert gpt_seen.sectors[0] == os.path.getsize(gpt_disk) // 512
+    # /proc/partitions counts 1 KiB blocks of the same disk and partitions
+    assert gpt_seen.proc[0] == {0: gpt_seen.sectors[0] // 2,
+                                **{n: size // 2 for n, (_, size) in gpt_seen.parts.items()}}
 
 
 def test_skip_free_dynamic_vhd_mounts_with_every_file_unchanged(initrd, gpt_disk, gpt_seen,
@@ -183,3 +186,37 @@ def test_kernel_partitions_equal_part_show_mbr_with_logicals(initrd, work):
     dirs, files = diskkit_files(image, 6)
     assert seen.dirs == dirs and seen.files == files
     assert list(files) == ["/in logical six.txt"]
+
+
+# Where the kernel (block/partitions/msdos.c) reads an odd chain otherwise than sfdisk, whom
+# diskkit follows: what the kernel lists instead, from diskkit's partitions and the disk size
+KERNEL_READS_OTHERWISE = {
+    # every data entry of an EBR is a partition to the kernel (diskkit warns that it is so)
+    "extra-data-entry": lambda ours, sectors: {
+        **{n: ours[n] for n in (1, 2, 5)}, 6: (ours[5][0], 100), 7: ours[6], 8: ours[7]},
+    # a link entry of size 0 ends the kernel's chain; sfdisk follows it
+    "link-without-size": lambda ours, sectors: {n: ours[n] for n in (1, 2, 5, 6)},
+    # the kernel cuts a partition at the end of the disk (diskkit reports it as an error)
+    "logical-past-extended": lambda ours, sectors: {**ours, 7: (ours[7][0], sectors - ours[7][0])},
+}
+
+
+def test_kernel_reads_odd_ebr_chains_as_diskkit_does(initrd, work):
+    images, expected = [], []
+    for case in ["sfdisk", *ODD_CHAINS]:
+        image = str(work / f"chain-{case}.img")
+        with open(image, "wb") as fh:
+            fh.truncate(64 * MiB)
+        _, ebrs = sfdisk_chain(image)
+        if case != "sfdisk":
+            make_odd_chain(image, ebrs, case)
+        ours = diskkit_parts(image)
+        # partition 2 is the extended one: the kernel shows its first 1 KiB only (see above)
+        ours[2] = (ours[2][0], 2)
+        reads_otherwise = KERNEL_READS_OTHERWISE.get(case)
+        images.append(image)
+        expected.append(reads_otherwise(ours, 64 * MiB // 512) if reads_otherwise else ours)
+    seen = kernel_view(initrd, images[0], others=tuple(images[1:]), workdir=str(work))
+    assert not seen.errors, seen.log[-3000:]
+    assert {os.path.basename(images[n]): seen.disks.get(n) for n in range(len(images))} == \
+        {os.path.basename(image): parts for image, parts in zip(images, expected)}

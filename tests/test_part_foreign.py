@@ -15,32 +15,18 @@ from collections import Counter
 import pytest
 
 from support import diskkit, need_tool, run
-from support.part import (blkid_probe, diskkit_parts, diskkit_show, diskkit_verify,
-                          raw_view, sfdisk_parts, sfdisk_says_clean, sfdisk_table, sgdisk_parts,
-                          sgdisk_says_clean)
+from support.part import (ODD_CHAINS, blkid_probe, diskkit_parts, diskkit_show,
+                          diskkit_verify, entries, make_odd_chain, put_entries, raw_view,
+                          sfdisk_chain, sfdisk_parts, sfdisk_says_clean, sfdisk_table,
+                          sgdisk_parts, sgdisk_says_clean)
 
 MiB = 1 << 20
-ENTRY = struct.Struct("<B3sB3sII")
 
 
 def blank(path, size: int) -> str:
     with open(path, "wb") as fh:
         fh.truncate(size)
     return str(path)
-
-
-def entries(path: str, lba: int) -> list[bytes]:
-    """The four 16-byte entries of the MBR/EBR at ``lba``."""
-    with open(path, "rb") as fh:
-        fh.seek(lba * 512 + 446)
-        raw = fh.read(64)
-    return [raw[i * 16:(i + 1) * 16] for i in range(4)]
-
-
-def put_entries(path: str, lba: int, new: list[bytes]) -> None:
-    with open(path, "r+b") as fh:
-        fh.seek(lba * 512 + 446)
-        fh.write(b"".join(new))
 
 
 def patch(path: str, offset: int, data: bytes) -> None:
@@ -63,72 +49,13 @@ def assert_same_as_sfdisk(path: str, *options: str) -> dict:
 
 @pytest.fixture
 def chain(tmp_path):
-    """sfdisk's MBR: a primary, an extended partition and three logicals; the EBR LBAs."""
-    img = blank(tmp_path / "chain.img", 64 * MiB)
-    run("sfdisk", "-q", img, input=b"label: dos\nsize=8M, type=c\ntype=5\n"
-        b"size=5M, type=83\nsize=6M, type=82\nsize=7M, type=7\n")
-    extended = next(p for p in sfdisk_parts(img) if p[3] == 5)[1]
-    ebrs = [extended]
-    while True:
-        link = ENTRY.unpack(entries(img, ebrs[-1])[1])
-        if link[2] != 5:
-            return img, ebrs
-        ebrs.append(extended + link[4])
-
-
-def _swap(i, j):
-    def edit(e):
-        e[i], e[j] = e[j], e[i]
-    return edit
-
-
-def _clear(i):
-    def edit(e):
-        e[i] = bytes(16)
-    return edit
-
-
-def _size(i, sectors):
-    def edit(e):
-        e[i] = e[i][:12] + struct.pack("<I", sectors)
-    return edit
-
-
-def _type(i, code):
-    def edit(e):
-        e[i] = e[i][:4] + bytes([code]) + e[i][5:]
-    return edit
-
-
-def _copy(src, dst, size=None):
-    def edit(e):
-        e[dst] = e[src][:12] + struct.pack("<I", size) if size else e[src]
-    return edit
-
-
-# (EBR number, edit) lists: links in slot 1, 3 or 4, data in any slot, empty and odd EBRs
-ODD_CHAINS = {
-    "link-first": [(0, _swap(0, 1)), (1, _swap(0, 1))],
-    "link-in-slot-4-data-in-slot-3": [(0, _swap(1, 3)), (0, _swap(0, 2)), (1, _swap(1, 3))],
-    "data-in-slot-4": [(1, _swap(0, 3)), (2, _swap(0, 3))],
-    "ebr-without-data": [(1, _clear(0))],
-    "ebr-without-data-link-first": [(1, _clear(0)), (1, _swap(0, 1))],
-    "data-entry-without-size": [(1, _size(0, 0))],
-    "extra-data-entry": [(0, _copy(0, 2, 100))],
-    "two-links": [(0, _copy(1, 3))],
-    "link-without-size": [(1, _size(1, 0))],
-    "logical-of-type-0": [(1, _type(0, 0))],
-    "logical-past-extended": [(2, _size(0, 200000))],
-}
+    return sfdisk_chain(blank(tmp_path / "chain.img", 64 * MiB))
 
 
 @pytest.mark.parametrize("case", ODD_CHAINS)
 def test_odd_ebr_chains_read_as_sfdisk_reads_them(chain, case):
     img, ebrs = chain
-    for number, edit in ODD_CHAINS[case]:
-        slots = entries(img, ebrs[number])
-        edit(slots)
-        put_entries(img, ebrs[number], slots)
+    make_odd_chain(img, ebrs, case)
     assert_same_as_sfdisk(img)
 
 

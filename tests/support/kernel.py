@@ -27,7 +27,8 @@ from support import debian, need_tool
 
 TIMEOUT = 240  # seconds; a TCG boot takes about 4 on an idle core
 
-# /init: each line the test reads starts with "dk:"; the request comes as dk.part=N
+# /init: each line the test reads starts with "dk:"; the request comes on the kernel command
+# line: dk.disks=N (wait for N disks), dk.part=N (list the NTFS of partition N of disk dk0)
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /mnt
 /bin/busybox mount -t proc proc /proc
@@ -38,21 +39,28 @@ mount -t devtmpfs devtmpfs /dev
 for module in $(cat /modules/order); do
     insmod /modules/$module.ko || echo "dk:error insmod $module"
 done
-i=0
-while [ ! -e /sys/block/vda/size ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-echo "dk:begin"
-echo "dk:disk $(cat /sys/block/vda/size)"
-for p in /sys/block/vda/vda*; do
-    [ -e "$p/partition" ] && echo "dk:part $(cat $p/partition) $(cat $p/start) $(cat $p/size)"
-done
-while read -r major minor blocks name; do
-    case "$name" in vda*) echo "dk:proc $name $blocks";; esac
-done </proc/partitions
 for word in $(cat /proc/cmdline); do
-    case "$word" in dk.part=*) part="${word#dk.part=}";; esac
+    case "$word" in dk.part=*) part="${word#dk.part=}";; dk.disks=*) disks="${word#dk.disks=}";; esac
+done
+i=0
+while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$disks" ] && [ $i -lt 100 ]; do
+    sleep 0.1; i=$((i+1))
+done
+echo "dk:begin"
+for disk in /sys/block/vd*; do
+    d=$(cat $disk/serial)
+    [ "$d" = dk0 ] && image=${disk##*/}
+    echo "dk:disk $d $(cat $disk/size)"
+    for p in $disk/vd*; do
+        [ -e "$p/partition" ] && echo "dk:part $d $(cat $p/partition) $(cat $p/start) $(cat $p/size)"
+    done
+    while read -r major minor blocks name; do
+        n=${name#${disk##*/}}
+        case "$name" in ${disk##*/}*) echo "dk:proc $d ${n:-0} $blocks";; esac
+    done </proc/partitions
 done
 if [ -n "$part" ]; then
-    if mount -t ntfs3 -o ro "/dev/vda$part" /mnt; then
+    if mount -t ntfs3 -o ro "/dev/$image$part" /mnt; then
         echo "dk:mounted $(grep ' /mnt ' /proc/mounts)"
         cd /mnt
         find . -mindepth 1 -type d | while IFS= read -r f; do echo "dk:dir ${f#.}"; done
@@ -63,7 +71,7 @@ if [ -n "$part" ]; then
         cd /
         umount /mnt
     else
-        echo "dk:error mount vda$part"
+        echo "dk:error mount $image$part"
     fi
 fi
 echo "dk:end"
@@ -109,17 +117,23 @@ def initramfs(folder) -> str:
 
 @dataclass
 class KernelView:
-    """What the kernel printed: ``parts`` {number: (start, size)} in 512-byte sectors,
-    ``proc`` {name: 1 KiB blocks} from /proc/partitions, ``dirs`` and ``files`` {path: (size,
-    sha256)} of the mounted NTFS; ``log`` the whole serial output."""
+    """What the kernel printed. For each disk (0: the image, 1.. the ``others``): ``sectors``
+    its size, ``disks`` its partitions {number: (start, size)} in 512-byte sectors, ``proc``
+    {number (0: the disk): 1 KiB blocks} from /proc/partitions; ``parts`` the image's
+    partitions; ``dirs`` and ``files`` {path: (size, sha256)} of the mounted NTFS; ``log`` the
+    whole serial output."""
     log: str
-    disk_sectors: int = 0
-    parts: dict[int, tuple[int, int]] = field(default_factory=dict)
-    proc: dict[str, int] = field(default_factory=dict)
+    sectors: dict[int, int] = field(default_factory=dict)
+    disks: dict[int, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    proc: dict[int, dict[int, int]] = field(default_factory=dict)
     mounted: str = ""
     dirs: set[str] = field(default_factory=set)
     files: dict[str, tuple[int, str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def parts(self) -> dict[int, tuple[int, int]]:
+        return self.disks.get(0, {})
 
 
 def _parse(log: str) -> KernelView:
@@ -130,13 +144,14 @@ def _parse(log: str) -> KernelView:
     for line in lines[lines.index("dk:begin"):lines.index("dk:end")]:
         kind, _, rest = line.partition(" ")
         if kind == "dk:disk":
-            view.disk_sectors = int(rest)
+            disk, sectors = rest.split()
+            view.sectors[int(disk[2:])] = int(sectors)
         elif kind == "dk:part":
-            number, start, size = map(int, rest.split())
-            view.parts[number] = (start, size)
+            disk, number, start, size = rest.split()
+            view.disks.setdefault(int(disk[2:]), {})[int(number)] = (int(start), int(size))
         elif kind == "dk:proc":
-            name, blocks = rest.split()
-            view.proc[name] = int(blocks)
+            disk, number, blocks = rest.split()
+            view.proc.setdefault(int(disk[2:]), {})[int(number)] = int(blocks)
         elif kind == "dk:mounted":
             view.mounted = rest
         elif kind == "dk:dir":
@@ -147,6 +162,7 @@ def _parse(log: str) -> KernelView:
         elif kind == "dk:error":
             view.errors.append(rest)
     return view
+
 
 
 _KVM_WORKS = [os.access("/dev/kvm", os.R_OK | os.W_OK)]  # until a boot shows otherwise
@@ -175,16 +191,28 @@ def _boot(accel: list[str], cmd: list[str], serial: str) -> bool:
         return accel[1] != "kvm" or b"dk:begin" in fh.read()
 
 
+def disk_args(disks: list[tuple[str, str]]) -> list[str]:
+    """QEMU's arguments for read-only virtio disks (path, format) with serials dk0, dk1, ..."""
+    args = []
+    for n, (path, fmt) in enumerate(disks):
+        args += ["-drive", f"file={path},format={fmt},if=none,readonly=on,id=d{n}",
+                 "-device", f"virtio-blk-pci,drive=d{n},serial=dk{n}"]
+    return args
+
+
 def kernel_view(initrd: str, image: str, fmt: str = "raw", ntfs_part: int | None = None,
-                workdir: str | None = None) -> KernelView:
-    """Boot the kernel with ``image`` (QEMU format ``fmt``) as a read-only virtio disk."""
-    append = "console=ttyS0 panic=-1 quiet loglevel=3" + (f" dk.part={ntfs_part}"
-                                                           if ntfs_part else "")
+                workdir: str | None = None, others: tuple[str, ...] = ()) -> KernelView:
+    """Boot the kernel with ``image`` (QEMU format ``fmt``) and the raw ``others`` as
+    read-only virtio disks (serial numbers dk0, dk1, ...)."""
+    append = (f"console=ttyS0 panic=-1 quiet loglevel=3 dk.disks={1 + len(others)}"
+              + (f" dk.part={ntfs_part}" if ntfs_part else ""))
     serial = os.path.join(workdir or os.path.dirname(image), "kernel-serial.log")
     cmd = ["qemu-system-x86_64", "-m", "512", "-smp", "1", "-display", "none",
            "-monitor", "none", "-serial", f"file:{serial}", "-no-reboot", "-net", "none",
            "-kernel", debian.kernel(), "-initrd", initrd, "-append", append,
-           "-drive", f"file={image},format={fmt},if=virtio,readonly=on"]
+           *disk_args([(image, fmt), *((other, "raw") for other in others)])]
+    if os.path.exists(serial):
+        os.unlink(serial)
     if not (_KVM_WORKS[0] and _boot(["-accel", "kvm", "-cpu", "max"], cmd, serial)):
         _KVM_WORKS[0] = False
         _boot(["-accel", "tcg"], cmd, serial)
