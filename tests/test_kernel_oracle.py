@@ -11,7 +11,9 @@ initramfs (support.kernel), reads the disk as a virtio disk and says what it see
   ``part show --json`` for that GPT and for an MBR made by sfdisk with an extended partition
   and logical partitions numbered 5, 6, 7 (the NTFS in logical 6 read by both), and for the
   odd EBR chains other tools write (support.part.ODD_CHAINS, all attached to one boot), where
-  diskkit reads as sfdisk does: the kernel agrees except where the test names how it differs.
+  diskkit reads as sfdisk does: the kernel agrees except where the test names how it differs;
+- tables and boot sectors: Windows' GPT, a GPT on a grown disk, whole-disk FAT (mkfs.fat,
+  mformat) and a FAT BPB over a real MBR entry.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from diskkit.ops.resize import ntfsresize_command
 from support import ENV, diskkit, run
 from support.kernel import initramfs, kernel_view
 from support.ntfs import apply_tree, make_tree, mkntfs, quick_formatted
-from support.part import ODD_CHAINS, make_odd_chain, sfdisk_chain
+from support.part import ODD_CHAINS, make_odd_chain, sfdisk_chain, sfdisk_parts
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +80,7 @@ def gpt_seen(initrd, gpt_disk, work):
 
 def diskkit_parts(image: str) -> dict[int, tuple[int, int]]:
     shown = json.loads(diskkit("part", "show", "--json", image).stdout)
-    assert shown["sector_size"] == 512
+    assert shown.get("sector_size", 512) == 512
     return {p["index"]: (p["first_lba"], p["last_lba"] - p["first_lba"] + 1)
             for p in shown["partitions"]}
 
@@ -219,4 +221,62 @@ def test_kernel_reads_odd_ebr_chains_as_diskkit_does(initrd, work):
     seen = kernel_view(initrd, images[0], others=tuple(images[1:]), workdir=str(work))
     assert not seen.errors, seen.log[-3000:]
     assert {os.path.basename(images[n]): seen.disks.get(n) for n in range(len(images))} == \
+        {os.path.basename(image): parts for image, parts in zip(images, expected)}
+
+
+def test_kernel_tells_tables_from_boot_sectors_as_diskkit_does(initrd, work):
+    """Windows' GPT (0xFFFFFFFF protective size), a GPT on a disk that grew (backup not at
+    the end), FAT on the whole disk (mkfs.fat, its --mbr=y fake entry, mformat's) and a FAT
+    BPB left above a real MBR entry: the kernel finds the partitions diskkit finds, and none
+    where diskkit says the disk holds a filesystem and no table - except the fake entry of
+    mkfs.fat --mbr=y and mformat, which the kernel (like sfdisk; msdos.c gives up on a FAT
+    boot sector only when a boot flag is neither 0 nor 0x80) lists as partition 1 at LBA 0:
+    the whole disk's filesystem again, where diskkit and blkid see no table."""
+    def blank(name: str, size: int = 48 * MiB) -> str:
+        path = str(work / f"{name}.img")
+        with open(path, "wb") as fh:
+            fh.truncate(size)
+        return path
+
+    def patch(path: str, offset: int, data: bytes) -> None:
+        with open(path, "r+b") as fh:
+            fh.seek(offset)
+            fh.write(data)
+
+    images = []
+    windows = blank("windows-gpt")
+    run("sgdisk", "-n1:0:+10M", "-t1:ef00", "-n2:0:+20M", "-t2:0700", windows)
+    patch(windows, 446 + 12, (0xFFFFFFFF).to_bytes(4, "little"))
+    grown = blank("grown-gpt", 32 * MiB)
+    run("sgdisk", "-n1:0:+10M", "-t1:ef00", "-n2:0:0", "-t2:0700", grown)
+    os.truncate(grown, 48 * MiB)
+    images += [windows, grown]
+    for args in (["-F", "12"], ["-F", "16"], ["-F", "32"], ["-F", "16", "--mbr=y"],
+                 ["-F", "32", "--mbr=y"]):
+        image = blank("mkfs.fat" + "".join(args))
+        run("mkfs.fat", *args, image)
+        images.append(image)
+    for name, args in (("floppy", ["-f", "1440"]),
+                       ("disk", ["-T", "65536", "-h", "4", "-s", "32"])):
+        image = str(work / f"mformat-{name}.img")
+        run("mformat", "-C", "-i", image, *args, "::")  # always a fake entry at LBA 0
+        images.append(image)
+    fat, table = blank("bpb-fat"), blank("bpb-over-table")
+    run("mkfs.fat", "-F", "16", fat)
+    run("sfdisk", "-q", table, input=b"label: dos\nstart=2048, size=40M, type=c\n")
+    with open(fat, "rb") as fh:
+        patch(table, 0, fh.read(0x5A))  # jump and BPB above the untouched entries
+    images.append(table)
+    ours = [diskkit_parts(image) for image in images]
+    assert sum(1 for parts in ours if not parts) == 7  # the whole-disk filesystems
+    expected = []
+    for image, parts in zip(images, ours):
+        if "mbr=y" in image or "mformat" in image:
+            (fake,) = sfdisk_parts(image)
+            assert not parts and fake[1] == 0
+            parts = {1: (0, fake[2] + 1)}
+        expected.append(parts)
+    seen = kernel_view(initrd, images[0], others=tuple(images[1:]), workdir=str(work))
+    assert not seen.errors, seen.log[-3000:]
+    assert {os.path.basename(images[n]): seen.disks.get(n, {}) for n in range(len(images))} == \
         {os.path.basename(image): parts for image, parts in zip(images, expected)}
