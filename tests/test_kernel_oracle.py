@@ -13,7 +13,9 @@ initramfs (support.kernel), reads the disk as a virtio disk and says what it see
   odd EBR chains other tools write (support.part.ODD_CHAINS, all attached to one boot), where
   diskkit reads as sfdisk does: the kernel agrees except where the test names how it differs;
 - tables and boot sectors: Windows' GPT, a GPT on a grown disk, whole-disk FAT (mkfs.fat,
-  mformat) and a FAT BPB over a real MBR entry.
+  mformat) and a FAT BPB over a real MBR entry;
+- the disks Windows made in the foreign-image corpus (raw, VHD, VHDX decoded by QEMU): the
+  kernel's size and partitions equal diskkit's, ntfs3 mounts their NTFS.
 """
 
 from __future__ import annotations
@@ -85,20 +87,22 @@ def diskkit_parts(image: str) -> dict[int, tuple[int, int]]:
             for p in shown["partitions"]}
 
 
-def cat_digest(image: str, part: int, path: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "diskkit", "ntfs", "cat", image, "--part",
-                           str(part), path], capture_output=True, env=ENV, check=True)
+def cat_digest(image: str, where: list[str], path: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "diskkit", "ntfs", "cat", image, *where,
+                           path], capture_output=True, env=ENV, check=True)
     return hashlib.sha256(proc.stdout).hexdigest()
 
 
-def diskkit_files(image: str, part: int) -> tuple[set[str], dict[str, tuple[int, str]]]:
-    """diskkit's directories and {path: (size, sha256)} of the NTFS in partition ``part``."""
-    entries = json.loads(diskkit("ntfs", "ls", "-r", "-l", "--json", image, "--part", part,
+def diskkit_files(image: str, part: int | None) -> tuple[set[str], dict[str, tuple[int, str]]]:
+    """diskkit's directories and {path: (size, sha256)} of the NTFS in partition ``part``
+    (None: on the whole disk)."""
+    where = ["--part", str(part)] if part else []
+    entries = json.loads(diskkit("ntfs", "ls", "-r", "-l", "--json", image, *where,
                                  "/").stdout)
     dirs = {e["path"] for e in entries if e["type"] == "dir"}
     files = [e for e in entries if e["type"] != "dir"]
     with ThreadPoolExecutor(4) as pool:
-        digests = pool.map(lambda e: cat_digest(image, part, e["path"]), files)
+        digests = pool.map(lambda e: cat_digest(image, where, e["path"]), files)
     return dirs, {e["path"]: (e["size"], d) for e, d in zip(files, digests)}
 
 
@@ -280,3 +284,28 @@ def test_kernel_tells_tables_from_boot_sectors_as_diskkit_does(initrd, work):
     assert not seen.errors, seen.log[-3000:]
     assert {os.path.basename(images[n]): seen.disks.get(n, {}) for n in range(len(images))} == \
         {os.path.basename(image): parts for image, parts in zip(images, expected)}
+
+
+# the corpus's Windows-made NTFS (as tests/test_ntfs_foreign.py): (image, QEMU format, partition)
+WINDOWS_NTFS = [("ul-fs/ntfs.img", "raw", None), ("vhd-foreign/dissect-dynamic.vhd", "vpc", 1),
+                ("vhd-foreign/dissect-fixed.vhd", "vpc", 1),
+                ("vhd-foreign/dissect-dynamic.vhdx", "vhdx", 1),
+                ("vhd-foreign/dissect-fixed.vhdx", "vhdx", 1),
+                ("vhd-foreign/rdisk-win7dyn.vhd", "vpc", 2)]
+
+
+def test_kernel_reads_windows_made_disks_as_diskkit_does(initrd, corpus, work):
+    """QEMU decodes the VHD/VHDX containers (not diskkit's code): the kernel's disk size and
+    partitions equal diskkit's, and ntfs3 mounts each NTFS. These volumes hold no user files:
+    that both list none is all the file check says here."""
+    disks = [(str(corpus.path(name)), fmt, part or 0) for name, fmt, part in WINDOWS_NTFS]
+    seen = kernel_view(initrd, *disks[0], workdir=str(work), others=tuple(disks[1:]))
+    assert not seen.errors, seen.log[-3000:]
+    for n, (name, _, part) in enumerate(WINDOWS_NTFS):
+        image = disks[n][0]
+        shown = json.loads(diskkit("part", "show", "--json", image).stdout)
+        assert seen.sectors[n] * 512 == shown["disk_size"], name
+        assert seen.disks.get(n, {}) == diskkit_parts(image), name
+        mount, dirs, files = seen.volumes[n]
+        assert " ntfs3 ro," in mount, name
+        assert (dirs, files) == diskkit_files(image, part), name

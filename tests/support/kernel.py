@@ -28,7 +28,8 @@ from support import debian, need_tool
 TIMEOUT = 240  # seconds; a TCG boot takes about 4 on an idle core
 
 # /init: each line the test reads starts with "dk:"; the request comes on the kernel command
-# line: dk.disks=N (wait for N disks), dk.part=N (list the NTFS of partition N of disk dk0)
+# line: dk.disks=N (wait for N disks), dk.ntfs=dk0/2,dk1/ (list the NTFS of partition 2 of
+# disk dk0 and the one on the whole disk dk1)
 INIT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /mnt
 /bin/busybox mount -t proc proc /proc
@@ -40,7 +41,7 @@ for module in $(cat /modules/order); do
     insmod /modules/$module.ko || echo "dk:error insmod $module"
 done
 for word in $(cat /proc/cmdline); do
-    case "$word" in dk.part=*) part="${word#dk.part=}";; dk.disks=*) disks="${word#dk.disks=}";; esac
+    case "$word" in dk.ntfs=*) ntfs="${word#dk.ntfs=}";; dk.disks=*) disks="${word#dk.disks=}";; esac
 done
 i=0
 while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$disks" ] && [ $i -lt 100 ]; do
@@ -49,7 +50,7 @@ done
 echo "dk:begin"
 for disk in /sys/block/vd*; do
     d=$(cat $disk/serial)
-    [ "$d" = dk0 ] && image=${disk##*/}
+    eval "dev_$d=${disk##*/}"
     echo "dk:disk $d $(cat $disk/size)"
     for p in $disk/vd*; do
         [ -e "$p/partition" ] && echo "dk:part $d $(cat $p/partition) $(cat $p/start) $(cat $p/size)"
@@ -59,21 +60,23 @@ for disk in /sys/block/vd*; do
         case "$name" in ${disk##*/}*) echo "dk:proc $d ${n:-0} $blocks";; esac
     done </proc/partitions
 done
-if [ -n "$part" ]; then
-    if mount -t ntfs3 -o ro "/dev/$image$part" /mnt; then
-        echo "dk:mounted $(grep ' /mnt ' /proc/mounts)"
+for volume in $(echo "$ntfs" | tr , ' '); do
+    d=${volume%%/*}
+    eval "device=/dev/\${dev_$d}${volume#*/}"
+    if mount -t ntfs3 -o ro "$device" /mnt; then
+        echo "dk:mounted $d $(grep ' /mnt ' /proc/mounts)"
         cd /mnt
-        find . -mindepth 1 -type d | while IFS= read -r f; do echo "dk:dir ${f#.}"; done
+        find . -mindepth 1 -type d | while IFS= read -r f; do echo "dk:dir $d ${f#.}"; done
         find . -type f | while IFS= read -r f; do
             sum=$(sha256sum "$f")
-            echo "dk:file $(stat -c %s "$f") ${sum%% *} ${f#.}"
+            echo "dk:file $d $(stat -c %s "$f") ${sum%% *} ${f#.}"
         done
         cd /
         umount /mnt
     else
-        echo "dk:error mount $image$part"
+        echo "dk:error mount $device"
     fi
-fi
+done
 echo "dk:end"
 poweroff -f
 """
@@ -119,21 +122,32 @@ def initramfs(folder) -> str:
 class KernelView:
     """What the kernel printed. For each disk (0: the image, 1.. the ``others``): ``sectors``
     its size, ``disks`` its partitions {number: (start, size)} in 512-byte sectors, ``proc``
-    {number (0: the disk): 1 KiB blocks} from /proc/partitions; ``parts`` the image's
-    partitions; ``dirs`` and ``files`` {path: (size, sha256)} of the mounted NTFS; ``log`` the
-    whole serial output."""
+    {number (0: the disk): 1 KiB blocks} from /proc/partitions, and of its NTFS ntfs3 mounted:
+    ``volumes`` (the /proc/mounts line, directories, {path: (size, sha256)}); ``parts``,
+    ``mounted``, ``dirs`` and ``files`` are those of the image; ``log`` the serial output."""
     log: str
     sectors: dict[int, int] = field(default_factory=dict)
     disks: dict[int, dict[int, tuple[int, int]]] = field(default_factory=dict)
     proc: dict[int, dict[int, int]] = field(default_factory=dict)
-    mounted: str = ""
-    dirs: set[str] = field(default_factory=set)
-    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    volumes: dict[int, tuple[str, set[str], dict[str, tuple[int, str]]]] = field(
+        default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     @property
     def parts(self) -> dict[int, tuple[int, int]]:
         return self.disks.get(0, {})
+
+    @property
+    def mounted(self) -> str:
+        return self.volumes.get(0, ("", set(), {}))[0]
+
+    @property
+    def dirs(self) -> set[str]:
+        return self.volumes.get(0, ("", set(), {}))[1]
+
+    @property
+    def files(self) -> dict[str, tuple[int, str]]:
+        return self.volumes.get(0, ("", set(), {}))[2]
 
 
 def _parse(log: str) -> KernelView:
@@ -153,12 +167,14 @@ def _parse(log: str) -> KernelView:
             disk, number, blocks = rest.split()
             view.proc.setdefault(int(disk[2:]), {})[int(number)] = int(blocks)
         elif kind == "dk:mounted":
-            view.mounted = rest
+            disk, mount = rest.split(" ", 1)
+            view.volumes[int(disk[2:])] = (mount, set(), {})
         elif kind == "dk:dir":
-            view.dirs.add(rest)
+            disk, path = rest.split(" ", 1)
+            view.volumes[int(disk[2:])][1].add(path)
         elif kind == "dk:file":
-            size, digest, path = rest.split(" ", 2)
-            view.files[path] = (int(size), digest)
+            disk, size, digest, path = rest.split(" ", 3)
+            view.volumes[int(disk[2:])][2][path] = (int(size), digest)
         elif kind == "dk:error":
             view.errors.append(rest)
     return view
@@ -201,16 +217,21 @@ def disk_args(disks: list[tuple[str, str]]) -> list[str]:
 
 
 def kernel_view(initrd: str, image: str, fmt: str = "raw", ntfs_part: int | None = None,
-                workdir: str | None = None, others: tuple[str, ...] = ()) -> KernelView:
-    """Boot the kernel with ``image`` (QEMU format ``fmt``) and the raw ``others`` as
-    read-only virtio disks (serial numbers dk0, dk1, ...)."""
-    append = (f"console=ttyS0 panic=-1 quiet loglevel=3 dk.disks={1 + len(others)}"
-              + (f" dk.part={ntfs_part}" if ntfs_part else ""))
+                workdir: str | None = None, others: tuple = ()) -> KernelView:
+    """Boot the kernel with ``image`` (QEMU format ``fmt``; list the NTFS of partition
+    ``ntfs_part``, 0 for the whole disk) and ``others`` (raw image paths, or (path, format,
+    ntfs_part)) as read-only virtio disks with serial numbers dk0, dk1, ..."""
+    disks = [(image, fmt, ntfs_part),
+             *((other, "raw", None) if isinstance(other, str) else other for other in others)]
+    ntfs = ",".join(f"dk{n}/{part or ''}" for n, (_, _, part) in enumerate(disks)
+                    if part is not None)
+    append = (f"console=ttyS0 panic=-1 quiet loglevel=3 dk.disks={len(disks)}"
+              + (f" dk.ntfs={ntfs}" if ntfs else ""))
     serial = os.path.join(workdir or os.path.dirname(image), "kernel-serial.log")
     cmd = ["qemu-system-x86_64", "-m", "512", "-smp", "1", "-display", "none",
            "-monitor", "none", "-serial", f"file:{serial}", "-no-reboot", "-net", "none",
            "-kernel", debian.kernel(), "-initrd", initrd, "-append", append,
-           *disk_args([(image, fmt), *((other, "raw") for other in others)])]
+           *disk_args([(path, form) for path, form, _ in disks])]
     if os.path.exists(serial):
         os.unlink(serial)
     if not (_KVM_WORKS[0] and _boot(["-accel", "kvm", "-cpu", "max"], cmd, serial)):
