@@ -66,6 +66,15 @@ def test_unsigned_ebr_is_read_as_sfdisk_reads_it(chain):
     assert any("0x55AA" in p["message"] for p in report["problems"])
 
 
+def test_link_without_size_warns_of_the_kernel(chain):
+    """sfdisk follows a link entry of size 0 and calls the table clean; the kernel ends the
+    chain there (tests/test_kernel_oracle.py boots it), so diskkit warns."""
+    img, ebrs = chain
+    make_odd_chain(img, ebrs, "link-without-size")
+    report = assert_same_as_sfdisk(img)
+    assert any("Linux kernel ends the chain" in p["message"] for p in report["problems"])
+
+
 def test_corpus_extended_partitions(corpus):
     """DFTT's ext-part-test-2: a second data entry in an EBR (sfdisk ignores it, blkid lists it)."""
     img = str(corpus.path("misc-foreign/rdisk-ext-part-test-2.dd"))

@@ -352,6 +352,10 @@ def _load_logicals(dev, table: MbrTable, extended: Partition) -> None:
                        "partition to sfdisk (the kernel and blkid list the others too)")
         if len(links) > 1:
             table.note("warning", where, "more than one link entry: the first is followed")
+        if links and not links[0].sectors:
+            table.note("warning", where, "link entry of size 0: sfdisk follows it, the Linux "
+                                         "kernel ends the chain here (it does not see the "
+                                         "logical partitions after it)")
         # no typed data entry: sfdisk takes the first entry that is not the link
         data = datas[0] if datas else next(e for e in entries if not links or e is not links[0])
         table.ebrs.append((ebr, data.used))
