@@ -335,6 +335,37 @@ def test_cli_info_ls_cat_get(tree_image, tmp_path):
             assert (host.is_dir() if data is None else host.read_bytes() == data), path
 
 
+def test_tree_is_ls_r_order_read_as_it_goes(tree_image):
+    """tree(): every entry walk() finds, each directory's entries by name with its contents
+    right after it, and it lists a directory only when it gets there (so `ls -r` of a whole
+    Windows volume holds the directories on the way down, not the volume)."""
+    image, _ = tree_image
+    vol = open_volume(image)
+    contents = {dpath.rstrip("/"): sorted(dirs + files, key=lambda e: e.name)
+                for dpath, dirs, files in vol.walk("/")}
+
+    def expected(base):
+        for e in contents[base]:
+            yield f"{base}/{e.name}", e.name
+            if e.is_dir:
+                yield from expected(f"{base}/{e.name}")
+
+    assert [(p, e.name) for p, e in vol.tree("/")] == list(expected(""))
+    listed = []
+    real_list = vol._list
+    vol._list = lambda node, metafiles: listed.append(node.number) or real_list(node, metafiles)
+    first_path, _ = next(iter(vol.tree("/deep")))
+    assert first_path.startswith("/deep/") and len(listed) == 1
+
+
+def test_ls_json_streamed_is_the_json_of_the_list(tree_image):
+    """--json is written entry by entry: the same text json.dump(list, indent=2) gives."""
+    image, _ = tree_image
+    out = diskkit("ntfs", "ls", "-r", "--json", image, "/").stdout
+    assert out == json.dumps(json.loads(out), indent=2) + "\n"
+    assert diskkit("ntfs", "ls", "--json", image, "/deep/nothing", check=False).stdout == ""
+
+
 def test_cli_errors_are_one_line(tree_image, tmp_path):
     image, _ = tree_image
     for args in (["ls", image, "/nope"], ["cat", image, "/dir0"], ["get", image, "/dir0", str(tmp_path)]):

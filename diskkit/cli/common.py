@@ -84,6 +84,36 @@ def emit(args, data, text=None) -> None:
         print(text)
 
 
+def emit_json_array(items) -> None:
+    """Print ``items`` exactly as ``emit`` prints a list with --json, one item at a time, so a
+    long listing is never held whole."""
+    import json
+
+    first = True
+    try:
+        for item in items:
+            text = json.dumps(item, indent=2, sort_keys=False, default=str)
+            sys.stdout.write(("[\n  " if first else ",\n  ") + text.replace("\n", "\n  "))
+            first = False
+    except BaseException:
+        if not first:  # an error part way leaves valid JSON (what was read) before its message
+            sys.stdout.write("\n]\n")
+        raise
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def emit_lines(lines) -> None:
+    """Print ``lines`` as they come, a few thousand at a time (long listings)."""
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == 4096:
+            sys.stdout.write("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        sys.stdout.write("\n".join(batch) + "\n")
+
+
 def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     """Left-aligned text columns."""
     all_rows = ([header] if header else []) + [[str(c) for c in r] for r in rows]

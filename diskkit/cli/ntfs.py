@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import operator
 import sys
 import time
 
 from ..errors import UsageError
 from ..progress import progress
 from ..units import format_size
-from .common import add_json, emit, emit_report, open_filesystem
+from .common import add_json, emit, emit_json_array, emit_lines, emit_report, open_filesystem
 
 
 def _target(args):
@@ -88,48 +87,31 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _listing(vol, path: str, recursive: bool, metafiles: bool) -> list[tuple[str, object]]:
-    """``(path, Entry)`` of what ``ls`` shows for ``path``."""
+def _listing(vol, path: str, recursive: bool, metafiles: bool):
+    """``(path, Entry)`` of what ``ls`` shows for ``path``, as they are read."""
     entry = vol.stat(path)
     if not entry.is_dir:
-        return [("/" + "/".join(p for p in path.replace("\\", "/").split("/") if p), entry)]
-    if not recursive:
+        yield "/" + "/".join(p for p in path.replace("\\", "/").split("/") if p), entry
+    elif not recursive:
         base = path.rstrip("/")
-        return [(f"{base}/{e.name}", e) for e in vol.listdir(path, metafiles)]
-    # each directory's contents right under it, names in code-point order
-    by_name = operator.attrgetter("name")
-    contents = {dpath.rstrip("/"): sorted(dirs + files, key=by_name)
-                for dpath, dirs, files in vol.walk(path, metafiles)}
-    items = []
-    top, entries = next(iter(contents.items()))
-    pending = [(top, iter(entries))]
-    while pending:
-        base, entries = pending[-1]
-        for e in entries:
-            child = f"{base}/{e.name}"
-            items.append((child, e))
-            if e.is_dir and child in contents:
-                pending.append((child, iter(contents.pop(child))))
-                break
-        else:
-            pending.pop()
-    return items
+        yield from ((f"{base}/{e.name}", e) for e in vol.listdir(path, metafiles))
+    else:
+        yield from vol.tree(path, metafiles)
 
 
-def _without_gc(command):
-    """``command`` with the cycle collector paused: a listing builds tens of thousands of
-    tuples and no cycles, and the collections the CLI's raised threshold still makes walk
-    them all again (2% of a 20,000-file ls -r -l)."""
-    @functools.wraps(command)
-    def run(args) -> int:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return command(args)
-        finally:
-            if enabled:
-                gc.enable()
-    return run
+@contextlib.contextmanager
+def _collector_paused():
+    """The cycle collector paused: a text listing builds tens of thousands of tuples and no
+    cycles, and the collections the CLI's raised threshold still makes walk them all again
+    (2% of a 20,000-file ls -r -l). Not for --json: json's indenting encoder makes a cycle
+    per call."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,35 +121,38 @@ def _flag_text(bits: int) -> str:
     return "".join(c if bits & bit else "-" for c, bit in _FLAG_BITS)
 
 
-@_without_gc
 def cmd_ls(args) -> int:
     with _volume(args) as vol:
-        items = [item for path in args.paths or ["/"]
-                 for item in _listing(vol, path, args.recursive, args.all)]
-    if args.json:
-        emit(args, [_entry_dict(e, p) for p, e in items])
-        return 0
-
-    shown = [p for p, _ in items] if args.recursive else [e.name for _, e in items]
-    labels = [(name if name.isascii() else _display(name)) + ("/" if e.is_dir else "")
-              for name, (_, e) in zip(shown, items)]
-    if not args.long:
-        emit(args, None, "\n".join(labels))
-    else:
-        emit(args, None, _long_listing([e for _, e in items], labels))
+        items = (item for path in args.paths or ["/"]
+                 for item in _listing(vol, path, args.recursive, args.all))
+        if args.json:
+            emit_json_array(_entry_dict(e, p) for p, e in items)
+            return 0
+        with _collector_paused():
+            if args.long:
+                emit_lines(_long_lines(items, args.recursive, len(str(vol.geometry.size))))
+            else:
+                emit_lines(_label(p if args.recursive else e.name, e) for p, e in items)
     return 0
 
 
-def _long_listing(entries, labels: list[str]) -> str:
-    """ls -l's lines: flags, size and modification time, then the label, in columns (one
-    f-string per line, padded by ljust rather than format specs: listings are long)."""
-    sizes = [str(e.size) for e in entries]
-    times = ["-" if (ts := e.modified) is None else _day_time_of(ts // 1) for e in entries]
-    size_width, time_width = max(map(len, sizes), default=0), max(map(len, times), default=0)
+def _label(name: str, entry) -> str:
+    return (name if name.isascii() else _display(name)) + ("/" if entry.is_dir else "")
+
+
+TIME_WIDTH = len("2026-12-01 04:26:31")
+
+
+def _long_lines(items, recursive: bool, size_width: int):
+    """ls -l's lines: flags, size (padded to the widest size the volume could hold) and
+    modification time, then the label; padded by ljust rather than format specs (listings
+    are long)."""
     flags = _flag_text  # CompactOS files count as compressed (0x800)
-    return "\n".join([f"{flags(e.attributes | (0x800 if e.wof else 0))}  "
-                      f"{size.ljust(size_width)}  {when.ljust(time_width)}  {label}"
-                      for e, size, when, label in zip(entries, sizes, times, labels)])
+    for path, e in items:
+        when = "-" if (ts := e.modified) is None else _day_time_of(ts // 1)
+        yield (f"{flags(e.attributes | (0x800 if e.wof else 0))}  "
+               f"{str(e.size).ljust(size_width)}  {when.ljust(TIME_WIDTH)}  "
+               f"{_label(path if recursive else e.name, e)}")
 
 
 @functools.lru_cache(maxsize=4096)

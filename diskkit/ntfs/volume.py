@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections import OrderedDict
+from operator import attrgetter
 from typing import NamedTuple
 
 from ..errors import CorruptImage, DiskkitError, NotFound, Unsupported, UsageError
@@ -725,6 +726,33 @@ class NtfsVolume:
                 if d.mft_ref not in seen:
                     seen.add(d.mft_ref)
                     stack.append((join(dpath, d.name), self.inode(d.mft_ref, d.sequence)))
+
+    def tree(self, path: str = "/", metafiles: bool = False):
+        """``(path, Entry)`` of everything below ``path`` in ``ls -r``'s order: each
+        directory's entries by name (code point), a directory's contents right after it.
+
+        A generator holding only the directories on the way down, so a listing of a whole
+        Windows volume stays small; a directory reached twice is not entered again (as in
+        ``walk``)."""
+        inode, _, _ = self._resolve(path)
+        if not inode.is_dir:
+            raise UsageError(f"{path}: not a directory")
+        by_name = attrgetter("name")
+        seen = {inode.number}
+        stack = [("/" + "/".join(split_path(path)),
+                  iter(sorted(self._list(inode, metafiles), key=by_name)))]
+        while stack:
+            base, entries = stack[-1]
+            for entry in entries:
+                child = join(base, entry.name)
+                yield child, entry
+                if entry.is_dir and entry.mft_ref not in seen:
+                    seen.add(entry.mft_ref)
+                    node = self.inode(entry.mft_ref, entry.sequence)
+                    stack.append((child, iter(sorted(self._list(node, metafiles), key=by_name))))
+                    break
+            else:
+                stack.pop()
 
     # -- file data ----------------------------------------------------------------------
     def _data(self, inode: Inode, path: str, stream: str | None) -> Stream:
