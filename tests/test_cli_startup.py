@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from diskkit import fat, part, vhd
-from diskkit.image import open_image, open_volume
+from benchmarks.bench_startup import make_image
+from diskkit.image import open_image
 from diskkit.units import MiB
 from support import ENV
 
@@ -40,12 +40,7 @@ def images(tmp_path_factory):
     copy of it."""
     folder = tmp_path_factory.mktemp("startup")
     image, raw = folder / "disk.vhd", folder / "disk.img"
-    vhd.create(image, 64 * MiB, "dynamic")
-    with open_image(image, writable=True) as dev:
-        part.init_gpt(dev)
-        part.add_partition(dev, "esp", "rest")
-    with open_volume(image, part=1, writable=True) as esp:
-        fat.mkfs(esp, label="ESP")
+    make_image(str(image))
     with open_image(image) as dev, open(raw, "wb") as out:
         out.write(dev.read_at(0, dev.size))
     return folder, image, raw
