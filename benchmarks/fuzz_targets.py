@@ -198,6 +198,19 @@ FUZZ_LINKAGE = "01020304-0506-0708-090a-0b0c0d0e0f10"  # the parent's DataWriteG
 LOCATOR_ROOM = 4096  # bytes of the child's parent locator item the input replaces
 
 
+def set_data_write_guid(path: str, text: str) -> None:
+    """Both headers of the VHDX at ``path`` with this DataWriteGuid (a parent made to match a
+    child's linkage)."""
+    from diskkit.vhdx.structures import HEADER, HEADER_OFFSETS, HEADER_SIZE, build_header, guid
+
+    with open(path, "r+b") as fh:
+        for at in HEADER_OFFSETS:
+            fh.seek(at)
+            header = dict(HEADER.parse(fh.read(HEADER_SIZE)), data_write_guid=guid(text))
+            fh.seek(at)
+            fh.write(build_header(header))
+
+
 @cache
 def differencing_template() -> tuple[bytes, int]:
     """An empty differencing VHDX (8 MiB, 1 MiB blocks) whose parent locator item is
@@ -205,18 +218,12 @@ def differencing_template() -> tuple[bytes, int]:
     file once per process."""
     from diskkit import vhdx
     from diskkit.vhdx.create import METADATA_OFFSET, write_new
-    from diskkit.vhdx.structures import (HEADER, HEADER_OFFSETS, HEADER_SIZE, PARENT_LOCATOR,
-                                         build_header, guid, parse_metadata_table)
+    from diskkit.vhdx.structures import PARENT_LOCATOR, parse_metadata_table
 
     folder = os.path.dirname(scratch_file(b"", ".vhdx"))
     parent = os.path.join(folder, FUZZ_PARENT)
     vhdx.create(parent, 8 << 20, block_size=1 << 20, force=True)
-    with open(parent, "r+b") as fh:
-        for at in HEADER_OFFSETS:
-            fh.seek(at)
-            header = dict(HEADER.parse(fh.read(HEADER_SIZE)), data_write_guid=guid(FUZZ_LINKAGE))
-            fh.seek(at)
-            fh.write(build_header(header))
+    set_data_write_guid(parent, FUZZ_LINKAGE)
     child = scratch_file(b"", ".template.vhdx")
     write_new(child, 8 << 20, 1 << 20, parent={"parent_linkage": "{" + FUZZ_LINKAGE + "}",
                                                "relative_path": ".\\" + FUZZ_PARENT,

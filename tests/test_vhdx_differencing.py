@@ -15,13 +15,13 @@ import random
 
 import pytest
 
+from benchmarks.fuzz_targets import set_data_write_guid
 from diskkit import vhdx
 from diskkit.errors import CorruptImage, NotFound, Unsupported
 from diskkit.image import open_image
 from diskkit.vhdx import bat as batmod
 from diskkit.vhdx import parent as parentmod
 from diskkit.vhdx.create import write_new
-from diskkit.vhdx.structures import HEADER, HEADER_OFFSETS, HEADER_SIZE, build_header, guid
 from support import diskkit, need_module, run
 
 MiB = 1 << 20
@@ -50,16 +50,6 @@ def libvhdi_read(child, parent, offset: int, length: int) -> bytes:
 def read_all(path) -> bytes:
     with open_image(str(path)) as dev:
         return dev.read_at(0, dev.size)
-
-
-def set_data_write_guid(path, text: str) -> None:
-    """Both headers of ``path`` with this DataWriteGuid (a parent made to match a child)."""
-    with open(path, "r+b") as fh:
-        for at in HEADER_OFFSETS:
-            fh.seek(at)
-            header = dict(HEADER.parse(fh.read(HEADER_SIZE)), data_write_guid=guid(text))
-            fh.seek(at)
-            fh.write(build_header(header))
 
 
 def locator(parent, linkage: str | None = None) -> dict:
